@@ -1,0 +1,62 @@
+# Dhanman Jobs — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+# Find a Python >= 3.12 that runs: one on PATH first, else pyenv's.
+PYTHON ?= $(shell ./scripts/find-python)
+
+.PHONY: help venv venv-dev run test lint drills bench bench-quick clean
+
+help:
+	@echo "make run    - app + one worker on the embedded SQLite default (http://127.0.0.1:8000/admin/)"
+	@echo "make test   - ruff + the whole pytest suite on PostgreSQL (+ the SQLite-marked tests)"
+	@echo "make drills - reliability drills at full size"
+	@echo "make bench  - benchmarks against django-q2's stock ORM broker (bench/RESULTS.md)"
+
+$(VENV)/.runtime: requirements.txt
+	@test -n "$(PYTHON)" || { echo "No Python >= 3.12 found. Install python3.12 (or pyenv install 3.12) and retry." >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: requirements-dev.txt requirements.txt $(VENV)/.runtime
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.runtime
+venv-dev: $(VENV)/.dev
+
+run: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py ensure_admin
+	$(PY) manage.py seed_recurring_jobs
+	@if $(PY) manage.py help seed_demo >/dev/null 2>&1; then $(PY) manage.py seed_demo; fi
+	$(VENV)/bin/honcho -f Procfile.dev start
+
+lint: venv-dev
+	$(VENV)/bin/ruff check .
+
+test: venv-dev
+	@./scripts/test-services
+	@set -a; source var/test.env; set +a; \
+	  $(VENV)/bin/ruff check . && \
+	  $(PY) manage.py makemigrations --check --dry-run >/dev/null && \
+	  $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS) && \
+	  DATABASE_URL=sqlite:///var/test-sqlite.db $(PY) -m pytest -p no:cacheprovider -m sqlite $(PYTEST_ARGS)
+
+drills: venv-dev
+	@./scripts/test-services
+	@set -a; source var/test.env; set +a; DRILL_SIZE=full $(PY) -m pytest -p no:cacheprovider tests/reliability -m "drill" $(PYTEST_ARGS)
+
+bench: venv-dev
+	@./scripts/test-services
+	@set -a; source var/test.env; set +a; $(PY) -m bench
+
+bench-quick: venv-dev
+	@./scripts/test-services
+	@set -a; source var/test.env; set +a; $(PY) -m bench --quick
+
+clean:
+	rm -rf $(VENV) var/*.db var/pg

@@ -1,0 +1,1 @@
+"""Community: events, visitor passes and maintenance requests."""

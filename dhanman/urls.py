@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from dhanman import health
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/jobs/", include("jobs.console.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,1 @@
+"""Inventory: stock items, lots with expiry, movements, low-stock alerts and stock reports."""

@@ -1,0 +1,313 @@
+"""What django.tasks lacks: continuations, batches, bulk and delayed helpers, and the operations
+the console performs (requeue, delete, cancel). Every change of state goes through
+`jobs.states.apply_state`, in a transaction that holds the job's row.
+"""
+
+import contextlib
+import uuid
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Avg, F
+from django.tasks import Task, TaskResult
+from django.utils import timezone
+
+from jobs.creation import insert_jobs, new_job, validate_delay
+from jobs.models import Batch, BatchState, ContinuationOn, Job, State
+from jobs.states import apply_state
+
+JOB_CONTINUATION_ON = (ContinuationOn.SUCCEEDED, ContinuationOn.ANY_FINISHED, ContinuationOn.DELETED)
+BATCH_CONTINUATION_ON = (ContinuationOn.SUCCEEDED, ContinuationOn.COMPLETED)
+
+
+class JobNotFound(LookupError):
+    pass
+
+
+class InvalidOperation(ValueError):
+    pass
+
+
+def _job_id(job_or_id) -> uuid.UUID:
+    raw = job_or_id.id if isinstance(job_or_id, TaskResult | Job) else job_or_id
+    try:
+        return raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
+    except (ValueError, TypeError, AttributeError):
+        raise JobNotFound(f"{raw!r} is not a job id.") from None
+
+
+def _locked_job(job_or_id) -> Job:
+    job = Job.objects.select_for_update().filter(pk=_job_id(job_or_id)).first()
+    if job is None:
+        raise JobNotFound(f"There is no job {job_or_id!s}.")
+    return job
+
+
+def _who(by) -> str:
+    if by is None:
+        return ""
+    return getattr(by, "get_username", lambda: str(by))()
+
+
+# --- Creating jobs ------------------------------------------------------------------------------
+
+
+def enqueue_many(task: Task, calls) -> list[uuid.UUID]:
+    """Enqueue one job per (args, kwargs) pair, in one bulk insert. Returns the job ids."""
+    now = timezone.now()
+    jobs = [new_job(task, args, kwargs, now=now) for args, kwargs in calls]
+    insert_jobs(jobs)
+    return [job.id for job in jobs]
+
+
+def enqueue_in(task: Task, delay, *args, **kwargs) -> TaskResult:
+    """Enqueue `task` to run after `delay` (a timedelta or seconds; never negative)."""
+    delay = validate_delay(delay)
+    return task.using(run_after=timezone.now() + delay).enqueue(*args, **kwargs)
+
+
+def _validate_on(on: str, allowed) -> str:
+    if on not in allowed:
+        raise ValueError(f"on must be one of {', '.join(repr(str(a)) for a in allowed)}, not {on!r}.")
+    return on
+
+
+def continue_with(parent, task: Task, *args, on: str = ContinuationOn.SUCCEEDED, **kwargs) -> TaskResult:
+    """Run `task` after the `parent` job (an id or a TaskResult) ends as `on` says.
+
+    The child waits as Awaiting; it is released in the transaction that finishes the parent.
+    A parent that has already ended decides the child at once.
+    """
+    from jobs.backend import result_for
+    from jobs.continuations import decide, release_continuations
+
+    on = _validate_on(on, JOB_CONTINUATION_ON)
+    with transaction.atomic():
+        parent_job = _locked_job(parent)
+        child = new_job(task, args, kwargs, state=State.AWAITING, parent=parent_job, continuation_on=on)
+        insert_jobs([child])
+        if decide(on, parent_job.state) != "wait":
+            release_continuations(parent_job)
+        child.refresh_from_db()
+    return result_for(child, task)
+
+
+# --- Operations (the console calls these) -------------------------------------------------------
+
+
+def requeue(job_or_id, *, by=None, reason: str = "") -> Job:
+    """Run a job again now: from Failed, Succeeded, Deleted, Scheduled or Awaiting."""
+    with transaction.atomic():
+        job = _locked_job(job_or_id)
+        if job.state in (State.ENQUEUED, State.PROCESSING):
+            raise InvalidOperation(f"Job {job.pk} is {job.state}: it is already queued or running.")
+        text = reason or (f"Requeued by {_who(by)}" if by else "Requeued")
+        apply_state(
+            job,
+            State.ENQUEUED,
+            text,
+            data={"by": _who(by)} if by else None,
+            fields={"cancel_requested": False, "cancel_reason": "", "run_at": None},
+        )
+        _notify(job.queue)
+    return job
+
+
+def delete(job_or_id, *, by=None, reason: str = "") -> Job:
+    """Delete a job. A Processing job is asked to stop and is deleted when it does."""
+    with transaction.atomic():
+        job = _locked_job(job_or_id)
+        text = reason or (f"Deleted by {_who(by)}" if by else "Deleted")
+        if job.state == State.DELETED:
+            return job
+        if job.state == State.PROCESSING:
+            Job.objects.filter(pk=job.pk).update(cancel_requested=True, cancel_reason="delete")
+            job.cancel_requested = True
+            return job
+        apply_state(job, State.DELETED, text, data={"by": _who(by)} if by else None)
+    return job
+
+
+def cancel(job_or_id, *, by=None, reason: str = "") -> Job:
+    """Cancel a job: same as delete (Hangfire's Delete is its cancellation)."""
+    return delete(job_or_id, by=by, reason=reason or (f"Cancelled by {_who(by)}" if by else "Cancelled"))
+
+
+def _notify(queue):
+    from jobs.creation import notify_servers
+
+    notify_servers({queue})
+
+
+# --- Batches ---------------------------------------------------------------------------------
+
+
+class BatchBuilder:
+    """Collects a batch's jobs; nothing is written until the outermost `with batch()` block ends."""
+
+    def __init__(self, description: str, parent: "BatchBuilder | None" = None):
+        self.description = description
+        self.parent = parent
+        self.jobs: list[Job] = []
+        self.continuations: list[Job] = []
+        self.children: list[BatchBuilder] = []
+        self.batch: Batch | None = None
+        self.now = timezone.now()
+
+    @property
+    def id(self):
+        return self.batch.id if self.batch else None
+
+    def enqueue(self, task: Task, *args, **kwargs) -> Job:
+        job = new_job(task, args, kwargs, now=self.now)
+        self.jobs.append(job)
+        return job
+
+    def then(self, task: Task, *args, on: str = ContinuationOn.SUCCEEDED, **kwargs) -> Job:
+        _validate_on(on, BATCH_CONTINUATION_ON)
+        job = new_job(task, args, kwargs, state=State.AWAITING, continuation_on=on, now=self.now)
+        self.continuations.append(job)
+        return job
+
+    @contextlib.contextmanager
+    def batch(self, description: str):
+        child = BatchBuilder(description, parent=self)
+        yield child
+        self.children.append(child)
+
+    def _create(self, parent_batch: Batch | None = None) -> Batch:
+        self.batch = Batch.objects.create(
+            description=self.description[:500],
+            total=len(self.jobs) + len(self.children),
+            parent=parent_batch,
+        )
+        for job in self.jobs:
+            job.batch = self.batch
+        for job in self.continuations:
+            job.awaiting_batch = self.batch
+            job.kwargs = job.kwargs
+        insert_jobs(self.jobs + self.continuations)
+        for child in self.children:
+            child._create(self.batch)
+        from jobs.continuations import finish_batch_if_done
+
+        finish_batch_if_done(self.batch.pk)
+        return self.batch
+
+
+@contextlib.contextmanager
+def batch(description: str = ""):
+    """Many jobs as one unit, created together when the block ends (nothing if it raises).
+
+        with jobs.api.batch("Monthly invoices, 2026-12") as b:
+            for resident_id in resident_ids:
+                b.enqueue(generate_invoice_for_resident, resident_id)
+            b.then(send_bulk_generation_summary)
+        b.id  # the Batch id
+    """
+    builder = BatchBuilder(description)
+    yield builder
+    with transaction.atomic():
+        builder._create()
+
+
+def _locked_batch(batch_or_id) -> Batch:
+    raw = getattr(batch_or_id, "id", batch_or_id)
+    try:
+        pk = raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
+    except (ValueError, TypeError):
+        raise JobNotFound(f"{raw!r} is not a batch id.") from None
+    found = Batch.objects.select_for_update().filter(pk=pk).first()
+    if found is None:
+        raise JobNotFound(f"There is no batch {raw}.")
+    return found
+
+
+def continue_batch_with(batch_or_id, task: Task, *args, on: str = ContinuationOn.SUCCEEDED, **kwargs) -> TaskResult:
+    """Run `task` when the batch succeeds (`on="succeeded"`) or completes (`on="completed"`)."""
+    from jobs.backend import result_for
+    from jobs.continuations import release_batch_continuations
+
+    _validate_on(on, BATCH_CONTINUATION_ON)
+    with transaction.atomic():
+        target = _locked_batch(batch_or_id)
+        child = new_job(task, args, kwargs, state=State.AWAITING, awaiting_batch=target, continuation_on=on)
+        insert_jobs([child])
+        if target.state != BatchState.STARTED:
+            release_batch_continuations(target.pk, target.state, failed=target.failed, now=timezone.now())
+        child.refresh_from_db()
+    return result_for(child, task)
+
+
+@contextlib.contextmanager
+def attach(batch_or_id):
+    """Add jobs to a started batch: `with attach(batch_id) as b: b.enqueue(task, ...)`."""
+    builder = BatchBuilder("")
+    yield builder
+    if builder.children or builder.continuations:
+        raise InvalidOperation("attach() adds jobs only; use continue_batch_with for continuations.")
+    with transaction.atomic():
+        target = _locked_batch(batch_or_id)
+        if target.state != BatchState.STARTED:
+            raise InvalidOperation(f"Batch {target.pk} is {target.state}: jobs cannot be attached to it.")
+        Batch.objects.filter(pk=target.pk).update(total=F("total") + len(builder.jobs))
+        for job in builder.jobs:
+            job.batch = target
+        insert_jobs(builder.jobs)
+        builder.batch = target
+
+
+def cancel_batch(batch_or_id, *, by=None) -> Batch:
+    """Delete the batch's jobs that have not started, ask running ones to stop, and cancel it."""
+    from jobs.continuations import release_batch_continuations
+
+    with transaction.atomic():
+        target = _locked_batch(batch_or_id)
+        if target.state != BatchState.STARTED:
+            raise InvalidOperation(f"Batch {target.pk} is {target.state}: it cannot be cancelled.")
+        text = f"Batch cancelled by {_who(by)}" if by else "Batch cancelled"
+        Batch.objects.filter(pk=target.pk).update(state=BatchState.CANCELLED, finished_at=timezone.now())
+        for child in target.children.filter(state=BatchState.STARTED):
+            cancel_batch(child, by=by)
+        pending = Job.objects.select_for_update().filter(
+            batch=target, state__in=(State.ENQUEUED, State.SCHEDULED, State.AWAITING)
+        )
+        for job in pending:
+            apply_state(job, State.DELETED, text)
+        Job.objects.filter(batch=target, state=State.PROCESSING).update(cancel_requested=True, cancel_reason="delete")
+        release_batch_continuations(target.pk, BatchState.CANCELLED, failed=0, now=timezone.now())
+        target.refresh_from_db()
+    return target
+
+
+def batch_progress(batch_or_id) -> dict:
+    """done/total, percent, and an ETA from the average duration of the batch's finished jobs."""
+    target = batch_or_id if isinstance(batch_or_id, Batch) else Batch.objects.get(pk=batch_or_id)
+    done = target.succeeded + target.failed + target.deleted
+    percent = 100.0 if target.total == 0 else round(100.0 * done / target.total, 1)
+    eta = None
+    remaining = target.total - done
+    if remaining > 0 and target.state == BatchState.STARTED:
+        average = (
+            Job.objects.filter(batch=target, state=State.SUCCEEDED, started_at__isnull=False)
+            .aggregate(avg=Avg(F("finished_at") - F("started_at")))["avg"]
+        )
+        if average is not None:
+            from jobs.models import Server
+
+            workers = sum(
+                Server.objects.filter(status="running").values_list("worker_count", flat=True)
+            ) or 1
+            eta = timezone.now() + timedelta(seconds=average.total_seconds() * remaining / workers)
+    return {"done": done, "total": target.total, "percent": percent, "eta": eta, "state": target.state}
+
+
+# --- Recurring jobs (jobs/recurring.py), re-exported here --------------------------------------
+
+
+def __getattr__(name):
+    if name in {"add_or_update", "remove", "trigger", "enable", "disable"}:
+        from jobs import recurring
+
+        return getattr(recurring, name)
+    raise AttributeError(name)

@@ -1,0 +1,314 @@
+"""The django-q2 broker over our Job table (`Q_CLUSTER["broker_class"]`).
+
+django-q2 keeps running what it is good at (the Sentinel, the pusher, the workers and the guard
+that restarts them); this broker is how its pusher gets work. It does not hold messages: the
+Job table is the queue. `dequeue()` claims jobs with SKIP LOCKED in the server's queue order,
+and between claims does the server's housekeeping (promote due Scheduled jobs, fire recurring
+jobs, reap expired leases). When there is nothing to do on PostgreSQL it waits on LISTEN/NOTIFY
+rather than sleeping, so a new job starts within milliseconds of its commit.
+`set_stat()` — django-q2's status hook, called by the Sentinel every guard cycle — is the
+server's heartbeat and renews the leases of the jobs its live workers hold.
+"""
+
+import logging
+import os
+import socket
+import time
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+from django_q.brokers import Broker
+from django_q.signing import SignedPackage
+
+from jobs import capacity, maintenance
+from jobs.creation import NOTIFY_CHANNEL, SCHEDULED_PAYLOAD
+from jobs.models import Job, JobState, Server, State
+
+logger = logging.getLogger("jobs.broker")
+
+PERFORM = "jobs.runner.perform"
+# A job without a timeout still gets a guard timer, so that django-q2's worker timer tells
+# "busy" from "idle" (see cluster.JobSentinel.reincarnate).
+NO_TIMEOUT_GUARD = 10**7
+
+CLAIM_SQL = """
+WITH picked AS (
+    SELECT id FROM jobs_job
+    WHERE state = 'enqueued' AND queue = %(queue)s
+    ORDER BY priority DESC, enqueued_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE jobs_job AS j
+    SET state = 'processing', state_reason = %(reason)s, state_changed_at = %(now)s,
+        fetch_token = gen_random_uuid(), lease_until = %(lease_until)s, server_id = %(server)s,
+        worker_pid = NULL, attempt = j.attempt + 1, started_at = %(now)s, expires_at = NULL
+    FROM picked WHERE j.id = picked.id
+    RETURNING j.id, j.fetch_token, j.timeout, j.task_path
+), history AS (
+    INSERT INTO jobs_jobstate (job_id, name, reason, data, created_at)
+    SELECT id, 'processing', %(reason)s, %(data)s::jsonb, %(now)s FROM claimed
+)
+SELECT id, fetch_token, timeout, task_path FROM claimed
+"""
+
+
+def claim_jobs(server_id: str | None, queues: list[str], limit: int = 1) -> list[tuple]:
+    """Claim up to `limit` jobs from the first non-empty queue, in configured order.
+
+    Returns (job id, fetch token, timeout, task path) tuples; the jobs are Processing, leased
+    to `server_id`, with a history row — on PostgreSQL in one statement per queue tried.
+    """
+    now = timezone.now()
+    lease_until = now + timedelta(seconds=settings.DHANMAN_JOBS["LEASE_SECONDS"])
+    reason = f"Claimed by server {server_id}" if server_id else "Claimed"
+    for queue in queues:
+        if connection.vendor == "postgresql":
+            import json
+
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    CLAIM_SQL,
+                    {
+                        "queue": queue,
+                        "limit": limit,
+                        "reason": reason,
+                        "now": now,
+                        "lease_until": lease_until,
+                        "server": server_id,
+                        "data": json.dumps({"server": server_id, "queue": queue}),
+                    },
+                )
+                rows = cursor.fetchall()
+        else:
+            rows = _claim_portable(server_id, queue, limit, now, lease_until, reason)
+        if rows:
+            return rows
+    return []
+
+
+def _claim_portable(server_id, queue, limit, now, lease_until, reason):
+    """The same claim for SQLite, where an IMMEDIATE transaction serializes the writers."""
+    from django.db.models import F
+
+    with transaction.atomic():
+        ids = list(
+            Job.objects.filter(state=State.ENQUEUED, queue=queue)
+            .order_by("-priority", "enqueued_at")
+            .values_list("id", flat=True)[:limit]
+        )
+        rows = []
+        for job_id in ids:
+            token = uuid.uuid4()
+            Job.objects.filter(pk=job_id, state=State.ENQUEUED).update(
+                state=State.PROCESSING, state_reason=reason, state_changed_at=now, fetch_token=token,
+                lease_until=lease_until, server_id=server_id, worker_pid=None, attempt=F("attempt") + 1,
+                started_at=now, expires_at=None,
+            )
+            job = Job.objects.only("timeout", "task_path").get(pk=job_id)
+            JobState.objects.create(
+                job_id=job_id, name=State.PROCESSING, reason=reason,
+                data={"server": server_id, "queue": queue}, created_at=now,
+            )
+            rows.append((job_id, token, job.timeout, job.task_path))
+        return rows
+
+
+class Listener:
+    """A dedicated autocommit connection that LISTENs for the NOTIFY sent at enqueue."""
+
+    def __init__(self):
+        self.conn = None
+
+    def wait(self, timeout: float) -> set[str]:
+        """Wait up to `timeout` seconds for notifications; return their payloads (queue names)."""
+        if timeout <= 0:
+            return set()
+        try:
+            if self.conn is None:
+                self.conn = self._connect()
+            payloads = {n.payload for n in self.conn.notifies(timeout=timeout, stop_after=1)}
+            if payloads:
+                # Several commits may have notified: take them all now, so the next wait waits.
+                payloads.update(n.payload for n in self.conn.notifies(timeout=0.0))
+            return payloads
+        except Exception as exc:  # a restarted database: fall back to sleeping, reconnect next time
+            logger.warning("LISTEN connection lost (%s); polling until it is back", exc)
+            self.close()
+            time.sleep(min(timeout, 1.0))
+            return set()
+
+    def _connect(self):
+        import psycopg
+
+        params = connection.get_connection_params()
+        keep = {k: v for k, v in params.items() if k in {"dbname", "user", "password", "host", "port", "sslmode"}}
+        conn = psycopg.connect(**keep, autocommit=True, connect_timeout=5)
+        conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        return conn
+
+    def close(self):
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:
+                pass
+        self.conn = None
+
+
+class JobBroker(Broker):
+    def __init__(self, list_key: str | None = None):
+        super().__init__(list_key)
+        self.options = settings.DHANMAN_JOBS
+        self.queues = list(self.options["QUEUES"])
+        self.server_id: str | None = None
+        self.listener = Listener() if connection.vendor == "postgresql" else None
+        self._last_heartbeat = 0.0
+        self.housekeeping = maintenance.Housekeeping()
+
+    # django-q2 pickles the broker into its processes on some platforms: keep only what rebuilds.
+    def __getstate__(self):
+        return self.list_key, self.server_id
+
+    def __setstate__(self, state):
+        self.__init__(state[0])
+        self.server_id = state[1]
+
+    @staticmethod
+    def get_connection(list_key: str | None = None):
+        return None
+
+    @staticmethod
+    def get_cache():
+        return None
+
+    def info(self) -> str:
+        return f"Dhanman JobBroker ({connection.vendor})"
+
+    def ping(self) -> bool:
+        connection.ensure_connection()
+        return True
+
+    def enqueue(self, task):
+        raise NotImplementedError(
+            "Jobs are enqueued with django.tasks (some_task.enqueue(...)), not django_q's async_task."
+        )
+
+    def queue_size(self) -> int:
+        return Job.objects.filter(state=State.ENQUEUED, queue__in=self.queues).count()
+
+    def lock_size(self) -> int:
+        return Job.objects.filter(state=State.PROCESSING, server_id=self.server_id).count()
+
+    def acknowledge(self, task_id):
+        """Nothing to do: the runner already wrote the job's outcome durably."""
+
+    def fail(self, task_id):
+        """A package that could not be unpacked: its lease runs out and the reaper requeues it."""
+        logger.error("Job %s could not be handed to a worker", task_id)
+
+    def delete(self, task_id):
+        pass
+
+    def purge_queue(self):
+        pass
+
+    def delete_queue(self):
+        pass
+
+    # --- The pusher's loop body -----------------------------------------------------------------
+
+    def dequeue(self):
+        try:
+            self.housekeeping.run(self.server_id)
+            if not capacity.acquire(timeout=0.5):
+                return None  # every worker busy; returning lets the pusher see a stop request
+            try:
+                rows = claim_jobs(self.server_id, self.queues, 1)
+            except BaseException:
+                capacity.release()
+                raise
+            if not rows:
+                capacity.release()
+                self._wait_for_work()
+                return None
+            return [(str(row[0]), SignedPackage.dumps(self._package(row))) for row in rows]
+        except DatabaseError as exc:
+            # The database went away (restart, failover): drop the connection and try again soon.
+            logger.warning("Database unavailable in the pusher (%s); retrying", exc)
+            connection.close()
+            time.sleep(1.0)
+            return None
+
+    def _package(self, row) -> dict:
+        job_id, token, timeout, task_path = row
+        return {
+            "id": str(job_id),
+            "name": task_path.rsplit(".", 1)[-1],
+            "func": PERFORM,
+            "args": (str(job_id), str(token)),
+            "kwargs": {},
+            "timeout": int(timeout) + 5 if timeout else NO_TIMEOUT_GUARD,
+            "started": timezone.now(),
+            "save": False,
+        }
+
+    def _wait_for_work(self):
+        wait = min(self.options["POLL_INTERVAL"], self.housekeeping.seconds_until_due(), 0.5)
+        if self.listener is not None:
+            if SCHEDULED_PAYLOAD in self.listener.wait(wait):
+                self.housekeeping.job_added()
+        elif wait > 0:
+            time.sleep(wait)
+
+    # --- The Sentinel's guard cycle: heartbeat and lease renewal ------------------------------------
+
+    def set_stat(self, key: str, value: str, timeout: int):
+        now = time.monotonic()
+        if self.server_id is not None and now - self._last_heartbeat < self.options["HEARTBEAT_INTERVAL"]:
+            return
+        try:
+            stat = SignedPackage.loads(value)
+            self._heartbeat(stat)
+            self._last_heartbeat = now
+        except DatabaseError as exc:
+            logger.warning("Heartbeat failed (%s); retrying", exc)
+            connection.close()
+
+    def _heartbeat(self, stat):
+        now = timezone.now()
+        status = {"Stopping": "stopping", "Stopped": "stopped"}.get(str(stat.status), "running")
+        if self.server_id is None:
+            self.server_id = f"{stat.host or socket.gethostname()}:{stat.pid}:{uuid.UUID(str(stat.cluster_id)).hex[:8]}"
+        Server.objects.update_or_create(
+            pk=self.server_id,
+            defaults={
+                "host": stat.host or socket.gethostname(),
+                "pid": stat.pid or os.getpid(),
+                "queues": self.queues,
+                "worker_count": self.options["WORKER_COUNT"],
+                "worker_pids": list(stat.workers),
+                "status": status,
+                "heartbeat_at": now,
+            },
+            create_defaults={
+                "host": stat.host or socket.gethostname(),
+                "pid": stat.pid or os.getpid(),
+                "queues": self.queues,
+                "worker_count": self.options["WORKER_COUNT"],
+                "worker_pids": list(stat.workers),
+                "status": status,
+                "heartbeat_at": now,
+                "started_at": now,
+            },
+        )
+        maintenance.renew_leases(self.server_id, list(stat.workers), now)
+
+    def get_stat(self, key):
+        return None
+
+    def get_stats(self, pattern):
+        return []

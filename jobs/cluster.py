@@ -1,0 +1,144 @@
+"""django-q2's Cluster and Sentinel, with what a job server needs on top.
+
+- Capacity: one permit per worker (see capacity.py), given back when a busy worker dies.
+- Graceful shutdown: on SIGTERM (or Ctrl-C) the server stops claiming, lets running jobs finish
+  within DHANMAN_JOBS["SHUTDOWN_GRACE_SECONDS"], then asks the rest to stop and returns
+  whatever still runs to its queue at once (rather than after its lease).
+
+Deliver SIGTERM to the qcluster main process only (`kill -TERM <pid>`): a signal to the whole
+process group reaches the Sentinel and the workers directly, and django-q2 can then hang.
+"""
+
+import logging
+import os
+import signal
+import time
+import uuid
+from multiprocessing import Event
+
+from django import db
+from django.conf import settings
+from django.utils import timezone
+from django_q.cluster import Cluster, Sentinel, get_mp_context
+from django_q.conf import Conf
+from django_q.status import Stat
+
+from jobs import capacity
+
+logger = logging.getLogger("jobs.cluster")
+
+# Once stopping, how long cooperative jobs get to notice a cancellation before they are killed.
+CANCEL_WAIT_SECONDS = 5.0
+
+
+class JobSentinel(Sentinel):
+    def reincarnate(self, process):
+        if process in self.pool and process.timer.value >= 0:
+            # The worker died while running a job (killed, out of memory, or the guard's
+            # timeout): it will never give its permit back, so give it back for it. Its job's
+            # lease is no longer renewed (its pid is gone), so the reaper requeues the job.
+            capacity.release()
+        super().reincarnate(process)
+
+    def stop(self):
+        Stat(self).save()
+        grace = settings.DHANMAN_JOBS["SHUTDOWN_GRACE_SECONDS"]
+        logger.info("Server stopping: no new claims; running jobs get %.0f s to finish", grace)
+        self.event_out.set()
+        while self.pusher.is_alive():
+            time.sleep(0.1)
+            Stat(self).save()
+        for _ in range(len(self.pool)):
+            self.task_queue.put("STOP")
+        self.task_queue.close()
+        self.task_queue.join_thread()
+        if not self._wait_for_workers(grace):
+            self._cancel_running_jobs()
+            if not self._wait_for_workers(CANCEL_WAIT_SECONDS):
+                self._kill_workers()
+        self._requeue_leftovers()
+        self.result_queue.put("STOP")
+        self.result_queue.close()
+        self.result_queue.join_thread()
+        deadline = time.monotonic() + 10
+        while self.monitor.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self._mark_stopped()
+
+    def _wait_for_workers(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.pool = [p for p in self.pool if p.is_alive()]
+            if not self.pool:
+                return True
+            time.sleep(0.1)
+            Stat(self).save()
+        self.pool = [p for p in self.pool if p.is_alive()]
+        return not self.pool
+
+    def _server_id(self):
+        return getattr(self.broker, "server_id", None)
+
+    def _cancel_running_jobs(self):
+        from jobs.models import Job, State
+
+        Job.objects.filter(server_id=self._server_id(), state=State.PROCESSING).update(
+            cancel_requested=True, cancel_reason="shutdown"
+        )
+        logger.warning("Grace period over: asked the running jobs to stop")
+
+    def _kill_workers(self):
+        for process in self.pool:
+            logger.warning("Killing worker %s, still running after the grace period", process.pid)
+            try:
+                os.kill(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._wait_for_workers(5)
+
+    def _requeue_leftovers(self):
+        """Jobs of this server still Processing now have no worker: back to their queue."""
+        from django.db import transaction
+
+        from jobs.models import Job, State
+        from jobs.states import apply_state
+
+        server_id = self._server_id()
+        if server_id is None:
+            return
+        db.close_old_connections()
+        with transaction.atomic():
+            for job in Job.objects.select_for_update().filter(server_id=server_id, state=State.PROCESSING):
+                apply_state(
+                    job, State.ENQUEUED, f"Server {server_id} shut down before the job finished",
+                    fields={"fetch_token": None, "lease_until": None, "worker_pid": None,
+                            "cancel_requested": False, "cancel_reason": ""},
+                )
+
+    def _mark_stopped(self):
+        from jobs.models import Server
+
+        if self._server_id():
+            Server.objects.filter(pk=self._server_id()).update(status="stopped", stopped_at=timezone.now())
+
+
+class JobCluster(Cluster):
+    """django-q2's Cluster, starting our Sentinel."""
+
+    def start(self) -> int:
+        self.stop_event = Event()
+        self.start_event = Event()
+        self.sentinel = get_mp_context().Process(
+            target=JobSentinel,
+            name=f"Process-{uuid.uuid4().hex}",
+            args=(self.stop_event, self.start_event, self.cluster_id, self.broker, self.timeout),
+        )
+        self.sentinel.start()
+        logger.info("Job server %s starting with %s workers", self.name, Conf.WORKERS)
+        while self.start_event and not self.start_event.is_set():
+            if not self.sentinel.is_alive():
+                if self.sentinel.exitcode == 0:
+                    break
+                raise RuntimeError(f"Job server {self.name} failed to start (exit code {self.sentinel.exitcode})")
+            time.sleep(0.1)
+        return self.pid

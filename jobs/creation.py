@@ -1,0 +1,184 @@
+"""Creating jobs: validation of what a caller passes, and the insert of Job + JobState rows.
+
+Everything that makes jobs (enqueue, continuations, batches, recurring firing, requeue of a
+copy) goes through `new_job` and `insert_jobs`, so the checks are the same everywhere and
+nothing is written half-way: the rows are built and validated first, then inserted together in
+the caller's transaction. On PostgreSQL a NOTIFY in that same transaction wakes idle servers
+when it commits (and is dropped with it on rollback).
+"""
+
+import json
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.tasks import Task
+from django.tasks.exceptions import InvalidTask
+from django.utils import timezone
+
+from jobs.models import Job, JobState, State
+
+NOTIFY_CHANNEL = "dhanman_jobs"
+# The payload that tells servers a Scheduled job was added (it may be due before they expected).
+SCHEDULED_PAYLOAD = "+scheduled"
+
+
+class ArgumentsTooLarge(ValueError):
+    pass
+
+
+def _describe(value) -> str:
+    kind = type(value)
+    return f"{kind.__module__}.{kind.__qualname__}" if kind.__module__ != "builtins" else kind.__name__
+
+
+def _check_json(name: str, value) -> None:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"Argument {name} is not JSON: a {_describe(value)} cannot be stored in a job ({exc}). "
+            "Pass ids, strings and numbers (money as a string), not objects."
+        ) from None
+
+
+def validate_arguments(task_name: str, args, kwargs) -> tuple[list, dict]:
+    """Return (args, kwargs) as JSON-ready values, or raise a clear TypeError/ValueError."""
+    args = list(args or ())
+    kwargs = dict(kwargs or {})
+    for index, value in enumerate(args):
+        _check_json(f"#{index + 1} of {task_name}()", value)
+    for key, value in kwargs.items():
+        if not isinstance(key, str):
+            raise TypeError(f"Keyword argument names of {task_name}() must be strings, not {key!r}.")
+        _check_json(f"{key!r} of {task_name}()", value)
+    size = len(json.dumps([args, kwargs]).encode())
+    limit = settings.DHANMAN_JOBS["MAX_ARGUMENTS_BYTES"]
+    if size > limit:
+        raise ArgumentsTooLarge(
+            f"Arguments of {task_name}() are {size} bytes, over the {limit}-byte limit: "
+            "pass ids and load the data inside the job."
+        )
+    return args, kwargs
+
+
+def validate_queue(queue: str) -> str:
+    if queue not in settings.JOB_QUEUES:
+        raise InvalidTask(f"Unknown queue {queue!r}: the queues are {', '.join(settings.JOB_QUEUES)}.")
+    return queue
+
+
+def validate_run_after(run_after: datetime | None) -> datetime | None:
+    if run_after is None:
+        return None
+    if not isinstance(run_after, datetime):
+        raise TypeError(f"run_after must be a datetime, not {_describe(run_after)}.")
+    if timezone.is_naive(run_after):
+        raise ValueError("run_after must be an aware datetime (it is naive): use django.utils.timezone.")
+    return run_after
+
+
+def validate_delay(delay) -> timedelta:
+    if isinstance(delay, int | float):
+        delay = timedelta(seconds=delay)
+    if not isinstance(delay, timedelta):
+        raise TypeError(f"A delay is a timedelta or seconds, not {_describe(delay)}.")
+    if delay < timedelta(0):
+        raise ValueError(f"A delay cannot be negative ({delay}).")
+    return delay
+
+
+def new_job(
+    task: Task,
+    args=(),
+    kwargs=None,
+    *,
+    state: str | None = None,
+    run_after: datetime | None = None,
+    now=None,
+    **links,
+) -> Job:
+    """Build (not save) a validated Job for `task`. `links`: parent, continuation_on, batch,
+    awaiting_batch, recurring_job."""
+    from jobs.backend import JobTask
+
+    if not isinstance(task, JobTask):
+        raise InvalidTask(f"{task!r} is not a task of this job system: declare it with django.tasks' @task.")
+    now = now or timezone.now()
+    args, kwargs = validate_arguments(task.name, args, kwargs)
+    validate_queue(task.queue_name)
+    run_after = validate_run_after(run_after if run_after is not None else task.run_after)
+    if state is None:
+        state = State.SCHEDULED if run_after is not None and run_after > now else State.ENQUEUED
+    return Job(
+        task_path=task.module_path,
+        args=args,
+        kwargs=kwargs,
+        queue=task.queue_name,
+        priority=task.priority,
+        state=state,
+        state_changed_at=now,
+        created_at=now,
+        run_at=run_after if state == State.SCHEDULED else None,
+        enqueued_at=now if state == State.ENQUEUED else None,
+        retry_policy=task.retry_policy_json(),
+        timeout=task.timeout,
+        **links,
+    )
+
+
+def initial_reason(job: Job) -> str:
+    if job.state == State.SCHEDULED:
+        return f"Scheduled for {job.run_at.isoformat()}"
+    if job.state == State.AWAITING:
+        return "Waiting for its parent to finish"
+    return "Enqueued"
+
+
+def insert_jobs(jobs: list[Job], reasons: list[str] | None = None) -> list[Job]:
+    """Insert jobs and their first history rows together, and wake the servers on commit."""
+    if not jobs:
+        return jobs
+    with transaction.atomic():
+        Job.objects.bulk_create(jobs, batch_size=1000)
+        JobState.objects.bulk_create(
+            [
+                JobState(
+                    job=job,
+                    name=job.state,
+                    reason=(reasons[i] if reasons else "") or initial_reason(job),
+                    created_at=job.created_at,
+                )
+                for i, job in enumerate(jobs)
+            ],
+            batch_size=1000,
+        )
+        notify_servers({job.queue for job in jobs if job.state == State.ENQUEUED})
+        if any(job.state == State.SCHEDULED for job in jobs):
+            notify_servers({SCHEDULED_PAYLOAD})
+    _on_enqueued_hooks(jobs)
+    return jobs
+
+
+def notify_servers(queues) -> None:
+    """NOTIFY idle servers; delivered by PostgreSQL when the transaction commits."""
+    if not queues or connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for queue in sorted(queues):
+            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, queue])
+
+
+def _on_enqueued_hooks(jobs):
+    from jobs.filters import global_filters, run_hook
+
+    hooks = global_filters()
+    if not hooks or not any(type(h).on_enqueued is not _base_on_enqueued() for h in hooks):
+        return
+    transaction.on_commit(lambda: [run_hook(hooks, "on_enqueued", job) for job in jobs])
+
+
+def _base_on_enqueued():
+    from jobs.filters import JobFilter
+
+    return JobFilter.on_enqueued

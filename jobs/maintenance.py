@@ -1,0 +1,177 @@
+"""The server's housekeeping: promote due Scheduled jobs, fire recurring jobs, renew leases,
+reap jobs whose server stopped responding, mark dead servers, and expire old jobs.
+
+`Housekeeping.run()` is called by the pusher between claims; each step keeps its own clock so
+a busy server does no more work here than an idle one. The reaper takes a PostgreSQL advisory
+lock so that one server at a time does it.
+"""
+
+import logging
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Min, Q
+from django.tasks import task
+from django.utils import timezone
+
+from jobs.models import Batch, Job, JobState, Server, State
+from jobs.retry import Retry
+
+logger = logging.getLogger("jobs.maintenance")
+
+REAPER_LOCK = 0x64686A62  # "dhjb": the advisory lock key of the reaper
+PROMOTE_BATCH = 500
+
+
+def promote_due_jobs(now=None, limit: int = PROMOTE_BATCH) -> int:
+    """Scheduled jobs whose time has come become Enqueued (bulk: one UPDATE, one INSERT)."""
+    from jobs.creation import notify_servers
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(
+            Job.objects.select_for_update(skip_locked=True)
+            .filter(state=State.SCHEDULED, run_at__lte=now)
+            .order_by("run_at")
+            .values_list("id", "queue")[:limit]
+        )
+        if not due:
+            return 0
+        ids = [job_id for job_id, _ in due]
+        reason = "Scheduled time reached"
+        Job.objects.filter(pk__in=ids).update(
+            state=State.ENQUEUED, state_reason=reason, state_changed_at=now, enqueued_at=now, run_at=None
+        )
+        JobState.objects.bulk_create(
+            [JobState(job_id=job_id, name=State.ENQUEUED, reason=reason, created_at=now) for job_id in ids]
+        )
+        notify_servers({queue for _, queue in due})
+    return len(due)
+
+
+def next_due_at():
+    return Job.objects.filter(state=State.SCHEDULED).aggregate(at=Min("run_at"))["at"]
+
+
+def renew_leases(server_id: str, worker_pids: list[int], now=None) -> int:
+    """Extend the leases of jobs held by this server's live workers (or still in its local queue).
+
+    A job whose worker died is left out, so its lease runs out and the reaper requeues it.
+    """
+    now = now or timezone.now()
+    lease_until = now + timedelta(seconds=settings.DHANMAN_JOBS["LEASE_SECONDS"])
+    return Job.objects.filter(
+        Q(worker_pid__isnull=True) | Q(worker_pid__in=worker_pids),
+        server_id=server_id,
+        state=State.PROCESSING,
+    ).update(lease_until=lease_until)
+
+
+def _try_reaper_lock() -> bool:
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [REAPER_LOCK])
+        return cursor.fetchone()[0]
+
+
+def reap(now=None, limit: int = 100) -> int:
+    """Return Processing jobs whose lease ran out to their queue; mark silent servers dead."""
+    from jobs.creation import notify_servers
+    from jobs.states import apply_state
+
+    now = now or timezone.now()
+    options = settings.DHANMAN_JOBS
+    with transaction.atomic():
+        if not _try_reaper_lock():
+            return 0
+        Server.objects.filter(
+            status__in=("running", "stopping"),
+            heartbeat_at__lt=now - timedelta(seconds=options["SERVER_TIMEOUT"]),
+        ).update(status="dead")
+        expired = list(
+            Job.objects.select_for_update(skip_locked=True)
+            .filter(state=State.PROCESSING, lease_until__lt=now)
+            .order_by("lease_until")[:limit]
+        )
+        for job in expired:
+            reason = f"Server {job.server_id or '(unknown)'} stopped responding"
+            cleared = {"fetch_token": None, "lease_until": None, "worker_pid": None, "cancel_requested": False}
+            policy = Retry.from_json(job.retry_policy)
+            if job.cancel_requested and job.cancel_reason == "delete":
+                apply_state(job, State.DELETED, f"{reason}; deletion had been requested", now=now, fields=cleared)
+            elif not policy.should_retry(None, job.attempt):
+                apply_state(
+                    job, State.FAILED, f"{reason}; retry attempts exhausted ({policy.attempts})",
+                    now=now, fields={**cleared, "exception_class": "jobs.runner.ServerStoppedResponding",
+                                     "exception_message": reason},
+                )
+            else:
+                apply_state(job, State.ENQUEUED, reason, now=now, fields=cleared, data={"attempt": job.attempt})
+        notify_servers({job.queue for job in expired if job.state == State.ENQUEUED})
+    if expired:
+        logger.warning("Reaped %d job(s) whose lease ran out", len(expired))
+    return len(expired)
+
+
+class Housekeeping:
+    """The clocks of the pusher's periodic steps."""
+
+    def __init__(self):
+        self.options = settings.DHANMAN_JOBS
+        self._next_schedule = 0.0
+        self._next_reap = 0.0
+        self._next_due = None  # wall-clock datetime of the earliest Scheduled job, when known
+
+    def run(self, server_id: str | None) -> None:
+        mono = time.monotonic()
+        now = timezone.now()
+        due_now = self._next_due is not None and self._next_due <= now
+        if mono >= self._next_schedule or due_now:
+            self._next_schedule = mono + self.options["SCHEDULE_POLLING_INTERVAL"]
+            while promote_due_jobs(now) == PROMOTE_BATCH:
+                pass
+            self._next_due = next_due_at()
+            fire_recurring(now)
+        if mono >= self._next_reap:
+            self._next_reap = mono + self.options["SERVER_CHECK_INTERVAL"]
+            reap(now)
+
+    def seconds_until_due(self) -> float:
+        """How long the pusher may wait before the next step is due."""
+        mono = time.monotonic()
+        until = min(self._next_schedule, self._next_reap) - mono
+        if self._next_due is not None:
+            until = min(until, (self._next_due - timezone.now()).total_seconds())
+        return max(until, 0.0)
+
+    def job_added(self):
+        """A NOTIFY came: a new Scheduled job may be due sooner than we knew."""
+        self._next_schedule = 0.0
+
+
+def fire_recurring(now) -> int:
+    try:
+        from jobs.recurring import fire_due_recurring_jobs
+    except ImportError:
+        return 0
+    return fire_due_recurring_jobs(now)
+
+
+@task(queue_name="low-priority")
+def expire_jobs() -> dict:
+    """Remove Succeeded and Deleted jobs past their expiry, and finished batches past theirs.
+
+    History rows go with their job (ON DELETE CASCADE). Failed jobs stay until someone acts.
+    """
+    now = timezone.now()
+    removed_jobs = 0
+    while True:
+        ids = list(Job.objects.filter(expires_at__lte=now).values_list("id", flat=True)[:1000])
+        if not ids:
+            break
+        removed_jobs += Job.objects.filter(pk__in=ids).delete()[1].get("jobs.Job", 0)
+    removed_batches = Batch.objects.filter(expires_at__lte=now).delete()[1].get("jobs.Batch", 0)
+    return {"jobs": removed_jobs, "batches": removed_batches}

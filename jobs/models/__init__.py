@@ -1,0 +1,13 @@
+"""The jobs app's models: the engine's tables, and the common service's own (outbox, tokens)."""
+
+from jobs.models.engine import (  # noqa: F401
+    Batch,
+    BatchState,
+    ContinuationOn,
+    Job,
+    JobState,
+    Misfire,
+    RecurringJob,
+    Server,
+    State,
+)

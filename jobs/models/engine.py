@@ -1,0 +1,225 @@
+"""The engine's tables: jobs and their history, batches, recurring jobs and servers.
+
+The Job table is the one source of truth: django-q2 only runs processes, our broker claims
+from here (see DESIGN.md). Indexes are shaped after the queries that use them: the claim
+(`broker.py`), due scheduled jobs, lease expiry, the console's lists and expiration.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class State(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    ENQUEUED = "enqueued", "Enqueued"
+    PROCESSING = "processing", "Processing"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    DELETED = "deleted", "Deleted"
+    AWAITING = "awaiting", "Awaiting"
+
+
+class ContinuationOn(models.TextChoices):
+    """When a continuation of a job (or of a batch) is released."""
+
+    SUCCEEDED = "succeeded", "Parent succeeded"
+    ANY_FINISHED = "any finished", "Parent succeeded or was deleted"
+    DELETED = "deleted", "Parent was deleted"
+    # Batches only: every job of the batch finished, whatever the outcome.
+    COMPLETED = "completed", "Batch completed"
+
+
+class BatchState(models.TextChoices):
+    STARTED = "started", "Started"
+    SUCCEEDED = "succeeded", "Succeeded"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Misfire(models.TextChoices):
+    """What a recurring job does about occurrences missed while no server ran."""
+
+    RELAXED = "relaxed", "One job however many runs were missed"
+    STRICT = "strict", "One job per missed run"
+    IGNORE = "ignore", "None; wait for the next run"
+
+
+class Server(models.Model):
+    """One `qcluster` process tree, with its heartbeat."""
+
+    id = models.CharField(primary_key=True, max_length=200)
+    host = models.CharField(max_length=200)
+    pid = models.IntegerField()
+    queues = models.JSONField(default=list)
+    worker_count = models.PositiveIntegerField(default=0)
+    worker_pids = models.JSONField(default=list)
+    status = models.CharField(max_length=20, default="running")
+    started_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField(db_index=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-heartbeat_at"]
+
+    def __str__(self):
+        return self.id
+
+
+class Batch(models.Model):
+    """Many jobs as one unit: counters updated atomically as each job finishes."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    description = models.CharField(max_length=500, blank=True)
+    state = models.CharField(max_length=20, choices=BatchState.choices, default=BatchState.STARTED)
+    total = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    # A nested batch counts as one unit of its parent.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["-created_at"], name="batch_created_idx"),
+            models.Index(fields=["expires_at"], name="batch_expiry_idx", condition=Q(expires_at__isnull=False)),
+        ]
+
+    def __str__(self):
+        return self.description or str(self.id)
+
+
+class RecurringJob(models.Model):
+    """A CRON schedule that creates a job at each occurrence, in its own time zone."""
+
+    id = models.SlugField(primary_key=True, max_length=100)
+    task_path = models.CharField(max_length=300)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    cron = models.CharField(max_length=100)
+    timezone = models.CharField(max_length=64, default=settings.TIME_ZONE)
+    queue = models.CharField(max_length=50, default="default")
+    enabled = models.BooleanField(default=True)
+    misfire = models.CharField(max_length=10, choices=Misfire.choices, default=Misfire.RELAXED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_job = models.ForeignKey("Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["next_run_at"], name="recurring_due_idx", condition=Q(enabled=True)),
+        ]
+
+    def __str__(self):
+        return self.id
+
+
+class Job(models.Model):
+    """One background job: what to run, where it is in its life, and what came of it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task_path = models.CharField(max_length=300)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    queue = models.CharField(max_length=50, default="default")
+    priority = models.SmallIntegerField(default=0)
+    state = models.CharField(max_length=20, choices=State.choices)
+    state_reason = models.TextField(blank=True)
+    state_changed_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+    # Scheduled: when it becomes Enqueued. Enqueued: the claim order (oldest first).
+    run_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Attempts started so far (the first run is attempt 1).
+    attempt = models.PositiveIntegerField(default=0)
+    # The retry policy and timeout in force, frozen at enqueue so a deploy does not change them.
+    retry_policy = models.JSONField(null=True, blank=True)
+    timeout = models.FloatField(null=True, blank=True)
+    # Claiming: a fresh token per delivery fences stale or duplicate deliveries.
+    fetch_token = models.UUIDField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    server = models.ForeignKey(Server, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    worker_pid = models.IntegerField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    # Why: "delete" (a person deleted the running job) or "shutdown" (its server is stopping and
+    # the job goes back to its queue).
+    cancel_reason = models.CharField(max_length=20, blank=True)
+    progress = models.SmallIntegerField(null=True, blank=True)
+    progress_message = models.CharField(max_length=500, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    exception_class = models.CharField(max_length=300, blank=True)
+    exception_message = models.TextField(blank=True)
+    exception_traceback = models.TextField(blank=True)
+    # Continuations: released when `parent` reaches a state that `continuation_on` accepts.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continuations"
+    )
+    continuation_on = models.CharField(max_length=20, choices=ContinuationOn.choices, blank=True)
+    # Member of a batch, or the continuation of one (awaiting_batch).
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    awaiting_batch = models.ForeignKey(
+        Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="continuations"
+    )
+    recurring_job = models.ForeignKey(
+        RecurringJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    # Set when the job reaches Succeeded or Deleted; expiration removes it after that.
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("view_console", "Can view the job console"),
+            ("operate_jobs", "Can requeue, retry, delete, cancel and trigger jobs"),
+            ("administer_jobs", "Can administer the job system"),
+        ]
+        indexes = [
+            # The claim: per queue, highest priority first, then oldest.
+            models.Index(
+                fields=["queue", "-priority", "enqueued_at"],
+                name="job_claim_idx",
+                condition=Q(state="enqueued"),
+            ),
+            models.Index(fields=["run_at"], name="job_due_idx", condition=Q(state="scheduled")),
+            models.Index(fields=["lease_until"], name="job_lease_idx", condition=Q(state="processing")),
+            # The console: jobs by state, newest change first.
+            models.Index(fields=["state", "-state_changed_at"], name="job_state_list_idx"),
+            models.Index(fields=["task_path", "-state_changed_at"], name="job_task_list_idx"),
+            models.Index(fields=["expires_at"], name="job_expiry_idx", condition=Q(expires_at__isnull=False)),
+        ]
+
+    def __str__(self):
+        return f"{self.task_name} ({self.id})"
+
+    @property
+    def task_name(self):
+        return self.task_path.rsplit(".", 1)[-1]
+
+
+class JobState(models.Model):
+    """An append-only history of a job's states: the console's timeline."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="history", db_index=False)
+    name = models.CharField(max_length=20, choices=State.choices)
+    reason = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["job", "created_at"], name="jobstate_job_idx")]
+
+    def __str__(self):
+        return f"{self.job_id}: {self.name}"

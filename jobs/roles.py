@@ -1,0 +1,43 @@
+"""The console's roles, as groups created idempotently after every migrate.
+
+Jobs viewer sees everything and changes nothing; Jobs operator may also act on jobs (requeue,
+retry, delete, cancel, trigger, enable/disable); Admin (the role of the old Hangfire dashboard's
+authorization filter) may do everything. Pages and actions check the permissions themselves.
+"""
+
+from django.db.models.signals import post_migrate
+from django.dispatch import receiver
+
+ROLES = {
+    "Jobs viewer": ["view_console"],
+    "Jobs operator": ["view_console", "operate_jobs"],
+    "Admin": ["view_console", "operate_jobs", "administer_jobs"],
+}
+
+
+def ensure_roles(using="default"):
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    from jobs.models import Job
+
+    # The cache may name a content type that a flush just removed (TransactionTestCase).
+    ContentType.objects.clear_cache()
+    content_type = ContentType.objects.db_manager(using).get_for_model(Job)
+    for name, codenames in ROLES.items():
+        group, _ = Group.objects.using(using).get_or_create(name=name)
+        permissions = []
+        for codename in codenames:
+            permission, _ = Permission.objects.using(using).get_or_create(
+                content_type=content_type,
+                codename=codename,
+                defaults={"name": codename.replace("_", " ").capitalize()},
+            )
+            permissions.append(permission)
+        group.permissions.add(*permissions)
+
+
+@receiver(post_migrate)
+def create_roles(sender, app_config=None, using="default", **kwargs):
+    if app_config is not None and app_config.label == "jobs":
+        ensure_roles(using)

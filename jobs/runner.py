@@ -1,0 +1,195 @@
+"""What a django-q2 worker runs for each claimed job: `perform(job_id, token)`.
+
+The token fences the delivery: only the holder of the job's current fetch token may start or
+finish it, so a stale or duplicate delivery (a job reaped while its first worker still ran)
+does nothing. The outcome — final state, history row, retry scheduling, continuations released
+and batch counters — is written in one transaction.
+"""
+
+import json
+import logging
+import os
+import signal
+import time
+import traceback
+from contextlib import contextmanager
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from django_q.exceptions import TimeoutException
+
+from jobs import capacity
+from jobs.filters import Stopwatch, filters_for, run_hook
+from jobs.models import Job, State
+from jobs.registry import UnknownTask, resolve_task
+from jobs.retry import Retry
+from jobs.states import apply_state
+
+logger = logging.getLogger("jobs.runner")
+
+
+class JobTimeout(BaseException):
+    """The job ran past its timeout. A BaseException, so `except Exception` in a task cannot
+    swallow it."""
+
+
+class JobCancelled(BaseException):
+    """Raised by `context.raise_if_cancelled()` when the job was deleted or its server stops."""
+
+
+class ServerStoppedResponding(Exception):
+    """Recorded on jobs the reaper gave up on."""
+
+
+class JobContext:
+    """What a task declared with `takes_context=True` receives as its first argument."""
+
+    CHECK_EVERY = 0.5  # seconds between database checks of the cancellation flag
+
+    def __init__(self, job: Job, token: str):
+        self.job = job
+        self.job_id = str(job.pk)
+        self.attempt = job.attempt
+        self.token = token
+        self._cancelled = False
+        self._checked_at = 0.0
+
+    def is_cancelled(self) -> bool:
+        if not self._cancelled and time.monotonic() - self._checked_at >= self.CHECK_EVERY:
+            self._checked_at = time.monotonic()
+            self._cancelled = Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
+        return self._cancelled
+
+    def raise_if_cancelled(self) -> None:
+        if self.is_cancelled():
+            raise JobCancelled(f"Job {self.job_id} was cancelled")
+
+    def progress(self, percent: float, message: str = "") -> None:
+        percent = max(0, min(100, int(percent)))
+        Job.objects.filter(pk=self.job.pk, fetch_token=self.token).update(
+            progress=percent, progress_message=str(message)[:500]
+        )
+
+
+@contextmanager
+def time_limit(seconds: float | None):
+    """Raise JobTimeout in this (main) thread after `seconds`."""
+    if not seconds:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise JobTimeout(f"Job exceeded its timeout of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def perform(job_id: str, token: str) -> str:
+    """Run one claimed job. Returns the state it ended in ('stale' for a fenced-off delivery)."""
+    try:
+        return _perform(job_id, token)
+    finally:
+        capacity.release()
+
+
+def _perform(job_id: str, token: str) -> str:
+    started = timezone.now()
+    fenced = Job.objects.filter(pk=job_id, fetch_token=token, state=State.PROCESSING).update(
+        worker_pid=os.getpid(), started_at=started
+    )
+    if not fenced:
+        logger.info("Job %s: stale delivery ignored (token %s)", job_id, token)
+        return "stale"
+    job = Job.objects.defer("exception_traceback").get(pk=job_id)
+    try:
+        task = resolve_task(job.task_path)
+    except UnknownTask as exc:
+        return finish(job, token, exception=exc, duration=0.0, retry=False)
+
+    context = JobContext(job, token)
+    filters = filters_for(task)
+    run_hook(filters, "on_performing", context)
+    watch = Stopwatch()
+    result, exception = None, None
+    try:
+        with time_limit(job.timeout):
+            if task.takes_context:
+                result = task.call(context, *job.args, **job.kwargs)
+            else:
+                result = task.call(*job.args, **job.kwargs)
+    except TimeoutException as exc:  # django-q2's guard timer fired before ours
+        exception = JobTimeout(str(exc))
+    except (Exception, JobTimeout, JobCancelled) as exc:
+        exception = exc
+    duration = watch.elapsed
+    run_hook(filters, "on_performed", context, exception, duration)
+    return finish(job, token, result=result, exception=exception, duration=duration)
+
+
+def _storable(result):
+    try:
+        json.dumps(result, allow_nan=False)
+        return result
+    except (TypeError, ValueError):
+        return {"repr": repr(result)[:2000]}
+
+
+def _exception_fields(exc: BaseException) -> dict:
+    kind = type(exc)
+    return {
+        "exception_class": f"{kind.__module__}.{kind.__qualname__}",
+        "exception_message": str(exc)[:10000],
+        "exception_traceback": "".join(traceback.format_exception(exc))[-20000:],
+    }
+
+
+def finish(job: Job, token: str, *, result=None, exception=None, duration: float, retry: bool = True) -> str:
+    """Write the outcome of a run in one transaction, if this delivery still holds the job."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Job.objects.select_for_update().filter(pk=job.pk, fetch_token=token, state=State.PROCESSING).first()
+        if locked is None:
+            logger.warning("Job %s: finished after losing its lease; outcome dropped", job.pk)
+            return "stale"
+        cleared = {"fetch_token": None, "lease_until": None, "finished_at": now, "worker_pid": None}
+        data = {"duration": round(duration, 6), "attempt": locked.attempt, "server": locked.server_id}
+        if locked.cancel_requested:
+            cleared.update(cancel_requested=False, cancel_reason="")
+            if locked.cancel_reason == "shutdown":
+                apply_state(locked, State.ENQUEUED, f"Server {locked.server_id} shut down before the job finished",
+                            now=now, fields={**cleared, "finished_at": None}, data=data)
+            else:
+                apply_state(locked, State.DELETED, "Deleted while processing", now=now, fields=cleared, data=data)
+        elif exception is None:
+            apply_state(
+                locked, State.SUCCEEDED, f"Completed in {duration:.3f} s", now=now,
+                fields={**cleared, "result": _storable(result), "progress": 100 if locked.progress is not None else None},
+                data=data,
+            )
+        else:
+            errors = _exception_fields(exception)
+            summary = f"{type(exception).__name__}: {errors['exception_message']}"
+            data.update(exception=errors)
+            policy = Retry.from_json(locked.retry_policy)
+            retry_number = locked.attempt
+            if retry and policy.should_retry(exception, retry_number):
+                delay = policy.delay_for(retry_number)
+                apply_state(
+                    locked, State.SCHEDULED, f"Retry attempt {retry_number} of {policy.attempts}: {summary}",
+                    now=now, fields={**cleared, **errors, "run_at": now + timedelta(seconds=delay)}, data=data,
+                )
+            elif retry and policy.on_exhausted == "delete" and retry_number > policy.attempts:
+                apply_state(
+                    locked, State.DELETED, f"Retry attempts exhausted ({policy.attempts}): {summary}",
+                    now=now, fields={**cleared, **errors}, data=data,
+                )
+            else:
+                apply_state(locked, State.FAILED, summary, now=now, fields={**cleared, **errors}, data=data)
+        return locked.state

@@ -1,0 +1,1 @@
+"""Payroll: employees, attendance, salaries, payslips and statutory reports."""

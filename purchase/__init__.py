@@ -1,0 +1,1 @@
+"""Purchase: purchase orders, goods receipt notes and vendor bills."""

@@ -1,0 +1,1 @@
+"""Sales: societies, residents, invoices, payments, late fees and the resident ledger."""

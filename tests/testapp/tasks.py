@@ -1,0 +1,104 @@
+"""Probe tasks for the engine's tests. Each leaves a trace in the database."""
+
+import os
+import time
+
+from django.tasks import task
+from django.utils import timezone
+
+from jobs.filters import JobFilter
+from jobs.retry import Retry
+from tests.testapp.models import Attempt, Execution
+
+
+@task
+def noop():
+    return None
+
+
+@task
+def add(a, b):
+    return a + b
+
+
+@task(takes_context=True)
+def record(context, key):
+    Execution.objects.create(key=key, job_id=context.job_id, pid=os.getpid())
+    return key
+
+
+@task(queue_name="critical", takes_context=True)
+def record_critical(context, key):
+    Execution.objects.create(key=key, job_id=context.job_id, pid=os.getpid())
+
+
+@task(queue_name="low-priority", takes_context=True)
+def record_low(context, key):
+    Execution.objects.create(key=key, job_id=context.job_id, pid=os.getpid())
+
+
+@task(takes_context=True)
+def record_slowly(context, key, seconds):
+    Attempt.objects.create(key=key, job_id=context.job_id, attempt=context.attempt)
+    time.sleep(seconds)
+    Execution.objects.create(key=key, job_id=context.job_id, pid=os.getpid())
+
+
+@task(takes_context=True, retry=Retry(attempts=3, delays=(0, 0, 0)))
+def fail_times(context, key, failures):
+    Attempt.objects.create(key=key, job_id=context.job_id, attempt=context.attempt)
+    if Attempt.objects.filter(key=key).count() <= failures:
+        raise RuntimeError(f"planned failure {context.attempt}")
+    Execution.objects.create(key=key, job_id=context.job_id, pid=os.getpid())
+
+
+@task(retry=Retry(attempts=2, delays=(0, 0), on_exhausted="delete"), takes_context=True)
+def always_fail_then_delete(context, key):
+    Attempt.objects.create(key=key, job_id=context.job_id, attempt=context.attempt)
+    raise ValueError("always fails")
+
+
+@task(retry=Retry(attempts=0), takes_context=True)
+def fail_once(context, key, message="boom"):
+    Attempt.objects.create(key=key, job_id=context.job_id, attempt=context.attempt)
+    raise RuntimeError(message)
+
+
+@task(retry=Retry(attempts=0), timeout=1)
+def sleep_past_timeout(seconds):
+    time.sleep(seconds)
+
+
+@task(takes_context=True, retry=Retry(attempts=0))
+def wait_for_cancel(context, key, seconds):
+    Attempt.objects.create(key=key, job_id=context.job_id, attempt=context.attempt)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        context.raise_if_cancelled()
+        time.sleep(0.05)
+    Execution.objects.create(key=key, job_id=context.job_id, pid=os.getpid())
+
+
+@task(takes_context=True)
+def report_progress(context):
+    for percent in (25, 50, 75):
+        context.progress(percent, f"{percent}% done")
+    return "done"
+
+
+class Recorder(JobFilter):
+    """A filter that writes each hook it sees as an Attempt row (key = hook name)."""
+
+    def on_performing(self, context):
+        Attempt.objects.create(key=f"filter:performing:{context.job_id}", job_id=context.job_id)
+
+    def on_performed(self, context, exception, duration):
+        outcome = "ok" if exception is None else type(exception).__name__
+        Attempt.objects.create(key=f"filter:performed:{outcome}:{context.job_id}", job_id=context.job_id)
+
+
+@task(filters=[Recorder], retry=Retry(attempts=0))
+def filtered(fail=False):
+    if fail:
+        raise KeyError("filtered failure")
+    return timezone.now().isoformat()
