@@ -117,6 +117,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Files that jobs write (payslip PDFs); served by the web server, never by Django, in production.
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_URL = "media/"
 
 # --- Email (the notification outbox delivers through Django's email backend) ------------------
 # EMAIL_URL (smtp://user:password@host:587/?tls=True, consolemail://) becomes Django 6.1's MAILERS.

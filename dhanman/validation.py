@@ -6,6 +6,7 @@ accepts those, and anything else fails with a ValidationError naming the field.
 """
 
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 
@@ -54,3 +55,21 @@ def required_text(value, *, field: str, max_length: int) -> str:
     if len(text) > max_length:
         raise ValidationError({field: f"{field} is {len(text)} characters, over {max_length}."})
     return text
+
+
+def as_quantity(value, *, field: str, places: int = 3, allow_zero: bool = False) -> Decimal:
+    """A quantity of goods (kg, litres, pieces): positive, at most `places` decimals, no floats."""
+    if isinstance(value, float | bool) or value is None:
+        raise ValidationError({field: f"{field} must be a Decimal or a string, not {value!r}."})
+    try:
+        quantity = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ValidationError({field: f"{field} {value!r} is not a quantity."}) from None
+    if not quantity.is_finite():
+        raise ValidationError({field: f"{field} {value!r} is not a quantity."})
+    if quantity < 0 or (quantity == 0 and not allow_zero):
+        raise ValidationError({field: f"{field} must be more than zero, not {quantity}."})
+    step = Decimal(1).scaleb(-places)
+    if quantity != quantity.quantize(step):
+        raise ValidationError({field: f"{field} {quantity} has more than {places} decimal places."})
+    return quantity.quantize(step)

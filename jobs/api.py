@@ -151,12 +151,12 @@ class BatchBuilder:
         self.jobs: list[Job] = []
         self.continuations: list[Job] = []
         self.children: list[BatchBuilder] = []
-        self.batch: Batch | None = None
+        self.created: Batch | None = None
         self.now = timezone.now()
 
     @property
     def id(self):
-        return self.batch.id if self.batch else None
+        return self.created.id if self.created else None
 
     def enqueue(self, task: Task, *args, **kwargs) -> Job:
         job = new_job(task, args, kwargs, now=self.now)
@@ -176,23 +176,23 @@ class BatchBuilder:
         self.children.append(child)
 
     def _create(self, parent_batch: Batch | None = None) -> Batch:
-        self.batch = Batch.objects.create(
+        from jobs.continuations import finish_batch_if_done
+
+        created = Batch.objects.create(
             description=self.description[:500],
             total=len(self.jobs) + len(self.children),
             parent=parent_batch,
         )
+        self.created = created
         for job in self.jobs:
-            job.batch = self.batch
+            job.batch = created
         for job in self.continuations:
-            job.awaiting_batch = self.batch
-            job.kwargs = job.kwargs
+            job.awaiting_batch = created
         insert_jobs(self.jobs + self.continuations)
         for child in self.children:
-            child._create(self.batch)
-        from jobs.continuations import finish_batch_if_done
-
-        finish_batch_if_done(self.batch.pk)
-        return self.batch
+            child._create(created)
+        finish_batch_if_done(created.pk)
+        return created
 
 
 @contextlib.contextmanager
@@ -254,7 +254,7 @@ def attach(batch_or_id):
         for job in builder.jobs:
             job.batch = target
         insert_jobs(builder.jobs)
-        builder.batch = target
+        builder.created = target
 
 
 def cancel_batch(batch_or_id, *, by=None) -> Batch:

@@ -5,6 +5,7 @@ backend makes each call a durable Job row in the caller's transaction. `JobTask`
 options Django's Task lacks: a retry policy, a timeout and filters.
 """
 
+import uuid
 from dataclasses import dataclass
 
 from django.tasks import TaskResult, TaskResultStatus
@@ -61,10 +62,9 @@ class JobBackend(BaseTaskBackend):
 
     def get_result(self, result_id):
         try:
-            job = Job.objects.defer("exception_traceback").get(pk=result_id)
+            job = Job.objects.get(pk=uuid.UUID(str(result_id)))
         except (Job.DoesNotExist, ValueError, TypeError) as exc:
             raise TaskResultDoesNotExist(result_id) from exc
-        job = Job.objects.get(pk=job.pk)
         return result_for(job)
 
 

@@ -28,8 +28,8 @@ from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
 
 from jobs import cron
-from jobs.cron import Cron, InvalidSchedule, describe, next_run, runs_between
 from jobs.creation import insert_jobs, new_job, validate_arguments
+from jobs.cron import Cron, InvalidSchedule, describe, next_run, runs_between
 from jobs.models import Job, Misfire, RecurringJob
 from jobs.registry import UnknownTask, resolve_task
 
@@ -334,51 +334,66 @@ def _fire(id: str, now: datetime) -> int:
 
 def _fire_row(row: RecurringJob, now: datetime) -> int:
     try:
-        cron.validate_timezone(row.timezone)
         following = next_run(row.cron, row.timezone, now)
     except InvalidSchedule as exc:
         # Nothing can be computed: take the row out of the due set until someone fixes it.
-        return _record_error(row, f"{exc} The job is not scheduled until its schedule is fixed.", None)
-    times, note = _runs_to_fire(row, now)
+        return _record_error(row, f"{exc} It is not scheduled until its schedule is fixed.", None)
+    plan = _plan(row, now)
     try:
-        jobs = [_new_job(row, now) for _ in times]
+        jobs = [_new_job(row, now) for _ in plan.runs]
     except (UnknownTask, InvalidTask, TypeError, ValueError) as exc:
-        return _record_error(row, f"No job was created for the run of {times[-1] if times else now:%Y-%m-%d %H:%M %Z}: {exc}", following)
+        return _record_error(row, f"No job was created: {exc}", following)
     if jobs:
-        insert_jobs(jobs, reasons=[_reason(row, at, note) for at in times])
+        insert_jobs(jobs, reasons=[_reason(row, at, now, plan.note) for at in plan.runs])
         row.last_run_at, row.last_job = now, jobs[-1]
-    row.next_run_at = following
-    row.last_error = note if row.misfire == Misfire.STRICT else ""
+    if plan.warning:
+        logger.warning("Recurring job %r: %s", row.id, plan.warning)
+    row.next_run_at, row.last_error = following, plan.warning
     row.save(update_fields=["last_run_at", "last_job", "next_run_at", "last_error"])
     return len(jobs)
 
 
-def _runs_to_fire(row: RecurringJob, now: datetime) -> tuple[list[datetime], str]:
-    """The runs (due, …, now] that get a job under the row's misfire policy, and a note."""
+@dataclass(frozen=True)
+class _Plan:
+    runs: list[datetime]  # the runs that get a job
+    note: str = ""  # added to the job's first history reason (relaxed: how many were missed)
+    warning: str = ""  # kept in last_error for the console
+
+
+def _plan(row: RecurringJob, now: datetime) -> _Plan:
+    """Which of the runs in [next_run_at, now] get a job, under the row's misfire policy."""
     cap = strict_misfire_cap()
+    since = _when(row, row.next_run_at)
     runs = [row.next_run_at, *runs_between(row.cron, row.timezone, row.next_run_at, now, limit=cap)]
     latest = runs[-1]
     on_time = now - latest <= misfire_grace()
+    missed = len(runs) - (1 if on_time else 0)
     if row.misfire == Misfire.STRICT:
         if len(runs) > cap:
-            return runs[:cap], (
-                f"More than {cap} runs were missed since {row.next_run_at:%Y-%m-%d %H:%M %Z}: jobs were "
-                f"created for the first {cap} only (the strict misfire cap)."
+            return _Plan(
+                runs[:cap],
+                warning=f"More than {cap} runs were missed since {since}: jobs were created for the first "
+                f"{cap} only (the strict misfire cap), the others were skipped.",
             )
-        return runs, ""
+        return _Plan(runs)
     if row.misfire == Misfire.IGNORE:
         # Only a run that is on time gets a job; missed ones are dropped.
-        return ([latest] if on_time else []), ""
-    missed = len(runs) - (1 if on_time else 0)
-    return [latest], (f"{missed} missed run(s) since {row.next_run_at:%Y-%m-%d %H:%M %Z}, one job" if missed else "")
+        return _Plan([latest] if on_time else [])
+    return _Plan([latest], note=f"{missed} missed run(s) since {since}, one job" if missed else "")
 
 
-def _reason(row: RecurringJob, at: datetime, note: str) -> str:
+def _when(row: RecurringJob, at: datetime) -> str:
+    """A run's time on the job's own wall clock ("2027-03-14 03:00 EDT")."""
     local = at.astimezone(cron.zone(row.timezone))
-    reason = f"Recurring job {row.id!r}, run of {local:%Y-%m-%d %H:%M %Z}"
-    if note and row.misfire == Misfire.RELAXED:
-        reason += f" ({note})"
-    return reason
+    clock = "%H:%M:%S" if local.second else "%H:%M"
+    return local.strftime(f"%Y-%m-%d {clock} %Z")
+
+
+def _reason(row: RecurringJob, at: datetime, now: datetime, note: str) -> str:
+    reason = f"Recurring job {row.id!r}, run of {_when(row, at)}"
+    if not note and now - at > misfire_grace():
+        note = "missed"
+    return f"{reason} ({note})" if note else reason
 
 
 def _record_error(row: RecurringJob, message: str, following: datetime | None) -> int:

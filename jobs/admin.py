@@ -1,0 +1,79 @@
+"""The admin's entries for the engine's tables point into the job console.
+
+The console *is* the admin of jobs: lists that stay fast with a million rows, actions through
+jobs.api, roles. So these ModelAdmins are read-only doors: the admin index shows Jobs, Batches,
+Recurring jobs and Servers to people with a console role, and each list or object page
+redirects to its console page. Nothing here can add, change or delete a row.
+"""
+
+from django.contrib import admin
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from jobs.console import access
+from jobs.models import Batch, Job, RecurringJob, Server
+
+
+class ConsoleDoor(admin.ModelAdmin):
+    console_list = ""
+    console_detail = ""
+
+    def has_module_permission(self, request):
+        return access.can_view(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return access.can_view(request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        return {}
+
+    def changelist_view(self, request, extra_context=None):
+        self._check(request)
+        return redirect(reverse(self.console_list[0], args=self.console_list[1:]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self._check(request)
+        if not self.console_detail:
+            return redirect(reverse(self.console_list[0], args=self.console_list[1:]))
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        return redirect(reverse(self.console_detail, args=[obj.pk]))
+
+    def _check(self, request):
+        from django.core.exceptions import PermissionDenied
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+
+
+@admin.register(Job)
+class JobAdmin(ConsoleDoor):
+    console_list = ("jobs_console:job_list", "enqueued")
+    console_detail = "jobs_console:job_detail"
+
+
+@admin.register(Batch)
+class BatchAdmin(ConsoleDoor):
+    console_list = ("jobs_console:batch_list",)
+    console_detail = "jobs_console:batch_detail"
+
+
+@admin.register(RecurringJob)
+class RecurringJobAdmin(ConsoleDoor):
+    console_list = ("jobs_console:recurring_list",)
+    console_detail = "jobs_console:recurring_detail"
+
+
+@admin.register(Server)
+class ServerAdmin(ConsoleDoor):
+    console_list = ("jobs_console:servers",)

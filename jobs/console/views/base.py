@@ -1,0 +1,75 @@
+"""What every console page shares: the admin's context, the console's navigation, messages."""
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from jobs.console import access
+
+NAVIGATION = (
+    ("dashboard", "Dashboard", "jobs_console:dashboard", ()),
+    ("jobs", "Jobs", "jobs_console:job_list", ("enqueued",)),
+    ("retries", "Retries", "jobs_console:retries", ()),
+    ("recurring", "Recurring jobs", "jobs_console:recurring_list", ()),
+    ("servers", "Servers", "jobs_console:servers", ()),
+    ("batches", "Batches", "jobs_console:batch_list", ()),
+)
+
+
+def console_title() -> str:
+    return settings.DHANMAN_JOBS["DASHBOARD_TITLE"]
+
+
+def render_page(request, template: str, *, title: str, section: str, context=None, status: int = 200):
+    page = admin.site.each_context(request)
+    page.update(
+        title=title,
+        console_title=console_title(),
+        section=section,
+        navigation=[
+            {"key": key, "label": label, "url": reverse(name, args=args), "active": key == section}
+            for key, label, name, args in NAVIGATION
+        ],
+        can_operate=access.can_operate(request.user),
+        can_administer=access.can_administer(request.user),
+        polling_interval_ms=settings.DHANMAN_JOBS["STATS_POLLING_INTERVAL_MS"],
+    )
+    # The list filters without the page cursor, for the pager's links.
+    query = request.GET.copy()
+    for cursor in ("older", "newer"):
+        query.pop(cursor, None)
+    page["query"] = query.urlencode()
+    page.update(context or {})
+    return render(request, template, page, status=status)
+
+
+def bad_request(request, message: str, *, section: str = "dashboard"):
+    """A clear 400 page: the request did not come from one of our forms as sent."""
+    return render_page(
+        request, "jobs/console/error.html", title="Bad request", section=section,
+        context={"message": message}, status=400,
+    )
+
+
+def safe_next(request, fallback: str) -> str:
+    """Where to go after an action: the `next` field when it is a console URL on this site."""
+    target = request.POST.get("next") or ""
+    console_root = reverse("jobs_console:dashboard")
+    if (
+        target.startswith(console_root)
+        and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                            require_https=request.is_secure())
+    ):
+        return target
+    return fallback
+
+
+def report(request, outcome_messages) -> None:
+    for level, text in outcome_messages:
+        getattr(messages, level)(request, text)
+
+
+def redirect_after_action(request, fallback: str):
+    return redirect(safe_next(request, fallback))

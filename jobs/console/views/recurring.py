@@ -1,0 +1,95 @@
+"""Recurring jobs: their schedules, last and next runs, and trigger / enable / disable / remove."""
+
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
+
+from jobs.console import actions
+from jobs.console.access import ADMINISTER, console_action, console_page
+from jobs.console.humanize import describe_cron
+from jobs.console.listing import InvalidCursor, keyset_page
+from jobs.console.views.base import bad_request, redirect_after_action, render_page, report
+from jobs.console.views.jobs import LIST_FIELDS
+from jobs.models import Job, RecurringJob
+
+MAX_RECURRING = 1000
+
+
+def _zone(name):
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def describe(recurring: RecurringJob) -> dict:
+    zone = _zone(recurring.timezone)
+    return {
+        "recurring": recurring,
+        "description": describe_cron(recurring.cron),
+        "next_run_local": timezone.localtime(recurring.next_run_at, zone) if recurring.next_run_at and zone else None,
+        "last_job": recurring.last_job,
+    }
+
+
+@console_page()
+def recurring_list(request):
+    rows = [
+        describe(r)
+        for r in RecurringJob.objects.select_related("last_job").order_by("id")[:MAX_RECURRING]
+    ]
+    return render_page(
+        request,
+        "jobs/console/recurring_list.html",
+        title="Recurring jobs",
+        section="recurring",
+        context={"rows": rows, "now": timezone.now()},
+    )
+
+
+@console_page()
+def recurring_detail(request, recurring_id):
+    recurring = get_object_or_404(RecurringJob.objects.select_related("last_job"), pk=recurring_id)
+    try:
+        page = keyset_page(
+            Job.objects.filter(recurring_job=recurring).only(*LIST_FIELDS),
+            time_field="created_at",
+            older=request.GET.get("older"),
+            newer=request.GET.get("newer"),
+        )
+    except InvalidCursor as exc:
+        return bad_request(request, str(exc), section="recurring")
+    return render_page(
+        request,
+        "jobs/console/recurring_detail.html",
+        title=f"Recurring job {recurring.id}",
+        section="recurring",
+        context={"row": describe(recurring), "page": page, "now": timezone.now()},
+    )
+
+
+def _recurring_action(action: str, level=None):
+    decorator = console_action(level) if level else console_action()
+
+    @decorator
+    def view(request, recurring_id):
+        recurring = get_object_or_404(RecurringJob.objects.only("id"), pk=recurring_id)
+        level_name, text = actions.run_recurring_action(action, recurring.pk, user=request.user)
+        report(request, [(level_name, text)])
+        fallback = reverse("jobs_console:recurring_list")
+        if action != "remove":
+            fallback = reverse("jobs_console:recurring_detail", args=[recurring.pk])
+        return redirect_after_action(request, fallback)
+
+    view.__name__ = view.__qualname__ = f"recurring_{action}"
+    view.__doc__ = f"{action.capitalize()} a recurring job through jobs.api.{action}."
+    return view
+
+
+recurring_trigger = _recurring_action("trigger")
+recurring_enable = _recurring_action("enable")
+recurring_disable = _recurring_action("disable")
+# Removing a schedule is the Admin role's: operators pause it (disable) instead.
+recurring_remove = _recurring_action("remove", ADMINISTER)

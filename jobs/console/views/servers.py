@@ -1,0 +1,35 @@
+"""Servers: every `qcluster` that has registered, with its heartbeat and whether it is alive."""
+
+from django.conf import settings
+from django.utils import timezone
+
+from jobs.console import stats
+from jobs.console.access import console_page
+from jobs.console.views.base import render_page
+from jobs.models import Server
+
+MAX_SERVERS = 200
+
+
+@console_page()
+def servers(request):
+    now = timezone.now()
+    rows = [
+        {
+            "server": server,
+            "alive": stats.server_is_alive(server, now),
+            "heartbeat_age": (now - server.heartbeat_at).total_seconds(),
+        }
+        for server in Server.objects.order_by("-heartbeat_at")[:MAX_SERVERS]
+    ]
+    return render_page(
+        request,
+        "jobs/console/servers.html",
+        title="Servers",
+        section="servers",
+        context={
+            "rows": rows,
+            "server_timeout": settings.DHANMAN_JOBS["SERVER_TIMEOUT"],
+            "now": now,
+        },
+    )

@@ -1,0 +1,42 @@
+"""Probe tasks the drills need beyond tests/testapp's: jobs that behave differently on their first
+attempt, so a drill can interrupt a long first run and still finish quickly on the rerun.
+
+Like every task they write to the execution log (unique key) only when they complete, and to the
+attempt log (duplicates allowed) when they start.
+"""
+
+import os
+import time
+
+from django.tasks import task
+
+from tests.testapp.models import Attempt, Execution
+
+
+def _started(context, key):
+    Attempt.objects.create(key=key, job_id=context.job_id, attempt=context.attempt)
+
+
+def _completed(context, key):
+    Execution.objects.create(key=key, job_id=context.job_id, pid=os.getpid())
+
+
+@task(takes_context=True)
+def stubborn_first_attempt(context, key, seconds):
+    """Ignores cancellation: its first attempt sleeps `seconds` (a job stuck in a C call)."""
+    _started(context, key)
+    if context.attempt == 1:
+        time.sleep(seconds)
+    _completed(context, key)
+
+
+@task(takes_context=True)
+def cooperative_first_attempt(context, key, seconds):
+    """Checks for cancellation while its first attempt runs for `seconds`."""
+    _started(context, key)
+    deadline = time.monotonic() + (seconds if context.attempt == 1 else 0)
+    while time.monotonic() < deadline:
+        context.raise_if_cancelled()
+        time.sleep(0.05)
+    _completed(context, key)
+
