@@ -273,6 +273,10 @@ def invoice_send_due_reminder(*, invoice_id) -> dict:
     invoice = _invoice(invoice_id)
     if invoice.status not in Invoice.OPEN or invoice.balance_due <= 0:
         return {"invoice": invoice.pk, "skipped": f"invoice is {invoice.status}"}
+    if timezone.now() >= invoice.due_at:
+        # Created (or run) after its due time: "due tomorrow" would be wrong; the daily
+        # payment reminders cover it.
+        return {"invoice": invoice.pk, "skipped": "already due"}
     message = notify(
         dedup_key=f"invoice-due:{invoice.pk}",
         recipient=invoice.resident.email,

@@ -1,0 +1,114 @@
+"""Database restart: PostgreSQL restarts (fast shutdown: every connection is cut) while servers
+run jobs. The servers must reconnect by themselves — the pusher, the LISTEN connection, the
+heartbeat and every worker — and finish every job; the only jobs that may run twice are those
+that were in flight when the connections were cut.
+
+The drill runs on a private PostgreSQL cluster (see private_postgres.py) and talks to it with
+plain psycopg and `manage.py` subprocesses, never through the test database.
+"""
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.reliability.drill import SIZE
+from tests.reliability.private_postgres import PrivatePostgres, server_binaries
+from tests.support.cluster import wait_for
+
+pytestmark = pytest.mark.skipif(server_binaries() is None, reason="needs PostgreSQL server binaries")
+
+JOB_SECONDS = 0.05
+
+
+@pytest.fixture
+def private_db():
+    pg = PrivatePostgres().start()
+    try:
+        pg.create_database("dhanman")
+        pg.manage("migrate", "--noinput")
+        yield pg
+    finally:
+        pg.stop()
+
+
+def enqueue(pg: PrivatePostgres, prefix: str, count: int) -> set[str]:
+    pg.manage(
+        "shell",
+        code=(
+            "from jobs.api import enqueue_many\n"
+            "from tests.testapp.tasks import record_slowly\n"
+            f"enqueue_many(record_slowly, [(('{prefix}-%d' % i, {JOB_SECONDS}), {{}}) for i in range({count})])\n"
+        ),
+    )
+    return {f"{prefix}-{i}" for i in range(count)}
+
+
+def scalar(pg, sql, params=()):
+    return pg.query(sql, params)[0][0]
+
+
+def test_servers_reconnect_after_a_database_restart_and_finish_every_job(private_db, cluster_factory):
+    pg = private_db
+    env = {"DATABASE_URL": pg.url("dhanman")}
+    servers = [cluster_factory(SIZE.workers, env, wait=False) for _ in range(2)]
+
+    def ready():
+        pids = [s.pid for s in servers]
+        return scalar(pg, "SELECT count(*) FROM jobs_server WHERE pid = ANY(%s) AND status = 'running'", (pids,)) == 2
+
+    logs = lambda: "\n".join(f"--- qcluster {s.pid} ---\n{s.log()[-4000:]}" for s in servers)  # noqa: E731
+    try:
+        wait_for(ready, 60, 0.2, "both servers on the private database")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{logs()}") from None
+
+    keys = enqueue(pg, "before", SIZE.restart_jobs)
+    wait_for(lambda: scalar(pg, "SELECT count(*) FROM testapp_execution") >= SIZE.restart_jobs // 3, 60, 0.1)
+
+    snapshot_at = datetime.now(UTC)
+    in_flight = {row[0] for row in pg.query("SELECT id FROM jobs_job WHERE state = 'processing'")}
+    started = time.monotonic()
+    pg.restart()
+    restarted_at = datetime.now(UTC)
+    downtime = time.monotonic() - started
+    # Claimed between the snapshot and the cut: in flight too.
+    in_flight |= {
+        row[0]
+        for row in pg.query(
+            "SELECT job_id FROM jobs_jobstate WHERE name = 'processing' AND created_at BETWEEN %s AND %s",
+            (snapshot_at, restarted_at),
+        )
+    }
+    # New work after the restart: the servers must notice it (LISTEN reconnected, or polling).
+    keys |= enqueue(pg, "after", SIZE.restart_jobs // 3)
+
+    def finished():
+        for server in servers:
+            if server.process.poll() is not None:
+                raise AssertionError(f"qcluster {server.pid} exited with {server.process.returncode}")
+        return scalar(pg, "SELECT count(*) FROM jobs_job WHERE state NOT IN ('succeeded', 'failed', 'deleted')") == 0
+
+    try:
+        wait_for(finished, 60 + SIZE.restart_jobs / 10, 0.2, "every job to finish after the restart")
+    except AssertionError as exc:
+        stuck = pg.query(
+            "SELECT id, state, attempt, server_id, worker_pid, lease_until FROM jobs_job "
+            "WHERE state NOT IN ('succeeded', 'failed', 'deleted') ORDER BY state LIMIT 10"
+        )
+        raise AssertionError(f"{exc}\nunfinished: {stuck}\n{logs()}") from None
+
+    # Nothing lost: every job succeeded and recorded its key, once (the key is unique).
+    states = dict(pg.query("SELECT state, count(*) FROM jobs_job GROUP BY state"))
+    assert states == {"succeeded": len(keys)}, states
+    executed = {row[0] for row in pg.query("SELECT key FROM testapp_execution")}
+    assert executed == keys
+    # Nothing duplicated beyond the jobs in flight when the connections were cut.
+    rerun = {row[0] for row in pg.query("SELECT id FROM jobs_job WHERE attempt > 1")}
+    assert rerun <= in_flight, f"{len(rerun - in_flight)} job(s) ran again that were not in flight"
+    started_twice = {
+        row[0] for row in pg.query("SELECT job_id FROM testapp_attempt GROUP BY job_id HAVING count(*) > 1")
+    }
+    assert {str(job_id) for job_id in rerun} == started_twice
+    print(f"restart took {downtime:.1f} s; {len(in_flight)} job(s) in flight, {len(rerun)} ran again; "
+          f"{len(keys)} jobs all succeeded")
