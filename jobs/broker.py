@@ -10,6 +10,7 @@ rather than sleeping, so a new job starts within milliseconds of its commit.
 server's heartbeat and renews the leases of the jobs its live workers hold.
 """
 
+import contextlib
 import logging
 import os
 import socket
@@ -152,10 +153,8 @@ class Listener:
 
     def close(self):
         if self.conn is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self.conn.close()
-            except Exception:
-                pass
         self.conn = None
 
 

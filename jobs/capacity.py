@@ -7,6 +7,7 @@ otherwise fill its local FIFO queue). The semaphore is made in the `qcluster` ma
 the Sentinel forks, so the pusher and every worker inherit the same one.
 """
 
+import contextlib
 import multiprocessing
 
 _permits = None
@@ -30,8 +31,6 @@ def acquire(timeout: float) -> bool:
 def release() -> None:
     if _permits is None:
         return
-    try:
+    # ValueError: released more often than taken (a worker's job reaped and finished twice).
+    with contextlib.suppress(ValueError):
         _permits.release()
-    except ValueError:
-        # Released more often than taken (a worker's job reaped and finished twice): harmless.
-        pass

@@ -9,6 +9,7 @@ Deliver SIGTERM to the qcluster main process only (`kill -TERM <pid>`): a signal
 process group reaches the Sentinel and the workers directly, and django-q2 can then hang.
 """
 
+import contextlib
 import logging
 import os
 import signal
@@ -90,10 +91,8 @@ class JobSentinel(Sentinel):
     def _kill_workers(self):
         for process in self.pool:
             logger.warning("Killing worker %s, still running after the grace period", process.pid)
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self._wait_for_workers(5)
 
     def _requeue_leftovers(self):

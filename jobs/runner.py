@@ -15,7 +15,7 @@ import traceback
 from contextlib import contextmanager
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
 
@@ -99,15 +99,49 @@ def perform(job_id: str, token: str) -> str:
         capacity.release()
 
 
+# While the database restarts, a worker keeps trying to record its job's outcome for this long.
+DATABASE_RETRY_SECONDS = 60.0
+
+
+def with_database_retry(operation, what: str):
+    """Run `operation`, reconnecting while the database is unavailable.
+
+    A worker that still cannot reach the database after DATABASE_RETRY_SECONDS exits: its pid
+    leaves the server's worker list, the job's lease is no longer renewed, and the reaper
+    returns the job to its queue — a job is never left Processing with a live lease forever.
+    """
+    deadline = time.monotonic() + DATABASE_RETRY_SECONDS
+    delay = 0.2
+    while True:
+        try:
+            return operation()
+        except DatabaseError as exc:
+            connection.close()
+            if time.monotonic() > deadline or not _in_worker_process():
+                if _in_worker_process():
+                    logger.error("Database unreachable while %s (%s); worker exits", what, exc)
+                    os._exit(3)
+                raise
+            logger.warning("Database unavailable while %s (%s); retrying", what, exc)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def _in_worker_process() -> bool:
+    return capacity.installed()
+
+
 def _perform(job_id: str, token: str) -> str:
-    started = timezone.now()
-    fenced = Job.objects.filter(pk=job_id, fetch_token=token, state=State.PROCESSING).update(
-        worker_pid=os.getpid(), started_at=started
-    )
-    if not fenced:
+    def start():
+        fenced = Job.objects.filter(pk=job_id, fetch_token=token, state=State.PROCESSING).update(
+            worker_pid=os.getpid(), started_at=timezone.now()
+        )
+        return Job.objects.defer("exception_traceback").get(pk=job_id) if fenced else None
+
+    job = with_database_retry(start, "starting a job")
+    if job is None:
         logger.info("Job %s: stale delivery ignored (token %s)", job_id, token)
         return "stale"
-    job = Job.objects.defer("exception_traceback").get(pk=job_id)
     try:
         task = resolve_task(job.task_path)
     except UnknownTask as exc:
@@ -152,6 +186,13 @@ def _exception_fields(exc: BaseException) -> dict:
 
 def finish(job: Job, token: str, *, result=None, exception=None, duration: float, retry: bool = True) -> str:
     """Write the outcome of a run in one transaction, if this delivery still holds the job."""
+    return with_database_retry(
+        lambda: _finish(job, token, result=result, exception=exception, duration=duration, retry=retry),
+        "recording a job's outcome",
+    )
+
+
+def _finish(job: Job, token: str, *, result, exception, duration: float, retry: bool) -> str:
     now = timezone.now()
     with transaction.atomic():
         locked = Job.objects.select_for_update().filter(pk=job.pk, fetch_token=token, state=State.PROCESSING).first()

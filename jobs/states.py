@@ -72,7 +72,7 @@ def apply_state(
 
 def after_state_change(job: Job, old_state: str, new_state: str, reason: str, now) -> None:
     from jobs import continuations
-    from jobs.filters import filters_for, run_hook
+    from jobs.filters import JobFilter, filters_for, run_hook
 
     if new_state in COUNTED_IN_BATCH and old_state not in COUNTED_IN_BATCH and job.batch_id:
         continuations.count_in_batch(job, new_state, now)
@@ -80,12 +80,6 @@ def after_state_change(job: Job, old_state: str, new_state: str, reason: str, no
         continuations.uncount_in_batch(job, old_state)
     if new_state in FINAL or new_state == State.FAILED:
         continuations.release_continuations(job, now)
-    hooks = filters_for(None)
+    hooks = [h for h in filters_for(None) if type(h).on_state_changed is not JobFilter.on_state_changed]
     if hooks:
-        transaction.on_commit(lambda: _state_hooks(hooks, job, old_state, new_state, reason))
-
-
-def _state_hooks(hooks, job, old_state, new_state, reason):
-    from jobs.filters import run_hook
-
-    run_hook(hooks, "on_state_changed", job, old_state, new_state, reason)
+        transaction.on_commit(lambda: run_hook(hooks, "on_state_changed", job, old_state, new_state, reason))

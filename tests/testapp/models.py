@@ -13,6 +13,9 @@ class Execution(models.Model):
     class Meta:
         ordering = ["id"]
 
+    def __str__(self):
+        return self.key
+
 
 class Attempt(models.Model):
     """Every attempt, duplicates allowed (for retry counting)."""
@@ -24,3 +27,6 @@ class Attempt(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.key} #{self.attempt}"

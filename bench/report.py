@@ -1,0 +1,117 @@
+"""The result table: one row per figure, ours beside stock django-q2, with their ratio.
+
+A figure is the median of its repetitions, shown with the min–max range when there were
+several. The ratio is always "how many times better ours is" (ours/stock for rates, stock/ours
+for times and sizes), so above 1 means ours is ahead, whichever way the unit points.
+"""
+
+from dataclasses import dataclass, field
+
+HIGHER, LOWER = "higher", "lower"
+
+
+@dataclass
+class Row:
+    key: str
+    label: str
+    unit: str
+    better: str  # HIGHER or LOWER
+    ours: list[float] | None = None
+    stock: list[float] | None = None
+    ours_note: str = ""  # why there is no figure
+    stock_note: str = ""
+    target: float | None = None  # on ours' median (absolute), or on the ratio when target_on_ratio
+    target_on_ratio: bool = False
+    target_text: str = ""
+    details: dict = field(default_factory=dict)
+
+    def median(self, values):
+        from bench.stats import median
+
+        return median(values) if values else None
+
+    @property
+    def ours_median(self):
+        return self.median(self.ours)
+
+    @property
+    def stock_median(self):
+        return self.median(self.stock)
+
+    @property
+    def ratio(self) -> float | None:
+        ours, stock = self.ours_median, self.stock_median
+        if ours is None or stock is None or ours == 0 or stock == 0:
+            return None
+        return ours / stock if self.better == HIGHER else stock / ours
+
+    def met(self) -> bool | None:
+        if self.target is None:
+            return None
+        value = self.ratio if self.target_on_ratio else self.ours_median
+        if value is None:
+            return None
+        if self.target_on_ratio or self.better == HIGHER:
+            return value >= self.target
+        return value <= self.target
+
+
+def _number(value: float) -> str:
+    if value is None:
+        return "n/a"
+    magnitude = abs(value)
+    if magnitude >= 100:
+        return f"{value:,.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def figure(values, note: str = "") -> str:
+    if not values:
+        return f"n/a ({note})" if note else "n/a"
+    from bench.stats import median
+
+    text = _number(median(values))
+    if len(values) > 1:
+        text += f" ({_number(min(values))}–{_number(max(values))})"
+    return text
+
+
+def cells(row: Row) -> list[str]:
+    ratio = row.ratio
+    met = row.met()
+    target = row.target_text or ""
+    if target and met is not None:
+        target += " ✓" if met else " ✗"
+    return [
+        row.label,
+        row.unit,
+        figure(row.ours, row.ours_note),
+        figure(row.stock, row.stock_note),
+        f"{ratio:.2f}×" if ratio is not None else "—",
+        target,
+    ]
+
+
+HEADER = ["Figure", "Unit", "Dhanman Jobs", "django-q2 ORM (tuned)", "Ratio (>1: ours better)", "Target"]
+
+
+def text_table(rows: list[Row]) -> str:
+    table = [HEADER] + [cells(row) for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(HEADER))]
+    out = []
+    for index, line in enumerate(table):
+        out.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())
+        if index == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def markdown_table(rows: list[Row]) -> str:
+    def escape(cell: str) -> str:
+        return cell.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(escape(c) for c in cells(row)) + " |" for row in rows]
+    return "\n".join(lines)
