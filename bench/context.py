@@ -1,0 +1,66 @@
+"""What every scenario gets: the sizes of this run, the bench database, the start marks."""
+
+import sys
+import time
+from dataclasses import dataclass
+
+from bench import database
+from bench.marks import MarkReader
+
+
+@dataclass(frozen=True)
+class Sizes:
+    repetitions: int
+    drain_jobs: int
+    drain_workers: tuple[int, ...]
+    enqueue_calls: int
+    bulk_jobs: int
+    latency_samples: int
+    delayed_jobs: int
+    delayed_spread: float  # run_after of our delayed jobs spreads over this many seconds
+    stock_delayed_jobs: int  # 0: not measured in this mode (its scheduler ticks every 30 s)
+    console_jobs: int
+    console_renders: int
+    memory_jobs: int
+    memory_workers: int
+    latency_workers: int = 2
+
+
+FULL = Sizes(
+    repetitions=3, drain_jobs=3000, drain_workers=(2, 4), enqueue_calls=1000, bulk_jobs=10_000,
+    latency_samples=40, delayed_jobs=12, delayed_spread=3.0, stock_delayed_jobs=20,
+    console_jobs=1_000_000, console_renders=5, memory_jobs=50_000, memory_workers=2,
+)
+QUICK = Sizes(
+    repetitions=1, drain_jobs=300, drain_workers=(2, 4), enqueue_calls=200, bulk_jobs=2_000,
+    latency_samples=15, delayed_jobs=5, delayed_spread=1.0, stock_delayed_jobs=0,
+    console_jobs=20_000, console_renders=2, memory_jobs=1_000, memory_workers=2,
+)
+
+
+class Bench:
+    def __init__(self, sizes: Sizes, url: str, quick: bool):
+        self.sizes = sizes
+        self.url = url
+        self.quick = quick
+        self.conn = database.connect(url)
+        self.marks = MarkReader()
+        self.rows = []
+        self.notes: list[str] = []
+        self._labels = 0
+        self.started = time.monotonic()
+
+    def label(self, scenario: str, system_key: str) -> str:
+        """A label no other run of this process uses (marks are told apart by it)."""
+        self._labels += 1
+        return f"{scenario}-{system_key}-{self._labels}"
+
+    def reset(self) -> None:
+        from django.db import connection
+
+        connection.close()
+        database.reset(self.conn)
+
+    def log(self, message: str) -> None:
+        elapsed = time.monotonic() - self.started
+        print(f"[{elapsed:6.1f}s] {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,1 @@
+"""One module per scenario; each `run(bench, systems)` returns result rows (bench.report.Row)."""

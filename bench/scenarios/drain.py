@@ -1,0 +1,68 @@
+"""Drain: N jobs queued, one server with W workers; jobs/s from the first start to the last finish.
+
+The first start is the earliest start mark of the run's jobs. The last finish is when the system's
+own tables say nothing is left: ours, no job Scheduled/Enqueued/Processing (each finished job has
+its full history: enqueued, processing, succeeded); stock, no OrmQ row (django-q2 deletes a task's
+row when it acknowledges it). The bench polls that every 10 ms, so the end is exact to 10 ms.
+"""
+
+import time
+
+from bench.report import HIGHER, Row
+
+POLL = 0.01
+
+
+def drain_once(bench, system, workers: int) -> float:
+    n = bench.sizes.drain_jobs
+    bench.reset()
+    label = bench.label("drain", system.key)
+    system.enqueue_bulk(label, range(n))
+    from bench.database import analyze
+
+    analyze(bench.conn)
+    server = system.start(workers)
+    try:
+        deadline = time.monotonic() + 60 + n / 10
+        while system.pending():
+            server.check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{system.key}: {n} jobs not drained in time:\n{server.log_tail()}")
+            time.sleep(POLL)
+        finished = time.time()
+    finally:
+        server.stop()
+    starts = bench.marks.wait_for(label, n, timeout=30)
+    verify(bench, system, n)
+    return n / (finished - min(starts.values()))
+
+
+def verify(bench, system, n: int) -> None:
+    """The run did what it claims: every job ran, and ours kept the whole history."""
+    if system.key == "ours":
+        succeeded = bench.conn.execute("SELECT count(*) FROM jobs_job WHERE state = 'succeeded'").fetchone()[0]
+        history = bench.conn.execute("SELECT count(*) FROM jobs_jobstate").fetchone()[0]
+        if succeeded != n or history != 3 * n:
+            raise AssertionError(f"ours: {succeeded} of {n} jobs succeeded, {history} history rows (expected {3 * n})")
+    else:
+        left = bench.conn.execute("SELECT count(*) FROM django_q_ormq").fetchone()[0]
+        if left:
+            raise AssertionError(f"stock: {left} tasks left in the queue")
+
+
+def run(bench, systems) -> list[Row]:
+    rows = []
+    for workers in bench.sizes.drain_workers:
+        row = Row(
+            key=f"drain_{workers}", label=f"Drain, {workers} workers", unit="jobs/s", better=HIGHER,
+            target=1.5, target_on_ratio=True, target_text="≥ 1.5× stock",
+        )
+        for system in systems:
+            values = []
+            for rep in range(bench.sizes.repetitions):
+                rate = drain_once(bench, system, workers)
+                bench.log(f"drain {system.key} {workers}w rep {rep + 1}: {rate:,.0f} jobs/s")
+                values.append(rate)
+            setattr(row, system.key, values)
+        rows.append(row)
+    return rows
