@@ -61,6 +61,22 @@ class Bench:
         connection.close()
         database.reset(self.conn)
 
+    def start_warm_server(self, system, workers: int, **env):
+        """A running server that has already run a few jobs (imports done, connections open)."""
+        server = system.start(workers, **env)
+        try:
+            server.wait_ready()
+            label = self.label("warmup", system.key)
+            for seq in range(workers * 3):
+                system.enqueue(label, seq)
+            self.marks.wait_for(label, workers * 3, timeout=60)
+            while system.pending():
+                time.sleep(0.01)
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
     def log(self, message: str) -> None:
         elapsed = time.monotonic() - self.started
         print(f"[{elapsed:6.1f}s] {message}", file=sys.stderr, flush=True)

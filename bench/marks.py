@@ -35,7 +35,7 @@ class MarkReader:
 
     def __init__(self, directory: Path | None = None):
         self.directory = directory or marks_dir()
-        self.offsets: dict[Path, int] = {}
+        self.offsets: dict[Path, int] = {}  # how far each file has been read
         self.starts: dict[str, dict[int, float]] = {}
 
     def poll(self) -> int:
@@ -43,8 +43,13 @@ class MarkReader:
         added = 0
         if not self.directory.exists():
             return 0
-        for path in self.directory.glob("*.marks"):
+        for entry in os.scandir(self.directory):
+            if not entry.name.endswith(".marks"):
+                continue
+            path = Path(entry.path)
             offset = self.offsets.get(path, 0)
+            if entry.stat().st_size <= offset:
+                continue
             with open(path, "rb") as handle:
                 handle.seek(offset)
                 chunk = handle.read()
@@ -73,6 +78,19 @@ class MarkReader:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"only {len(found)} of {count} '{label}' jobs started within {timeout:.0f} s")
             time.sleep(interval)
+
+
+    def wait_for_one(self, label: str, seq: int, timeout: float, interval: float = 0.001) -> float:
+        """Wait until job `seq` of `label` has started; return its start time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            at = self.starts.get(label, {}).get(seq)
+            if at is not None:
+                return at
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {seq} of '{label}' did not start within {timeout:.0f} s")
+            time.sleep(interval)
+            self.poll()
 
 
 def clear(directory: Path | None = None) -> None:

@@ -8,7 +8,7 @@ redirects to its console page. Nothing here can add, change or delete a row.
 
 from django.contrib import admin
 from django.shortcuts import redirect
-from django.urls import reverse
+from django.urls import path, reverse
 
 from jobs.console import access
 from jobs.models import Batch, Job, RecurringJob, Server
@@ -35,6 +35,17 @@ class ConsoleDoor(admin.ModelAdmin):
 
     def get_actions(self, request):
         return {}
+
+    def get_urls(self):
+        # Only the list and the object page, both redirects. Without the admin's catch-all
+        # "<path:object_id>/" a malformed id under /admin/jobs/job/ is a plain 404, and
+        # /admin/jobs/job/<uuid>/ is the console's job page.
+        info = self.opts.app_label, self.opts.model_name
+        wrap = self.admin_site.admin_view
+        return [
+            path("", wrap(self.changelist_view), name="{}_{}_changelist".format(*info)),
+            path("<path:object_id>/change/", wrap(self.change_view), name="{}_{}_change".format(*info)),
+        ]
 
     def changelist_view(self, request, extra_context=None):
         self._check(request)

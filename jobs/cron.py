@@ -19,7 +19,7 @@ already past. `_runs_after` drops every answer that is not later than the one be
 
 import calendar
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -200,6 +200,25 @@ def runs_between(expression: str, tz: str, after: datetime, until: datetime, lim
             break
         runs.append(run)
     return runs
+
+
+def latest_run(expression: str, tz: str, after: datetime, until: datetime) -> datetime | None:
+    """The latest run with after < run <= until, or None.
+
+    Scans back from `until` through widening windows (an hour, a day, a month, a year, then
+    everything), so a minutely job after a month's outage costs sixty runs, not forty thousand.
+    """
+    windows = (timedelta(hours=1), timedelta(days=1), timedelta(days=32), timedelta(days=366), None)
+    for window in windows:
+        start = after if window is None else max(after, until - window)
+        latest = None
+        for run in _runs_after(expression, tz, start):
+            if run > until:
+                break
+            latest = run
+        if latest is not None or start == after:
+            return latest
+    return None
 
 
 def upcoming(expression: str, tz: str, after: datetime, count: int = 5) -> list[datetime]:

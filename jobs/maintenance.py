@@ -162,7 +162,8 @@ def fire_recurring(now) -> int:
 
 @task(queue_name="low-priority")
 def expire_jobs() -> dict:
-    """Remove Succeeded and Deleted jobs past their expiry, and finished batches past theirs.
+    """Remove Succeeded and Deleted jobs past their expiry, finished batches past theirs, and
+    servers gone for longer than the job expiration.
 
     History rows go with their job (ON DELETE CASCADE). Failed jobs stay until someone acts.
     """
@@ -174,4 +175,7 @@ def expire_jobs() -> dict:
             break
         removed_jobs += Job.objects.filter(pk__in=ids).delete()[1].get("jobs.Job", 0)
     removed_batches = Batch.objects.filter(expires_at__lte=now).delete()[1].get("jobs.Batch", 0)
-    return {"jobs": removed_jobs, "batches": removed_batches}
+    # Servers that stopped or died long ago: their rows only clutter the console.
+    gone_before = now - timedelta(seconds=settings.DHANMAN_JOBS["EXPIRATION_SECONDS"])
+    removed_servers = Server.objects.filter(status__in=("stopped", "dead"), heartbeat_at__lt=gone_before).delete()[0]
+    return {"jobs": removed_jobs, "batches": removed_batches, "servers": removed_servers}

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from jobs import cron
 from jobs.creation import insert_jobs, new_job, validate_arguments
-from jobs.cron import Cron, InvalidSchedule, describe, next_run, runs_between
+from jobs.cron import Cron, InvalidSchedule, describe, latest_run, next_run, runs_between
 from jobs.models import Job, Misfire, RecurringJob
 from jobs.registry import UnknownTask, resolve_task
 
@@ -361,13 +361,14 @@ class _Plan:
 
 
 def _plan(row: RecurringJob, now: datetime) -> _Plan:
-    """Which of the runs in [next_run_at, now] get a job, under the row's misfire policy."""
-    cap = strict_misfire_cap()
-    since = _when(row, row.next_run_at)
-    runs = [row.next_run_at, *runs_between(row.cron, row.timezone, row.next_run_at, now, limit=cap)]
-    latest = runs[-1]
-    on_time = now - latest <= misfire_grace()
-    missed = len(runs) - (1 if on_time else 0)
+    """Which of the runs in [next_run_at, now] get a job, under the row's misfire policy.
+
+    A run found more than the misfire grace after its time was missed (no server was running).
+    """
+    due, cap = row.next_run_at, strict_misfire_cap()
+    since = _when(row, due)
+    # Up to cap + 1 runs from the due one: enough to count or list what strict needs.
+    runs = [due, *runs_between(row.cron, row.timezone, due, now, limit=cap)]
     if row.misfire == Misfire.STRICT:
         if len(runs) > cap:
             return _Plan(
@@ -376,10 +377,16 @@ def _plan(row: RecurringJob, now: datetime) -> _Plan:
                 f"{cap} only (the strict misfire cap), the others were skipped.",
             )
         return _Plan(runs)
+    latest = latest_run(row.cron, row.timezone, due, now) or due
+    on_time = now - latest <= misfire_grace()
     if row.misfire == Misfire.IGNORE:
         # Only a run that is on time gets a job; missed ones are dropped.
         return _Plan([latest] if on_time else [])
-    return _Plan([latest], note=f"{missed} missed run(s) since {since}, one job" if missed else "")
+    missed = len(runs) - (1 if on_time else 0)
+    if not missed:
+        return _Plan([latest])
+    count = f"at least {missed}" if len(runs) > cap else str(missed)
+    return _Plan([latest], note=f"{count} missed run(s) since {since}, one job")
 
 
 def _when(row: RecurringJob, at: datetime) -> str:

@@ -123,7 +123,7 @@ def auth0_users_fetch(*, domain: str, client_id: str, client_secret: str, audien
 
 def _username_for(profile: dict) -> str:
     User = get_user_model()
-    candidates = [profile.get("email") or "", profile.get("username") or "", profile["user_id"]]
+    candidates = [(profile.get("email") or "").strip().lower(), profile.get("username") or "", profile["user_id"]]
     for candidate in candidates:
         candidate = candidate[: User._meta.get_field("username").max_length]
         if candidate and not User.objects.filter(username=candidate).exists():

@@ -9,6 +9,7 @@ from jobs.cron import (
     Cron,
     InvalidSchedule,
     describe,
+    latest_run,
     next_run,
     runs_between,
     upcoming,
@@ -226,6 +227,18 @@ def test_day_of_month_or_day_of_week_like_cron():
     # Both fields restricted: cron runs on either (the 1st, or any Monday).
     runs = local_runs("0 0 1 * 1", "UTC", datetime(2027, 3, 20), datetime(2027, 4, 10))
     assert [f"{run:%m-%d %a}" for run in runs] == ["03-22 Mon", "03-29 Mon", "04-01 Thu", "04-05 Mon"]
+
+
+def test_latest_run_looks_back_as_far_as_needed():
+    until = datetime(2027, 6, 1, 9, 0, 20, tzinfo=UTC)
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    assert latest_run("* * * * *", "UTC", long_ago, until) == datetime(2027, 6, 1, 9, 0, tzinfo=UTC)
+    assert latest_run("0 6 * * *", "Asia/Kolkata", long_ago, until) == datetime(2027, 6, 1, 0, 30, tzinfo=UTC)
+    assert latest_run(Cron.yearly(2, 29), "UTC", long_ago, until) == datetime(2024, 2, 29, tzinfo=UTC)
+    assert latest_run(Cron.yearly(2, 29), "UTC", datetime(2024, 3, 1, tzinfo=UTC), until) is None
+    # On the fall-back day the latest 01:30 run is the first one (EDT).
+    fall_back = datetime(2027, 11, 7, 7, 0, tzinfo=UTC)
+    assert latest_run("30 1 * * *", "America/New_York", long_ago, fall_back) == datetime(2027, 11, 7, 5, 30, tzinfo=UTC)
 
 
 def test_runs_between_stops_at_its_limit():

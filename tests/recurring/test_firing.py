@@ -87,6 +87,17 @@ def test_relaxed_makes_one_job_however_many_runs_were_missed():
 
 
 @pytest.mark.django_db
+def test_relaxed_after_a_long_outage_runs_the_latest_run():
+    make(cron=Cron.minutely())  # a month down: 43,200 runs missed
+    now = T0 + timedelta(days=30, seconds=20)
+    assert fire_due_recurring_jobs(now) == 1
+    assert reasons("tick") == [
+        "Recurring job 'tick', run of 2027-07-01 09:00 UTC (at least 100 missed run(s) since 2027-06-01 09:00 UTC, one job)"
+    ]
+    assert RecurringJob.objects.get().next_run_at == T0 + timedelta(days=30, minutes=1)
+
+
+@pytest.mark.django_db
 def test_strict_makes_one_job_per_missed_run():
     make(misfire=Misfire.STRICT)
     now = T0 + timedelta(hours=1)  # 09:00 … 10:00: seven runs, the last one on time
@@ -119,8 +130,11 @@ def test_ignore_drops_missed_runs_and_waits_for_the_next():
     assert fire_due_recurring_jobs(now) == 0
     row = RecurringJob.objects.get()
     assert row.next_run_at == T0 + timedelta(hours=2, minutes=10) and row.last_job is None
-    # A run found on time still fires.
+    # A run found on time still fires, even when earlier ones were missed.
     assert fire_due_recurring_jobs(row.next_run_at + timedelta(seconds=2)) == 1
+    RecurringJob.objects.update(next_run_at=T0)
+    assert fire_due_recurring_jobs(T0 + timedelta(days=3, seconds=2)) == 1
+    assert reasons("tick")[-1] == "Recurring job 'tick', run of 2027-06-04 09:00 UTC"
 
 
 @pytest.mark.django_db

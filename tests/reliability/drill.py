@@ -32,7 +32,7 @@ class Size:
 SIZE = (
     Size(servers=3, workers=4, jobs=10_000, slow_jobs=24, restart_jobs=2_000, recurring_seconds=300, race_rounds=100)
     if FULL
-    else Size(servers=3, workers=2, jobs=600, slow_jobs=4, restart_jobs=300, recurring_seconds=8, race_rounds=12)
+    else Size(servers=3, workers=2, jobs=600, slow_jobs=4, restart_jobs=150, recurring_seconds=8, race_rounds=12)
 )
 
 # What a healthy server never logs: the fence dropping an outcome, or a traceback.

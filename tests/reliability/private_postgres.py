@@ -66,7 +66,7 @@ class PrivatePostgres:
 
     def restart(self):
         """Stop (disconnecting every client, as a failover or an upgrade does) and start again."""
-        self._run(self.bin / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "restart")
+        self._run(self.bin / "pg_ctl", "-D", self.data, "-l", self.logfile, "-m", "fast", "-w", "restart")
 
     def stop(self):
         with contextlib.suppress(Exception):

@@ -10,6 +10,7 @@ import time
 
 from django.tasks import task
 
+from jobs.retry import Retry
 from tests.testapp.models import Attempt, Execution
 
 
@@ -40,3 +41,26 @@ def cooperative_first_attempt(context, key, seconds):
         time.sleep(0.05)
     _completed(context, key)
 
+
+
+@task(takes_context=True, retry=Retry(attempts=3, delays=(1,)))
+def record_slowly_quick_retry(context, key, seconds):
+    """record_slowly with a one-second retry delay: a run that fails because the database cut its
+    connection is retried like any failure, and the drill should not wait Hangfire's 15-44 s."""
+    _started(context, key)
+    time.sleep(seconds)
+    _completed(context, key)
+
+
+@task(takes_context=True)
+def finish_at(context, key, at):
+    """Runs until the wall-clock instant `at` (epoch seconds), then records: jobs given the same
+    instant finish together, which is how the race drill makes their final transactions collide."""
+    time.sleep(max(0.0, at - time.time()))
+    _completed(context, key)
+
+
+@task(takes_context=True)
+def tick(context, key):
+    """One attempt row per run of a recurring job (its occurrences share the key)."""
+    _started(context, key)

@@ -1,7 +1,8 @@
 """Database restart: PostgreSQL restarts (fast shutdown: every connection is cut) while servers
 run jobs. The servers must reconnect by themselves — the pusher, the LISTEN connection, the
 heartbeat and every worker — and finish every job; the only jobs that may run twice are those
-that were in flight when the connections were cut.
+that were in flight when the connections were cut. (A job whose own query hit the cut fails
+that attempt and is retried under its retry policy; the probe task retries after 1 s.)
 
 The drill runs on a private PostgreSQL cluster (see private_postgres.py) and talks to it with
 plain psycopg and `manage.py` subprocesses, never through the test database.
@@ -37,8 +38,8 @@ def enqueue(pg: PrivatePostgres, prefix: str, count: int) -> set[str]:
         "shell",
         code=(
             "from jobs.api import enqueue_many\n"
-            "from tests.testapp.tasks import record_slowly\n"
-            f"enqueue_many(record_slowly, [(('{prefix}-%d' % i, {JOB_SECONDS}), {{}}) for i in range({count})])\n"
+            "from tests.reliability.probes import record_slowly_quick_retry as probe\n"
+            f"enqueue_many(probe, [(('{prefix}-%d' % i, {JOB_SECONDS}), {{}}) for i in range({count})])\n"
         ),
     )
     return {f"{prefix}-{i}" for i in range(count)}

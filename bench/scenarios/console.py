@@ -1,0 +1,105 @@
+"""Console at scale: render time of the console's pages with N jobs stored (bench.dataset).
+
+Rendered in-process with django.test.Client, logged in as a superuser: the full Django stack
+(middleware, view, queries, templates), no network. The console caches its counters for a few
+seconds; the bench clears that cache before every render, so each figure is a cold render, the
+worst a person sees. One untimed render first (template compilation), then the timed ones.
+Pages are found by the console's URL names when it is run; a page that does not exist yet is
+reported as n/a. django-q2 has no counterpart to these pages (with save_limit -1 it stores no
+job history at all), so its column is n/a.
+"""
+
+import time
+
+from bench import dataset
+from bench.report import LOWER, Row
+
+STOCK_NOTE = "no such page"
+
+
+def _url(name: str, *args, query: str = "") -> str | None:
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        return reverse(f"jobs_console:{name}", args=args) + query
+    except NoReverseMatch:
+        return None
+
+
+def deep_cursor(conn, state: str, fraction: float) -> str:
+    """The keyset cursor of the row `fraction` of the way down the state's list (untimed)."""
+    count = conn.execute("SELECT count(*) FROM jobs_job WHERE state = %s", [state]).fetchone()[0]
+    at, pk = conn.execute(
+        "SELECT state_changed_at, id FROM jobs_job WHERE state = %s ORDER BY state_changed_at DESC, id DESC"
+        " OFFSET %s LIMIT 1",
+        [state, int(count * fraction)],
+    ).fetchone()
+    from jobs.console.listing import Cursor
+
+    return Cursor(at, pk).encode()
+
+
+def pages(conn) -> list[tuple[str, str, str | None]]:
+    failed_job = conn.execute(
+        "SELECT id FROM jobs_job WHERE state = 'failed' ORDER BY state_changed_at DESC LIMIT 1 OFFSET 100"
+    ).fetchone()[0]
+    try:
+        deep = f"?older={deep_cursor(conn, 'succeeded', 0.6)}"
+    except ImportError:  # a console without keyset pages: ask for a far page number instead
+        deep = "?page=10000"
+    return [
+        ("console_dashboard", "Console: dashboard", _url("dashboard")),
+        ("console_failed", "Console: Failed list", _url("job_list", "failed")),
+        ("console_succeeded_deep", "Console: Succeeded list, 60 % deep", _url("job_list", "succeeded", query=deep)),
+        ("console_job_detail", "Console: job detail (failed job)", _url("job_detail", failed_job)),
+        ("console_recurring", "Console: recurring jobs", _url("recurring_list")),
+    ]
+
+
+def render_times(client, url: str, renders: int) -> tuple[list[float], str]:
+    from django.core.cache import cache
+
+    response = client.get(url)
+    if response.status_code != 200:
+        return [], f"HTTP {response.status_code}"
+    times = []
+    for _ in range(renders):
+        cache.clear()
+        started = time.perf_counter()
+        response = client.get(url)
+        elapsed = time.perf_counter() - started
+        if response.status_code != 200:
+            return [], f"HTTP {response.status_code}"
+        times.append(elapsed * 1000)
+    return times, ""
+
+
+def run(bench, systems) -> list[Row]:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    n = bench.sizes.console_jobs
+    bench.reset()
+    started = time.monotonic()
+    counts = dataset.create(bench.conn, n)
+    bench.log(f"console dataset: {counts['jobs']:,} jobs, {counts['history']:,} history rows "
+              f"in {time.monotonic() - started:.0f} s")
+    bench.notes.append(
+        f"Console dataset: {counts['jobs']:,} jobs and {counts['history']:,} history rows, "
+        f"made with INSERT … SELECT generate_series in {time.monotonic() - started:.0f} s."
+    )
+    user = get_user_model().objects.create_superuser("bench-admin", "bench@example.com", "bench-password-1")
+    client = Client()
+    client.force_login(user)
+    rows = []
+    for key, label, url in pages(bench.conn):
+        row = Row(key=key, label=f"{label} ({n:,} jobs)", unit="ms", better=LOWER,
+                  target=300.0, target_text="≤ 300 ms", stock_note=STOCK_NOTE)
+        if url is None:
+            row.ours_note = "page not built yet"
+        else:
+            row.ours, row.ours_note = render_times(client, url, bench.sizes.console_renders)
+            if row.ours:
+                bench.log(f"{key}: median {sorted(row.ours)[len(row.ours) // 2]:.0f} ms ({url[:80]})")
+        rows.append(row)
+    return rows
