@@ -22,8 +22,11 @@ class BenchDatabaseError(RuntimeError):
     pass
 
 
-def bench_url(source_url: str | None = None, name: str = BENCH_DB) -> str:
-    """DATABASE_URL with its database name replaced by the bench's."""
+def bench_url(source_url: str | None = None, name: str | None = None) -> str:
+    """DATABASE_URL with its database name replaced by the bench's (BENCH_DB_NAME, dhanman_bench*)."""
+    name = name or os.environ.get("BENCH_DB_NAME") or BENCH_DB
+    if name != "postgres" and not name.startswith(BENCH_DB):
+        raise BenchDatabaseError(f"BENCH_DB_NAME must start with {BENCH_DB} (the bench drops it), not {name!r}.")
     source_url = source_url or os.environ.get("DATABASE_URL", "")
     parts = urlsplit(source_url)
     if parts.scheme not in ("postgres", "postgresql", "pgsql", "postgis"):

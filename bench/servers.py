@@ -25,14 +25,14 @@ class ServerFailed(RuntimeError):
 
 
 class Server:
-    def __init__(self, system: str, workers: int, command: list[str], env: dict[str, str]):
+    def __init__(self, system: str, workers: int, command: list[str], env: dict[str, str], cwd=None):
         self.system = system
         self.workers = workers
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self.log_path = LOG_DIR / f"{system}-{workers}w-{time.strftime('%H%M%S')}-{os.getpid()}.log"
         log = open(self.log_path, "wb")  # noqa: SIM115 (handed to the child)
         self.process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=cwd or ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         log.close()
 

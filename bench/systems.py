@@ -27,9 +27,14 @@ class Ours:
     key = "ours"
     title = "Dhanman Jobs"
 
+    def __init__(self, root: str | None = None):
+        # Another checkout's engine can be measured against this one (BENCH_OURS_ROOT): its
+        # servers run from there; enqueueing still uses this checkout's code.
+        self.root = root or os.environ.get("BENCH_OURS_ROOT") or None
+
     def start(self, workers: int, **env) -> Server:
         env = server_env(DJANGO_SETTINGS_MODULE="dhanman.settings", JOBS_WORKER_COUNT=workers, **env)
-        return Server(self.key, workers, [python(), "manage.py", "qcluster"], env)
+        return Server(self.key, workers, [python(), "manage.py", "qcluster"], env, cwd=self.root)
 
     def enqueue(self, label: str, seq: int) -> None:
         from bench.tasks import noop

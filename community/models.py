@@ -18,7 +18,9 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["starts_at"]
-        constraints = [models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="event_ends_after_start")]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="event_ends_after_start")
+        ]
         indexes = [models.Index(fields=["starts_at"], name="event_start_idx")]
 
     def __str__(self):
@@ -52,7 +54,9 @@ class VisitorPass(models.Model):
     class Meta:
         ordering = ["-valid_from"]
         constraints = [
-            models.CheckConstraint(condition=Q(valid_until__gt=F("valid_from")), name="visitor_pass_valid_window"),
+            models.CheckConstraint(
+                condition=Q(valid_until__gt=F("valid_from")), name="visitor_pass_valid_window"
+            ),
         ]
         indexes = [models.Index(fields=["status", "valid_until"], name="visitor_pass_expiry_idx")]
 
@@ -77,8 +81,12 @@ class MaintenanceRequest(models.Model):
 
     PENDING = (Status.OPEN, Status.IN_PROGRESS)
 
-    society = models.ForeignKey("sales.Society", on_delete=models.PROTECT, related_name="maintenance_requests")
-    resident = models.ForeignKey("sales.Resident", on_delete=models.PROTECT, related_name="maintenance_requests")
+    society = models.ForeignKey(
+        "sales.Society", on_delete=models.PROTECT, related_name="maintenance_requests"
+    )
+    resident = models.ForeignKey(
+        "sales.Resident", on_delete=models.PROTECT, related_name="maintenance_requests"
+    )
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     category = models.CharField(max_length=20, choices=Category.choices)

@@ -18,7 +18,9 @@ def requests_pending(*, society: Society) -> int:
 
 def visitors_on(*, society: Society, day: date) -> dict:
     """Passes issued for the day and passes used at the gate that day."""
-    expected = VisitorPass.objects.filter(society=society, valid_from__date__lte=day, valid_until__date__gte=day)
+    expected = VisitorPass.objects.filter(
+        society=society, valid_from__date__lte=day, valid_until__date__gte=day
+    )
     return {
         "expected": expected.exclude(Q(status=VisitorPass.Status.REVOKED)).count(),
         "arrived": VisitorPass.objects.filter(society=society, used_at__date=day).count(),

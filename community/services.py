@@ -72,7 +72,9 @@ def event_reminders_send(*, now: datetime | None = None) -> dict:
     """`send-event-reminders`: every active resident hears about each event of their society
     starting within the next 24 hours, once per event."""
     now = now or timezone.now()
-    events = Event.objects.filter(cancelled=False, starts_at__gt=now, starts_at__lte=now + EVENT_REMINDER_WINDOW)
+    events = Event.objects.filter(
+        cancelled=False, starts_at__gt=now, starts_at__lte=now + EVENT_REMINDER_WINDOW
+    )
     sent = 0
     for event in events.select_related("society"):
         starts = timezone.localtime(event.starts_at)
@@ -114,7 +116,9 @@ def visitor_pass_issue(
     if valid_until - valid_from > timedelta(days=MAX_PASS_DAYS):
         raise ValidationError({"valid_until": f"A pass lasts at most {MAX_PASS_DAYS} days."})
     if kind not in VisitorPass.Kind.values:
-        raise ValidationError({"kind": f"Unknown pass kind {kind!r}: one of {', '.join(VisitorPass.Kind.values)}."})
+        raise ValidationError(
+            {"kind": f"Unknown pass kind {kind!r}: one of {', '.join(VisitorPass.Kind.values)}."}
+        )
     for _attempt in range(5):
         code = "".join(secrets.choice(PASS_ALPHABET) for _ in range(8))
         try:
@@ -130,7 +134,9 @@ def visitor_pass_issue(
                     valid_until=valid_until,
                 )
         except IntegrityError:
-            continue  # the random code was taken: draw another
+            if VisitorPass.objects.filter(code=code).exists():
+                continue  # the random code was taken: draw another
+            raise
     raise RuntimeError("Could not draw an unused visitor pass code in 5 attempts.")
 
 
@@ -138,7 +144,9 @@ def visitor_pass_use(*, code: str, now: datetime | None = None) -> VisitorPass:
     """The gate scans a pass: a one-time pass is used up, a multi-entry pass stays active."""
     now = now or timezone.now()
     with transaction.atomic():
-        visitor_pass = VisitorPass.objects.select_for_update().filter(code=(code or "").strip().upper()).first()
+        visitor_pass = (
+            VisitorPass.objects.select_for_update().filter(code=(code or "").strip().upper()).first()
+        )
         if visitor_pass is None:
             raise ValidationError({"code": f"No visitor pass {code!r}."})
         if visitor_pass.status != VisitorPass.Status.ACTIVE:
@@ -163,11 +171,15 @@ def visitor_passes_expire(*, now: datetime | None = None) -> int:
 # --- Maintenance requests -------------------------------------------------------------------
 
 
-def maintenance_request_open(*, resident_id, title: str, category: str, description: str = "") -> MaintenanceRequest:
+def maintenance_request_open(
+    *, resident_id, title: str, category: str, description: str = ""
+) -> MaintenanceRequest:
     resident = _resident(resident_id)
     if category not in MaintenanceRequest.Category.values:
         raise ValidationError(
-            {"category": f"Unknown category {category!r}: one of {', '.join(MaintenanceRequest.Category.values)}."}
+            {
+                "category": f"Unknown category {category!r}: one of {', '.join(MaintenanceRequest.Category.values)}."
+            }
         )
     return MaintenanceRequest.objects.create(
         society=resident.society,
@@ -190,7 +202,9 @@ def maintenance_request_set_status(*, request_id, status: str) -> MaintenanceReq
         if request is None:
             raise ValidationError({"request_id": f"Unknown maintenance request {request_id}."})
         request.status = status
-        request.resolved_at = timezone.now() if status in (request.Status.RESOLVED, request.Status.CLOSED) else None
+        request.resolved_at = (
+            timezone.now() if status in (request.Status.RESOLVED, request.Status.CLOSED) else None
+        )
         request.save(update_fields=["status", "resolved_at"])
     return request
 
@@ -213,11 +227,17 @@ def maintenance_requests_escalate(*, now: datetime | None = None) -> dict:
     escalated = []
     for request_id in candidates:
         with transaction.atomic():
-            request = MaintenanceRequest.objects.select_for_update().select_related("society", "resident").get(pk=request_id)
+            request = (
+                MaintenanceRequest.objects.select_for_update()
+                .select_related("society", "resident")
+                .get(pk=request_id)
+            )
             level = escalation_level_for(now - request.opened_at)
             if request.status not in MaintenanceRequest.PENDING or level <= request.escalation_level:
                 continue
-            Escalation.objects.create(request=request, level=level, escalated_at=now, notified=request.society.contact_email)
+            Escalation.objects.create(
+                request=request, level=level, escalated_at=now, notified=request.society.contact_email
+            )
             request.escalation_level = level
             request.save(update_fields=["escalation_level"])
         hours = int((now - request.opened_at).total_seconds() // 3600)

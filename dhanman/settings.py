@@ -186,6 +186,10 @@ DHANMAN_JOBS = {
     "EXPIRATION_CHECK_INTERVAL": env.int("JOBS_EXPIRATION_CHECK_INTERVAL", default=1800),
     # Batches are removed this long after they finish, seconds.
     "BATCH_EXPIRATION_SECONDS": env.int("JOBS_BATCH_EXPIRATION_SECONDS", default=7 * 24 * 3600),
+    # A recurring occurrence found later than this counts as missed (its misfire policy applies).
+    "RECURRING_MISFIRE_GRACE_SECONDS": env.int("JOBS_RECURRING_MISFIRE_GRACE_SECONDS", default=60),
+    # Strict misfire policy: at most this many catch-up jobs after an outage.
+    "RECURRING_STRICT_MISFIRE_CAP": env.int("JOBS_RECURRING_STRICT_MISFIRE_CAP", default=100),
     # On SIGTERM, running jobs get this long to finish before they are cancelled and requeued.
     "SHUTDOWN_GRACE_SECONDS": env.float("JOBS_SHUTDOWN_GRACE_SECONDS", default=25.0),
     # Arguments larger than this (JSON bytes) are refused at enqueue: pass ids instead.

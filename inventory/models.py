@@ -28,8 +28,12 @@ class StockItem(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["society", "sku"], name="stock_item_sku_unique_in_society"),
             models.CheckConstraint(condition=Q(quantity__gte=0), name="stock_item_quantity_not_negative"),
-            models.CheckConstraint(condition=Q(reorder_level__gte=0), name="stock_item_reorder_level_not_negative"),
-            models.CheckConstraint(condition=Q(reorder_quantity__gt=0), name="stock_item_reorder_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(reorder_level__gte=0), name="stock_item_reorder_level_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(reorder_quantity__gt=0), name="stock_item_reorder_quantity_positive"
+            ),
             models.CheckConstraint(condition=Q(unit_cost__gte=0), name="stock_item_cost_not_negative"),
         ]
 
@@ -79,7 +83,9 @@ class StockMovement(models.Model):
         ADJUSTMENT = "adjustment", "Adjustment"
 
     item = models.ForeignKey(StockItem, on_delete=models.CASCADE, related_name="movements")
-    lot = models.ForeignKey(StockLot, null=True, blank=True, on_delete=models.SET_NULL, related_name="movements")
+    lot = models.ForeignKey(
+        StockLot, null=True, blank=True, on_delete=models.SET_NULL, related_name="movements"
+    )
     kind = models.CharField(max_length=12, choices=Kind.choices)
     quantity = models.DecimalField(**QUANTITY, help_text="Positive in, negative out.")
     reference = models.CharField(max_length=100, blank=True)
@@ -112,7 +118,9 @@ class LowStockAlert(models.Model):
     class Meta:
         ordering = ["-raised_at"]
         constraints = [
-            models.UniqueConstraint(fields=["item"], condition=Q(status="open"), name="low_stock_one_open_alert_per_item"),
+            models.UniqueConstraint(
+                fields=["item"], condition=Q(status="open"), name="low_stock_one_open_alert_per_item"
+            ),
         ]
 
     def __str__(self):
@@ -134,7 +142,9 @@ class StockReport(models.Model):
 
     class Meta:
         ordering = ["-week_start"]
-        constraints = [models.UniqueConstraint(fields=["society", "week_start"], name="stock_report_once_per_week")]
+        constraints = [
+            models.UniqueConstraint(fields=["society", "week_start"], name="stock_report_once_per_week")
+        ]
 
     def __str__(self):
         return f"{self.society} stock, week of {self.week_start}"

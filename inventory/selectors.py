@@ -7,7 +7,11 @@ from sales.models import Society
 
 
 def low_stock_items(*, society: Society) -> list[StockItem]:
-    return list(StockItem.objects.filter(society=society, is_active=True, quantity__lte=F("reorder_level")).order_by("sku"))
+    return list(
+        StockItem.objects.filter(society=society, is_active=True, quantity__lte=F("reorder_level")).order_by(
+            "sku"
+        )
+    )
 
 
 def open_alerts(*, society: Society) -> int:

@@ -21,6 +21,11 @@ from jobs.notifications import notify
 from sales.models import Society
 
 
+def qty(value) -> str:
+    """A quantity as people write it: 4, 2.5, 120 (not 4.000)."""
+    return format(value.normalize(), "f") if value else "0"
+
+
 def _society(society_id) -> Society:
     society = Society.objects.filter(pk=as_id(society_id, field="society_id")).first()
     if society is None:
@@ -63,7 +68,9 @@ def stock_receive(
     received_on = timezone.localdate() if received_on is None else as_date(received_on, field="received_on")
     expires_on = None if expires_on is None else as_date(expires_on, field="expires_on")
     if expires_on is not None and expires_on <= received_on:
-        raise ValidationError({"expires_on": f"Goods expiring on {expires_on} cannot be received on {received_on}."})
+        raise ValidationError(
+            {"expires_on": f"Goods expiring on {expires_on} cannot be received on {received_on}."}
+        )
     with transaction.atomic():
         item = _item(item_id, lock=True)
         if not item.is_active:
@@ -74,7 +81,9 @@ def stock_receive(
         lot = StockLot.objects.create(
             item=item, lot_code=lot_code, quantity=quantity, received_on=received_on, expires_on=expires_on
         )
-        StockMovement.objects.create(item=item, lot=lot, kind=StockMovement.Kind.RECEIPT, quantity=quantity, reference=reference)
+        StockMovement.objects.create(
+            item=item, lot=lot, kind=StockMovement.Kind.RECEIPT, quantity=quantity, reference=reference
+        )
         StockItem.objects.filter(pk=item.pk).update(quantity=F("quantity") + quantity)
     return lot
 
@@ -86,7 +95,9 @@ def stock_issue(*, item_id, quantity, reference: str = "") -> StockItem:
     with transaction.atomic():
         item = _item(item_id, lock=True)
         if quantity > item.quantity:
-            raise ValidationError({"quantity": f"Only {item.quantity} {item.unit} of {item} on hand, not {quantity}."})
+            raise ValidationError(
+                {"quantity": f"Only {qty(item.quantity)} {item.unit} of {item} on hand, not {qty(quantity)}."}
+            )
         remaining = quantity
         lots = item.lots.select_for_update().filter(status=StockLot.Status.ACTIVE, quantity__gt=0)
         for lot in lots.order_by(F("expires_on").asc(nulls_last=True), "received_on", "pk"):
@@ -95,7 +106,9 @@ def stock_issue(*, item_id, quantity, reference: str = "") -> StockItem:
             if lot.quantity == 0:
                 lot.status = StockLot.Status.USED_UP
             lot.save(update_fields=["quantity", "status"])
-            StockMovement.objects.create(item=item, lot=lot, kind=StockMovement.Kind.ISSUE, quantity=-take, reference=reference)
+            StockMovement.objects.create(
+                item=item, lot=lot, kind=StockMovement.Kind.ISSUE, quantity=-take, reference=reference
+            )
             remaining -= take
             if remaining == 0:
                 break
@@ -126,14 +139,16 @@ def low_stock_alert_raise(*, item_id) -> LowStockAlert | None:
                     item=item, quantity_at_alert=item.quantity, reorder_level=item.reorder_level
                 )
         except IntegrityError:
-            return None  # the partial unique index: another run opened it first
+            if item.alerts.filter(status=LowStockAlert.Status.OPEN).exists():
+                return None  # the partial unique index: another run opened it first
+            raise
     notify(
         dedup_key=f"low-stock:{alert.pk}",
         recipient=item.society.contact_email,
-        subject=f"Low stock: {item.name} ({item.quantity} {item.unit} left)",
+        subject=f"Low stock: {item.name} ({qty(item.quantity)} {item.unit} left)",
         body=(
-            f"{item.name} ({item.sku}) is down to {item.quantity} {item.unit}, at or below its reorder level of "
-            f"{item.reorder_level}. Suggested order: {item.reorder_quantity} {item.unit} "
+            f"{item.name} ({item.sku}) is down to {qty(item.quantity)} {item.unit}, at or below its reorder level "
+            f"of {qty(item.reorder_level)}. Suggested order: {qty(item.reorder_quantity)} {item.unit} "
             f"(about {inr(round_money(item.reorder_quantity * item.unit_cost))}).\n"
         ),
     )
@@ -165,7 +180,9 @@ def stock_lots_expire(*, today: date | None = None) -> dict:
     stock they held leaves the item's quantity through an expiry movement."""
     today = today or timezone.localdate()
     expired = defaultdict(list)
-    lot_ids = StockLot.objects.filter(status=StockLot.Status.ACTIVE, expires_on__lt=today).values_list("pk", flat=True)
+    lot_ids = StockLot.objects.filter(status=StockLot.Status.ACTIVE, expires_on__lt=today).values_list(
+        "pk", flat=True
+    )
     for lot_id in lot_ids:
         with transaction.atomic():
             lot = StockLot.objects.select_for_update().select_related("item__society").get(pk=lot_id)
@@ -175,7 +192,11 @@ def stock_lots_expire(*, today: date | None = None) -> dict:
             written_off = lot.quantity
             if written_off > 0:
                 StockMovement.objects.create(
-                    item=item, lot=lot, kind=StockMovement.Kind.EXPIRY, quantity=-written_off, reference=f"expired {lot.expires_on}"
+                    item=item,
+                    lot=lot,
+                    kind=StockMovement.Kind.EXPIRY,
+                    quantity=-written_off,
+                    reference=f"expired {lot.expires_on}",
                 )
                 StockItem.objects.filter(pk=item.pk).update(quantity=F("quantity") - written_off)
             lot.status = StockLot.Status.EXPIRED
@@ -189,8 +210,8 @@ def stock_lots_expire(*, today: date | None = None) -> dict:
             recipient=society.contact_email,
             subject=f"{society.name}: {len(lots)} stock lot(s) expired",
             body="\n".join(
-                f"{item.name} lot {lot.lot_code} (expired {lot.expires_on:%d %b %Y}): {qty} {item.unit} written off"
-                for item, lot, qty in lots
+                f"{item.name} lot {lot.lot_code} (expired {lot.expires_on:%d %b %Y}): {qty(amount)} {item.unit} written off"
+                for item, lot, amount in lots
             ),
         )
     return {"expired_lots": sum(len(v) for v in expired.values())}

@@ -302,12 +302,11 @@ def batch_progress(batch_or_id) -> dict:
     return {"done": done, "total": target.total, "percent": percent, "eta": eta, "state": target.state}
 
 
-# --- Recurring jobs (jobs/recurring.py), re-exported here --------------------------------------
+# --- Recurring jobs (jobs/recurring.py), re-exported so callers need one module ---------------
 
+from jobs.recurring import add_or_update, disable, enable, remove, trigger  # noqa: E402
 
-def __getattr__(name):
-    if name in {"add_or_update", "remove", "trigger", "enable", "disable"}:
-        from jobs import recurring
-
-        return getattr(recurring, name)
-    raise AttributeError(name)
+__all__ = [
+    "add_or_update", "attach", "batch", "batch_progress", "cancel", "cancel_batch", "continue_batch_with",
+    "continue_with", "delete", "disable", "enable", "enqueue_in", "enqueue_many", "remove", "requeue", "trigger",
+]

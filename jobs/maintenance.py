@@ -133,8 +133,10 @@ class Housekeeping:
             self._next_schedule = mono + self.options["SCHEDULE_POLLING_INTERVAL"]
             while promote_due_jobs(now) == PROMOTE_BATCH:
                 pass
-            self._next_due = next_due_at()
             fire_recurring(now)
+            # Wake for whichever comes first: a Scheduled job or a recurring occurrence.
+            due = [at for at in (next_due_at(), next_recurring_at()) if at is not None]
+            self._next_due = min(due) if due else None
         if mono >= self._next_reap:
             self._next_reap = mono + self.options["SERVER_CHECK_INTERVAL"]
             reap(now)
@@ -148,16 +150,20 @@ class Housekeeping:
         return max(until, 0.0)
 
     def job_added(self):
-        """A NOTIFY came: a new Scheduled job may be due sooner than we knew."""
+        """A NOTIFY came: a new Scheduled job (or recurring job) may be due sooner than we knew."""
         self._next_schedule = 0.0
 
 
 def fire_recurring(now) -> int:
-    try:
-        from jobs.recurring import fire_due_recurring_jobs
-    except ImportError:
-        return 0
+    from jobs.recurring import fire_due_recurring_jobs
+
     return fire_due_recurring_jobs(now)
+
+
+def next_recurring_at():
+    from jobs.recurring import next_due_at as recurring_due_at
+
+    return recurring_due_at()
 
 
 @task(queue_name="low-priority")

@@ -37,7 +37,9 @@ def notification_enqueue(
     if len(dedup_key) > 200:
         raise ValidationError({"dedup_key": f"Dedup key is {len(dedup_key)} characters, over 200."})
     if channel not in OutboxMessage.Channel.values:
-        raise ValidationError({"channel": f"Unknown channel {channel!r}: one of {OutboxMessage.Channel.values}."})
+        raise ValidationError(
+            {"channel": f"Unknown channel {channel!r}: one of {OutboxMessage.Channel.values}."}
+        )
     try:
         validate_email(recipient)
     except ValidationError:
@@ -55,7 +57,10 @@ def notification_enqueue(
         return message, True
     except IntegrityError:
         # Another run wrote the same message between our read and our insert.
-        return OutboxMessage.objects.get(dedup_key=dedup_key), False
+        existing = OutboxMessage.objects.filter(dedup_key=dedup_key).first()
+        if existing is None:
+            raise
+        return existing, False
 
 
 def notification_deliver(*, message_id: int) -> OutboxMessage:
@@ -92,7 +97,9 @@ def notification_deliver(*, message_id: int) -> OutboxMessage:
 
 def notify(*, dedup_key: str, recipient: str, subject: str, body: str) -> OutboxMessage:
     """Write the message (once per dedup key) and deliver it now if it is not sent yet."""
-    message, _created = notification_enqueue(dedup_key=dedup_key, recipient=recipient, subject=subject, body=body)
+    message, _created = notification_enqueue(
+        dedup_key=dedup_key, recipient=recipient, subject=subject, body=body
+    )
     if message.status == Status.SENT:
         return message
     return notification_deliver(message_id=message.pk)

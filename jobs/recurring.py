@@ -22,7 +22,8 @@ from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Min
 from django.tasks import Task
 from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
@@ -44,6 +45,7 @@ __all__ = [
     "disable",
     "enable",
     "fire_due_recurring_jobs",
+    "next_due_at",
     "remove",
     "seed",
     "trigger",
@@ -303,6 +305,11 @@ def _new_job(row: RecurringJob, now: datetime) -> Job:
     return new_job(task, row.args, row.kwargs, recurring_job=row, now=now)
 
 
+def next_due_at() -> datetime | None:
+    """When the earliest enabled recurring job is due (for a server deciding how long to sleep)."""
+    return RecurringJob.objects.filter(enabled=True).aggregate(at=Min("next_run_at"))["at"]
+
+
 def fire_due_recurring_jobs(now: datetime | None = None, limit: int = 100) -> int:
     """Create the jobs of every recurring job that is due; return how many jobs were created.
 
@@ -319,17 +326,33 @@ def fire_due_recurring_jobs(now: datetime | None = None, limit: int = 100) -> in
 
 
 def _fire(id: str, now: datetime) -> int:
-    with transaction.atomic():
-        # Another server holding the row is firing it: skip. One that has fired it already
-        # has moved next_run_at past now, which the condition re-checks on the locked row.
-        row = (
-            RecurringJob.objects.select_for_update(skip_locked=True)
-            .filter(pk=id, enabled=True, next_run_at__lte=now)
-            .first()
-        )
-        if row is None:
-            return 0
-        return _fire_row(row, now)
+    try:
+        with transaction.atomic():
+            # Another server holding the row is firing it: skip. One that has fired it already
+            # has moved next_run_at past now, which the condition re-checks on the locked row.
+            row = (
+                RecurringJob.objects.select_for_update(skip_locked=True)
+                .filter(pk=id, enabled=True, next_run_at__lte=now)
+                .first()
+            )
+            if row is None:
+                return 0
+            return _fire_row(row, now)
+    except DatabaseError:
+        raise  # the broker's business: it reconnects
+    except Exception as exc:
+        # A bug met by one row must not stop the server's pusher (which would meet it again at
+        # every poll): its transaction is rolled back, the error is kept, the row moves on.
+        logger.exception("Recurring job %r could not be fired", id)
+        with transaction.atomic():
+            row = RecurringJob.objects.select_for_update(skip_locked=True).filter(pk=id, next_run_at__lte=now).first()
+            if row is not None:
+                try:
+                    following = next_run(row.cron, row.timezone, now)
+                except InvalidSchedule:
+                    following = None
+                _record_error(row, f"Firing failed: {type(exc).__name__}: {exc}", following)
+        return 0
 
 
 def _fire_row(row: RecurringJob, now: datetime) -> int:

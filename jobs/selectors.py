@@ -18,14 +18,19 @@ def jobs_by_state() -> dict[str, int]:
 def waiting_by_queue() -> dict[str, int]:
     """Jobs enqueued and not yet claimed, per queue: the backlog."""
     return dict(
-        Job.objects.filter(state=State.ENQUEUED).values("queue").annotate(n=Count("pk")).values_list("queue", "n")
+        Job.objects.filter(state=State.ENQUEUED)
+        .values("queue")
+        .annotate(n=Count("pk"))
+        .values_list("queue", "n")
     )
 
 
 def failures_since(since: datetime, limit: int = 10) -> dict:
     """How many runs failed since `since` (retried ones included), and the tasks now Failed."""
     attempts_failed = JobState.objects.filter(
-        created_at__gte=since, name__in=[State.SCHEDULED, State.FAILED, State.DELETED], data__has_key="exception"
+        created_at__gte=since,
+        name__in=[State.SCHEDULED, State.FAILED, State.DELETED],
+        data__has_key="exception",
     ).count()
     by_task = (
         Job.objects.filter(state=State.FAILED)
@@ -36,7 +41,9 @@ def failures_since(since: datetime, limit: int = 10) -> dict:
     return {
         "failed_attempts": attempts_failed,
         "failed_now": Job.objects.filter(state=State.FAILED).count(),
-        "by_task": [{"task": row["task_path"], "failed": row["n"], "last": row["last"].isoformat()} for row in by_task],
+        "by_task": [
+            {"task": row["task_path"], "failed": row["n"], "last": row["last"].isoformat()} for row in by_task
+        ],
     }
 
 

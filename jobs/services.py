@@ -46,7 +46,9 @@ def refresh_token_issue(*, user, lifetime: timedelta = timedelta(days=30)) -> st
         raise ValueError(f"A token lifetime must be positive, not {lifetime}.")
     raw = secrets.token_urlsafe(32)
     now = timezone.now()
-    RefreshToken.objects.create(user=user, token_hash=hash_token(raw), created_at=now, expires_at=now + lifetime)
+    RefreshToken.objects.create(
+        user=user, token_hash=hash_token(raw), created_at=now, expires_at=now + lifetime
+    )
     return raw
 
 
@@ -80,7 +82,9 @@ def _http_json(url: str, *, data: dict | None = None, token: str | None = None) 
         headers["Content-Type"] = "application/json"
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST" if data is not None else "GET")
+    request = urllib.request.Request(
+        url, data=body, headers=headers, method="POST" if data is not None else "GET"
+    )
     try:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:  # noqa: S310 (configured URL)
             return json.loads(response.read().decode())
@@ -123,7 +127,11 @@ def auth0_users_fetch(*, domain: str, client_id: str, client_secret: str, audien
 
 def _username_for(profile: dict) -> str:
     User = get_user_model()
-    candidates = [(profile.get("email") or "").strip().lower(), profile.get("username") or "", profile["user_id"]]
+    candidates = [
+        (profile.get("email") or "").strip().lower(),
+        profile.get("username") or "",
+        profile["user_id"],
+    ]
     for candidate in candidates:
         candidate = candidate[: User._meta.get_field("username").max_length]
         if candidate and not User.objects.filter(username=candidate).exists():
@@ -153,9 +161,12 @@ def auth0_user_upsert(profile: dict, *, now: datetime) -> str:
         "last_name": (profile.get("family_name") or "")[:150],
     }
     with transaction.atomic():
-        identity = ExternalIdentity.objects.select_for_update().select_related("user").filter(
-            provider=AUTH0, subject=subject
-        ).first()
+        identity = (
+            ExternalIdentity.objects.select_for_update()
+            .select_related("user")
+            .filter(provider=AUTH0, subject=subject)
+            .first()
+        )
         if identity is not None:
             user, outcome = identity.user, "updated"
         else:
@@ -187,7 +198,9 @@ def auth0_users_sync(*, now: datetime | None = None) -> dict:
     deactivated (never deleted: their history stays). Unconfigured: skipped, with the reason."""
     now = now or timezone.now()
     missing = [
-        name for name in ("AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET") if not getattr(settings, name, "")
+        name
+        for name in ("AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET")
+        if not getattr(settings, name, "")
     ]
     if missing:
         reason = f"Auth0 is not configured ({', '.join(missing)} unset)"
@@ -203,7 +216,9 @@ def auth0_users_sync(*, now: datetime | None = None) -> dict:
     for profile in profiles:
         outcomes[auth0_user_upsert(profile, now=now)] += 1
     gone = ExternalIdentity.objects.filter(provider=AUTH0, synced_at__lt=now)
-    deactivated = get_user_model().objects.filter(pk__in=gone.values("user_id"), is_active=True).update(is_active=False)
+    deactivated = (
+        get_user_model().objects.filter(pk__in=gone.values("user_id"), is_active=True).update(is_active=False)
+    )
     return {**outcomes, "deactivated": deactivated, "fetched": len(profiles)}
 
 
@@ -242,9 +257,13 @@ def _health_text(report: dict) -> str:
     lines = ["Jobs by state:"]
     lines += [f"  {state:<11} {count}" for state, count in report["jobs_by_state"].items()]
     lines.append("Waiting by queue:")
-    lines += [f"  {queue:<13} {count}" for queue, count in sorted(report["waiting_by_queue"].items())] or ["  none"]
+    lines += [f"  {queue:<13} {count}" for queue, count in sorted(report["waiting_by_queue"].items())] or [
+        "  none"
+    ]
     failures = report["failures"]
-    lines.append(f"Failed attempts in the last 24 h: {failures['failed_attempts']}; jobs failed now: {failures['failed_now']}")
+    lines.append(
+        f"Failed attempts in the last 24 h: {failures['failed_attempts']}; jobs failed now: {failures['failed_now']}"
+    )
     lines += [f"  {row['task']}: {row['failed']} (last {row['last']})" for row in failures["by_task"]]
     lines.append("Servers:")
     lines += [
@@ -352,7 +371,14 @@ def backup_postgresql(settings_dict: dict, target: Path) -> None:
     pg_dump = shutil.which("pg_dump")
     if pg_dump is None:
         raise BackupFailed("pg_dump is not installed (apt-get install postgresql-client).")
-    command = [pg_dump, "--format=custom", "--no-owner", f"--file={target}", "--dbname", settings_dict["NAME"]]
+    command = [
+        pg_dump,
+        "--format=custom",
+        "--no-owner",
+        f"--file={target}",
+        "--dbname",
+        settings_dict["NAME"],
+    ]
     for option, key in (("--host", "HOST"), ("--port", "PORT"), ("--username", "USER")):
         if settings_dict.get(key):
             command += [option, str(settings_dict[key])]

@@ -5,7 +5,15 @@ from payroll.models import Attendance, AttendanceSummary, ComplianceReport, Empl
 
 @admin.register(Employee)
 class EmployeeAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "designation", "society", "monthly_basic", "monthly_allowances", "is_active"]
+    list_display = [
+        "code",
+        "name",
+        "designation",
+        "society",
+        "monthly_basic",
+        "monthly_allowances",
+        "is_active",
+    ]
     list_filter = ["society", "is_active", "designation"]
     search_fields = ["code", "name", "email"]
 
@@ -33,7 +41,14 @@ class PayslipInline(admin.TabularInline):
 
 @admin.register(PayrollRun)
 class PayrollRunAdmin(admin.ModelAdmin):
-    list_display = ["society", "period", "employee_count", "total_gross", "total_net", "payslips_generated_at"]
+    list_display = [
+        "society",
+        "period",
+        "employee_count",
+        "total_gross",
+        "total_net",
+        "payslips_generated_at",
+    ]
     list_filter = ["society"]
     inlines = [PayslipInline]
 
@@ -47,6 +62,14 @@ class PayslipAdmin(admin.ModelAdmin):
 
 @admin.register(ComplianceReport)
 class ComplianceReportAdmin(admin.ModelAdmin):
-    list_display = ["society", "period", "employee_count", "pf_employee", "pf_employer", "esi_employee",
-                    "esi_employer", "professional_tax"]
+    list_display = [
+        "society",
+        "period",
+        "employee_count",
+        "pf_employee",
+        "pf_employer",
+        "esi_employee",
+        "esi_employer",
+        "professional_tax",
+    ]
     list_filter = ["society"]

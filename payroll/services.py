@@ -100,7 +100,9 @@ def attendance_mark(*, employee_id, day, status: str) -> Attendance:
         raise ValidationError({"employee_id": f"Unknown employee {employee_id}."})
     day = as_date(day, field="day")
     if status not in Attendance.Status.values:
-        raise ValidationError({"status": f"Unknown attendance status {status!r}: one of {', '.join(Attendance.Status.values)}."})
+        raise ValidationError(
+            {"status": f"Unknown attendance status {status!r}: one of {', '.join(Attendance.Status.values)}."}
+        )
     if day > timezone.localdate():
         raise ValidationError({"day": f"Attendance cannot be marked for a future day ({day})."})
     if day < employee.joined_on or (employee.left_on and day > employee.left_on):
@@ -143,7 +145,11 @@ def attendance_summarize(*, day: date | None = None) -> dict:
                 "computed_at": timezone.now(),
             },
         )
-        summaries[society.code] = {"present": summary.present, "absent": summary.absent, "not_marked": summary.not_marked}
+        summaries[society.code] = {
+            "present": summary.present,
+            "absent": summary.absent,
+            "not_marked": summary.not_marked,
+        }
     return {"day": day.isoformat(), "societies": summaries}
 
 
@@ -165,7 +171,10 @@ def payslip_compute(*, employee: Employee, period: date) -> dict | None:
         .values_list("status", "n")
     )
     employed_days = Decimal((last - first).days + 1)
-    loss_of_pay = Decimal(marks.get(Attendance.Status.ABSENT, 0)) + Decimal(marks.get(Attendance.Status.HALF_DAY, 0)) / 2
+    loss_of_pay = (
+        Decimal(marks.get(Attendance.Status.ABSENT, 0))
+        + Decimal(marks.get(Attendance.Status.HALF_DAY, 0)) / 2
+    )
     paid_days = employed_days - loss_of_pay
     share = paid_days / days_in_month
     basic = round_money(employee.monthly_basic * share)
@@ -208,22 +217,25 @@ def salaries_process(*, period=None) -> dict:
         )
         if not employees.exists():
             continue
-        try:
-            with transaction.atomic():
-                run = PayrollRun.objects.create(society=society, period=period)
-                slips = []
-                for employee in employees.order_by("code"):
-                    figures = payslip_compute(employee=employee, period=period)
-                    if figures is not None:
-                        slips.append(Payslip(run=run, employee=employee, period=period, **figures))
-                Payslip.objects.bulk_create(slips)
-                run.employee_count = len(slips)
-                run.total_gross = sum((s.gross for s in slips), ZERO)
-                run.total_deductions = sum((s.total_deductions for s in slips), ZERO)
-                run.total_net = sum((s.net_pay for s in slips), ZERO)
-                run.save(update_fields=["employee_count", "total_gross", "total_deductions", "total_net"])
-        except IntegrityError:
+        if PayrollRun.objects.filter(society=society, period=period).exists():
             continue  # processed already (this job ran twice)
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    run = PayrollRun.objects.create(society=society, period=period)
+            except IntegrityError:
+                continue  # another run of this job got there first
+            slips = []
+            for employee in employees.order_by("code"):
+                figures = payslip_compute(employee=employee, period=period)
+                if figures is not None:
+                    slips.append(Payslip(run=run, employee=employee, period=period, **figures))
+            Payslip.objects.bulk_create(slips)
+            run.employee_count = len(slips)
+            run.total_gross = sum((s.gross for s in slips), ZERO)
+            run.total_deductions = sum((s.total_deductions for s in slips), ZERO)
+            run.total_net = sum((s.net_pay for s in slips), ZERO)
+            run.save(update_fields=["employee_count", "total_gross", "total_deductions", "total_net"])
         processed[society.code] = {"employees": run.employee_count, "net": str(run.total_net)}
         notify(
             dedup_key=f"payroll-processed:{society.pk}:{period:%Y-%m}",
@@ -247,7 +259,9 @@ def payslips_generate(*, period=None) -> dict:
         period = (timezone.localdate().replace(day=1) - timedelta(days=1)).replace(day=1)
     period = as_month(period)
     started = {}
-    for run_id in PayrollRun.objects.filter(period=period, payslip_batch_id__isnull=True).values_list("pk", flat=True):
+    for run_id in PayrollRun.objects.filter(period=period, payslip_batch_id__isnull=True).values_list(
+        "pk", flat=True
+    ):
         with transaction.atomic():
             run = PayrollRun.objects.select_for_update().select_related("society").get(pk=run_id)
             if run.payslip_batch_id is not None:
@@ -265,7 +279,9 @@ def payslips_generate(*, period=None) -> dict:
 def payslip_render(*, payslip_id) -> Payslip:
     """Write the payslip's PDF (again, if its file is missing)."""
     payslip = (
-        Payslip.objects.select_related("employee", "run__society").filter(pk=as_id(payslip_id, field="payslip_id")).first()
+        Payslip.objects.select_related("employee", "run__society")
+        .filter(pk=as_id(payslip_id, field="payslip_id"))
+        .first()
     )
     if payslip is None:
         raise ValidationError({"payslip_id": f"Unknown payslip {payslip_id}."})
@@ -300,13 +316,17 @@ def payslips_announce(*, run_id) -> dict:
                     f"{inr(payslip.net_pay)}. Ask the society office for the PDF.\n"
                 ),
             )
-    PayrollRun.objects.filter(pk=run.pk, payslips_generated_at__isnull=True).update(payslips_generated_at=timezone.now())
+    PayrollRun.objects.filter(pk=run.pk, payslips_generated_at__isnull=True).update(
+        payslips_generated_at=timezone.now()
+    )
     missing = [s.employee.code for s in slips if not s.pdf]
     notify(
         dedup_key=f"payslips-generated:{run.pk}",
         recipient=run.society.contact_email,
         subject=f"{run.society.name}: {len(ready)} payslips for {run.period:%B %Y}",
-        body=f"{len(ready)} payslip PDFs generated." + (f" Missing: {', '.join(missing)}." if missing else "") + "\n",
+        body=f"{len(ready)} payslip PDFs generated."
+        + (f" Missing: {', '.join(missing)}." if missing else "")
+        + "\n",
     )
     return {"run": run.pk, "generated": len(ready), "missing": missing}
 

@@ -23,7 +23,9 @@ class Vendor(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["society", "name"], name="vendor_name_unique_in_society")]
+        constraints = [
+            models.UniqueConstraint(fields=["society", "name"], name="vendor_name_unique_in_society")
+        ]
 
     def __str__(self):
         return self.name
@@ -111,7 +113,9 @@ class GoodsReceiptNote(models.Model):
     class Meta:
         ordering = ["-received_on", "-id"]
         verbose_name = "goods receipt note"
-        constraints = [models.CheckConstraint(condition=Q(invoice_amount__gte=0), name="grn_amount_not_negative")]
+        constraints = [
+            models.CheckConstraint(condition=Q(invoice_amount__gte=0), name="grn_amount_not_negative")
+        ]
         indexes = [models.Index(fields=["status"], name="grn_status_idx")]
 
     def __str__(self):
@@ -142,7 +146,9 @@ class VendorBill(models.Model):
         PAID = "paid", "Paid"
 
     vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="bills")
-    order = models.ForeignKey(PurchaseOrder, null=True, blank=True, on_delete=models.PROTECT, related_name="bills")
+    order = models.ForeignKey(
+        PurchaseOrder, null=True, blank=True, on_delete=models.PROTECT, related_name="bills"
+    )
     number = models.CharField(max_length=40, help_text="The vendor's bill number.")
     bill_date = models.DateField()
     due_date = models.DateField()
@@ -155,7 +161,9 @@ class VendorBill(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["vendor", "number"], name="vendor_bill_number_unique"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="vendor_bill_amount_positive"),
-            models.CheckConstraint(condition=Q(due_date__gte=F("bill_date")), name="vendor_bill_due_not_before_bill"),
+            models.CheckConstraint(
+                condition=Q(due_date__gte=F("bill_date")), name="vendor_bill_due_not_before_bill"
+            ),
         ]
         indexes = [models.Index(fields=["status", "due_date"], name="vendor_bill_due_idx")]
 

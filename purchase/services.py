@@ -98,7 +98,9 @@ def purchase_order_create(
     order_date = timezone.localdate() if order_date is None else as_date(order_date, field="order_date")
     expected_date = None if expected_date is None else as_date(expected_date, field="expected_date")
     if expected_date is not None and expected_date < order_date:
-        raise ValidationError({"expected_date": f"Expected date {expected_date} is before the order date {order_date}."})
+        raise ValidationError(
+            {"expected_date": f"Expected date {expected_date} is before the order date {order_date}."}
+        )
     if not lines:
         raise ValidationError({"lines": "A purchase order needs at least one line."})
     parsed = []
@@ -107,7 +109,9 @@ def purchase_order_create(
             raise ValidationError({"lines": f"Line {number} is not a mapping."})
         parsed.append(
             PurchaseOrderLine(
-                description=required_text(line.get("description"), field=f"line {number} description", max_length=200),
+                description=required_text(
+                    line.get("description"), field=f"line {number} description", max_length=200
+                ),
                 sku=(line.get("sku") or "").strip(),
                 quantity=as_quantity(line.get("quantity"), field=f"line {number} quantity"),
                 unit_price=money(line.get("unit_price"), field=f"line {number} unit_price", allow_zero=True),
@@ -175,7 +179,9 @@ def purchase_order_decide(*, order_id, approve: bool, decided_by: str) -> Purcha
     with transaction.atomic():
         order = _order(order_id, lock=True)
         if order.status != PurchaseOrder.Status.PENDING_APPROVAL:
-            raise ValidationError({"order_id": f"{order} is {order.get_status_display()}, not pending approval."})
+            raise ValidationError(
+                {"order_id": f"{order} is {order.get_status_display()}, not pending approval."}
+            )
         order.status = PurchaseOrder.Status.APPROVED if approve else PurchaseOrder.Status.REJECTED
         order.decided_at = timezone.now()
         order.decided_by = decided_by
@@ -186,15 +192,25 @@ def purchase_order_decide(*, order_id, approve: bool, decided_by: str) -> Purcha
 # --- Goods receipts -------------------------------------------------------------------------
 
 
-def grn_record(*, order_id, lines: list[dict], received_by: str, invoice_amount, received_on=None) -> GoodsReceiptNote:
+def grn_record(
+    *, order_id, lines: list[dict], received_by: str, invoice_amount, received_on=None
+) -> GoodsReceiptNote:
     """Record goods received against an approved order. `lines`: [{"order_line_id",
     "quantity_received", "unit_price"}, …]. Matching happens in `check-grn-matching`."""
     order = _order(order_id)
     if order.status not in (PurchaseOrder.Status.APPROVED, PurchaseOrder.Status.RECEIVED):
-        raise ValidationError({"order_id": f"{order} is {order.get_status_display()}: goods can only be received on an approved order."})
+        raise ValidationError(
+            {
+                "order_id": f"{order} is {order.get_status_display()}: goods can only be received on an approved order."
+            }
+        )
     received_on = timezone.localdate() if received_on is None else as_date(received_on, field="received_on")
     if received_on < order.order_date:
-        raise ValidationError({"received_on": f"Goods cannot be received ({received_on}) before the order date {order.order_date}."})
+        raise ValidationError(
+            {
+                "received_on": f"Goods cannot be received ({received_on}) before the order date {order.order_date}."
+            }
+        )
     invoice_amount = money(invoice_amount, field="invoice_amount", allow_zero=True)
     if not lines:
         raise ValidationError({"lines": "A goods receipt needs at least one line."})
@@ -210,7 +226,9 @@ def grn_record(*, order_id, lines: list[dict], received_by: str, invoice_amount,
         parsed.append(
             GoodsReceiptLine(
                 order_line=order_lines[order_line_id],
-                quantity_received=as_quantity(line.get("quantity_received"), field=f"line {number} quantity_received"),
+                quantity_received=as_quantity(
+                    line.get("quantity_received"), field=f"line {number} quantity_received"
+                ),
                 unit_price=money(line.get("unit_price"), field=f"line {number} unit_price", allow_zero=True),
             )
         )
@@ -272,7 +290,14 @@ def grn_match(*, grn_id) -> GoodsReceiptNote:
                 )
             expected += round_money(line.quantity_received * ordered.unit_price)
         if grn.invoice_amount != expected:
-            problems.append({"line": "", "problem": "amount", "expected": str(expected), "invoiced": str(grn.invoice_amount)})
+            problems.append(
+                {
+                    "line": "",
+                    "problem": "amount",
+                    "expected": str(expected),
+                    "invoiced": str(grn.invoice_amount),
+                }
+            )
         grn.status = GoodsReceiptNote.Status.MISMATCH if problems else GoodsReceiptNote.Status.MATCHED
         grn.mismatches = problems
         grn.matched_at = timezone.now()
@@ -285,7 +310,9 @@ def grn_match(*, grn_id) -> GoodsReceiptNote:
             recipient=grn.order.society.contact_email,
             subject=f"Goods receipt {grn.number} does not match {grn.order.number}",
             body="\n".join(
-                [f"{grn.number} (received {grn.received_on:%d %b %Y} by {grn.received_by}) against {grn.order.number}:"]
+                [
+                    f"{grn.number} (received {grn.received_on:%d %b %Y} by {grn.received_by}) against {grn.order.number}:"
+                ]
                 + [f"  - {p['line'] or 'invoice'}: {p['problem']} {p}" for p in problems]
             ),
         )
@@ -295,9 +322,9 @@ def grn_match(*, grn_id) -> GoodsReceiptNote:
 def _mark_order_received_if_complete(order: PurchaseOrder) -> None:
     for line in order.lines.all():
         received = (
-            GoodsReceiptLine.objects.filter(order_line=line, receipt__status=GoodsReceiptNote.Status.MATCHED).aggregate(
-                q=Sum("quantity_received")
-            )["q"]
+            GoodsReceiptLine.objects.filter(
+                order_line=line, receipt__status=GoodsReceiptNote.Status.MATCHED
+            ).aggregate(q=Sum("quantity_received"))["q"]
             or 0
         )
         if received < line.quantity:
@@ -310,8 +337,10 @@ def _mark_order_received_if_complete(order: PurchaseOrder) -> None:
 def grns_match_pending() -> dict:
     """`check-grn-matching`: every goods receipt not matched yet, oldest first."""
     results = {"matched": 0, "mismatch": 0}
-    for grn_id in GoodsReceiptNote.objects.filter(status=GoodsReceiptNote.Status.PENDING).order_by("pk").values_list(
-        "pk", flat=True
+    for grn_id in (
+        GoodsReceiptNote.objects.filter(status=GoodsReceiptNote.Status.PENDING)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     ):
         grn = grn_match(grn_id=grn_id)
         results[grn.status] = results.get(grn.status, 0) + 1
@@ -353,13 +382,19 @@ def po_approvals_remind(*, now: datetime | None = None) -> dict:
     return {"approvers": len(by_approver), "orders": sum(len(o) for o in by_approver.values())}
 
 
-def vendor_bill_record(*, vendor_id, number: str, bill_date, amount, due_date=None, order_id=None) -> VendorBill:
+def vendor_bill_record(
+    *, vendor_id, number: str, bill_date, amount, due_date=None, order_id=None
+) -> VendorBill:
     vendor = Vendor.objects.filter(pk=as_id(vendor_id, field="vendor_id")).first()
     if vendor is None:
         raise ValidationError({"vendor_id": f"Unknown vendor {vendor_id}."})
     number = required_text(number, field="number", max_length=40)
     bill_date = as_date(bill_date, field="bill_date")
-    due_date = bill_date + timedelta(days=vendor.payment_terms_days) if due_date is None else as_date(due_date, field="due_date")
+    due_date = (
+        bill_date + timedelta(days=vendor.payment_terms_days)
+        if due_date is None
+        else as_date(due_date, field="due_date")
+    )
     if due_date < bill_date:
         raise ValidationError({"due_date": f"Due date {due_date} is before the bill date {bill_date}."})
     order = None
@@ -370,7 +405,12 @@ def vendor_bill_record(*, vendor_id, number: str, bill_date, amount, due_date=No
     if VendorBill.objects.filter(vendor=vendor, number=number).exists():
         raise ValidationError({"number": f"Bill {number} of {vendor} is already recorded."})
     return VendorBill.objects.create(
-        vendor=vendor, order=order, number=number, bill_date=bill_date, due_date=due_date, amount=money(amount)
+        vendor=vendor,
+        order=order,
+        number=number,
+        bill_date=bill_date,
+        due_date=due_date,
+        amount=money(amount),
     )
 
 

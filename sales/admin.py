@@ -15,7 +15,14 @@ from sales.models import (
 
 @admin.register(Society)
 class SocietyAdmin(admin.ModelAdmin):
-    list_display = ["name", "code", "contact_email", "monthly_charge", "payment_terms_days", "late_fee_percent"]
+    list_display = [
+        "name",
+        "code",
+        "contact_email",
+        "monthly_charge",
+        "payment_terms_days",
+        "late_fee_percent",
+    ]
     search_fields = ["name", "code"]
 
 
@@ -23,7 +30,12 @@ class ResidentAccountInline(admin.StackedInline):
     model = ResidentAccount
     can_delete = False
     readonly_fields = [
-        "balance", "overdue_amount", "open_invoices", "last_invoice_at", "last_payment_at", "refreshed_at"
+        "balance",
+        "overdue_amount",
+        "open_invoices",
+        "last_invoice_at",
+        "last_payment_at",
+        "refreshed_at",
     ]
 
 
@@ -51,13 +63,31 @@ class LateFeeInline(admin.TabularInline):
 
 @admin.register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "resident", "society", "issue_date", "due_date", "amount", "late_fee_total",
-                    "paid_amount", "status"]
+    list_display = [
+        "__str__",
+        "resident",
+        "society",
+        "issue_date",
+        "due_date",
+        "amount",
+        "late_fee_total",
+        "paid_amount",
+        "status",
+    ]
     list_filter = ["status", "society", "period"]
     search_fields = ["number", "resident__name", "resident__email"]
     date_hierarchy = "issue_date"
-    readonly_fields = ["number", "late_fee_total", "paid_amount", "issued_at", "approved_at", "approved_by",
-                       "overdue_at", "paid_at", "last_reminder_on"]
+    readonly_fields = [
+        "number",
+        "late_fee_total",
+        "paid_amount",
+        "issued_at",
+        "approved_at",
+        "approved_by",
+        "overdue_at",
+        "paid_at",
+        "last_reminder_on",
+    ]
     inlines = [PaymentInline, LateFeeInline]
 
 
@@ -80,11 +110,26 @@ class LedgerEntryAdmin(admin.ModelAdmin):
 
 @admin.register(InvoiceRun)
 class InvoiceRunAdmin(admin.ModelAdmin):
-    list_display = ["society", "period", "resident_count", "invoice_count", "total_amount", "started_at", "finished_at"]
+    list_display = [
+        "society",
+        "period",
+        "resident_count",
+        "invoice_count",
+        "total_amount",
+        "started_at",
+        "finished_at",
+    ]
     list_filter = ["society"]
 
 
 @admin.register(SalesSnapshot)
 class SalesSnapshotAdmin(admin.ModelAdmin):
-    list_display = ["society", "date", "invoiced_amount", "collected_amount", "outstanding_amount", "overdue_count"]
+    list_display = [
+        "society",
+        "date",
+        "invoiced_amount",
+        "collected_amount",
+        "outstanding_amount",
+        "overdue_count",
+    ]
     list_filter = ["society"]

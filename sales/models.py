@@ -24,10 +24,15 @@ class Society(models.Model):
     code = models.SlugField(max_length=40, unique=True)
     contact_email = models.EmailField(help_text="Where summaries, approvals and reports go.")
     address = models.TextField(blank=True)
-    monthly_charge = models.DecimalField(**MONEY, help_text="Default monthly maintenance charge per resident.")
+    monthly_charge = models.DecimalField(
+        **MONEY, help_text="Default monthly maintenance charge per resident."
+    )
     payment_terms_days = models.PositiveSmallIntegerField(default=15)
     late_fee_percent = models.DecimalField(
-        max_digits=5, decimal_places=2, default="2.00", help_text="Percent of the unpaid amount, once a month."
+        max_digits=5,
+        decimal_places=2,
+        default="2.00",
+        help_text="Percent of the unpaid amount, once a month.",
     )
     late_fee_minimum = models.DecimalField(**MONEY, default="50.00")
     late_fee_grace_days = models.PositiveSmallIntegerField(default=0)
@@ -37,11 +42,16 @@ class Society(models.Model):
         ordering = ["name"]
         verbose_name_plural = "societies"
         constraints = [
-            models.CheckConstraint(condition=Q(monthly_charge__gte=0), name="society_monthly_charge_not_negative"),
             models.CheckConstraint(
-                condition=Q(late_fee_percent__gte=0, late_fee_percent__lte=100), name="society_late_fee_percent_range"
+                condition=Q(monthly_charge__gte=0), name="society_monthly_charge_not_negative"
             ),
-            models.CheckConstraint(condition=Q(late_fee_minimum__gte=0), name="society_late_fee_minimum_not_negative"),
+            models.CheckConstraint(
+                condition=Q(late_fee_percent__gte=0, late_fee_percent__lte=100),
+                name="society_late_fee_percent_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(late_fee_minimum__gte=0), name="society_late_fee_minimum_not_negative"
+            ),
         ]
 
     def __str__(self):
@@ -130,12 +140,16 @@ class Invoice(models.Model):
         ordering = ["-issue_date", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="invoice_amount_positive"),
-            models.CheckConstraint(condition=Q(due_date__gte=F("issue_date")), name="invoice_due_not_before_issue"),
+            models.CheckConstraint(
+                condition=Q(due_date__gte=F("issue_date")), name="invoice_due_not_before_issue"
+            ),
             models.CheckConstraint(condition=Q(paid_amount__gte=0), name="invoice_paid_not_negative"),
             models.CheckConstraint(condition=Q(late_fee_total__gte=0), name="invoice_late_fee_not_negative"),
             # One recurring invoice per resident and month, however often generation runs.
             models.UniqueConstraint(
-                fields=["resident", "period"], condition=Q(period__isnull=False), name="invoice_once_per_resident_period"
+                fields=["resident", "period"],
+                condition=Q(period__isnull=False),
+                name="invoice_once_per_resident_period",
             ),
         ]
         indexes = [
@@ -264,7 +278,9 @@ class InvoiceRun(models.Model):
 
     class Meta:
         ordering = ["-period", "society"]
-        constraints = [models.UniqueConstraint(fields=["society", "period"], name="invoice_run_once_per_month")]
+        constraints = [
+            models.UniqueConstraint(fields=["society", "period"], name="invoice_run_once_per_month")
+        ]
 
     def __str__(self):
         return f"{self.society} invoices for {self.period:%Y-%m}"
@@ -283,7 +299,9 @@ class SalesSnapshot(models.Model):
 
     class Meta:
         ordering = ["-date"]
-        constraints = [models.UniqueConstraint(fields=["society", "date"], name="sales_snapshot_once_per_day")]
+        constraints = [
+            models.UniqueConstraint(fields=["society", "date"], name="sales_snapshot_once_per_day")
+        ]
 
     def __str__(self):
         return f"{self.society} on {self.date}"

@@ -47,7 +47,9 @@ logger = logging.getLogger(__name__)
 REMINDER_UPCOMING_DAYS = 3
 REMINDER_EVERY_DAYS = 3
 
-_BALANCE = ExpressionWrapper(F("amount") + F("late_fee_total") - F("paid_amount"), output_field=DecimalField())
+_BALANCE = ExpressionWrapper(
+    F("amount") + F("late_fee_total") - F("paid_amount"), output_field=DecimalField()
+)
 
 
 # --- Societies and residents ----------------------------------------------------------------
@@ -115,12 +117,19 @@ def resident_register(
     name = required_text(name, field="name", max_length=200)
     unit = required_text(unit, field="unit", max_length=20)
     email = _email(email)
-    charge = None if monthly_charge is None else money(monthly_charge, field="monthly_charge", allow_zero=True)
+    charge = (
+        None if monthly_charge is None else money(monthly_charge, field="monthly_charge", allow_zero=True)
+    )
     if Resident.objects.filter(society=society, email=email).exists():
         raise ValidationError({"email": f"{email} is already registered in {society}."})
     with transaction.atomic():
         resident = Resident.objects.create(
-            society=society, name=name, email=email, unit=unit, phone=(phone or "").strip(), monthly_charge=charge
+            society=society,
+            name=name,
+            email=email,
+            unit=unit,
+            phone=(phone or "").strip(),
+            monthly_charge=charge,
         )
         ResidentAccount.objects.create(resident=resident)
         tasks.send_welcome_email.enqueue(resident.pk)
@@ -147,9 +156,7 @@ def resident_account_refresh(*, resident_id) -> ResidentAccount:
     resident = _resident(resident_id)
     balance = LedgerEntry.objects.filter(resident=resident).aggregate(s=Sum("amount"))["s"] or ZERO
     open_invoices = Invoice.objects.filter(resident=resident, status__in=Invoice.OPEN)
-    overdue = (
-        open_invoices.filter(status=Invoice.Status.OVERDUE).aggregate(s=Sum(_BALANCE))["s"] or ZERO
-    )
+    overdue = open_invoices.filter(status=Invoice.Status.OVERDUE).aggregate(s=Sum(_BALANCE))["s"] or ZERO
     account, _ = ResidentAccount.objects.update_or_create(
         resident=resident,
         defaults={
@@ -295,7 +302,9 @@ def invoice_approve(*, invoice_id, approved_by: str) -> Invoice:
     with transaction.atomic():
         invoice = _invoice(invoice_id, lock=True)
         if invoice.status in (Invoice.Status.DRAFT, Invoice.Status.CANCELLED):
-            raise ValidationError({"invoice_id": f"Invoice {invoice} is {invoice.status} and cannot be approved."})
+            raise ValidationError(
+                {"invoice_id": f"Invoice {invoice} is {invoice.status} and cannot be approved."}
+            )
         if invoice.approved_at is not None:
             raise ValidationError(
                 {"invoice_id": f"Invoice {invoice} was already approved by {invoice.approved_by}."}
@@ -314,7 +323,11 @@ def invoice_update_related_records(*, invoice_id) -> dict:
     entry = invoice_post_to_ledger(invoice_id=invoice.pk)
     account = resident_account_refresh(resident_id=invoice.resident_id)
     sales_analytics_request(society_id=invoice.society_id)
-    return {"invoice": invoice.pk, "ledger_entry": entry.pk if entry else None, "balance": str(account.balance)}
+    return {
+        "invoice": invoice.pk,
+        "ledger_entry": entry.pk if entry else None,
+        "balance": str(account.balance),
+    }
 
 
 # --- Payments ---------------------------------------------------------------------------------
@@ -324,7 +337,9 @@ def payment_record(*, invoice_id, amount, method: str, reference: str = "", rece
     """Record a payment against an invoice; it is processed on the `critical` queue."""
     amount = money(amount)
     if method not in Payment.Method.values:
-        raise ValidationError({"method": f"Unknown payment method {method!r}: one of {', '.join(Payment.Method.values)}."})
+        raise ValidationError(
+            {"method": f"Unknown payment method {method!r}: one of {', '.join(Payment.Method.values)}."}
+        )
     reference = (reference or "").strip()
     if len(reference) > 100:
         raise ValidationError({"reference": "reference is over 100 characters."})
@@ -334,14 +349,22 @@ def payment_record(*, invoice_id, amount, method: str, reference: str = "", rece
     with transaction.atomic():
         invoice = _invoice(invoice_id, lock=True)
         if invoice.status not in Invoice.OPEN:
-            raise ValidationError({"invoice_id": f"Invoice {invoice} is {invoice.status}: it takes no payments."})
-        pending = invoice.payments.filter(status=Payment.Status.PENDING).aggregate(s=Sum("amount"))["s"] or ZERO
+            raise ValidationError(
+                {"invoice_id": f"Invoice {invoice} is {invoice.status}: it takes no payments."}
+            )
+        pending = (
+            invoice.payments.filter(status=Payment.Status.PENDING).aggregate(s=Sum("amount"))["s"] or ZERO
+        )
         if amount > invoice.balance_due - pending:
             raise ValidationError(
-                {"amount": f"{inr(amount)} is more than the {inr(invoice.balance_due - pending)} left to pay on {invoice}."}
+                {
+                    "amount": f"{inr(amount)} is more than the {inr(invoice.balance_due - pending)} left to pay on {invoice}."
+                }
             )
         if reference and Payment.objects.filter(method=method, reference=reference).exists():
-            raise ValidationError({"reference": f"A {method} payment with reference {reference} is already recorded."})
+            raise ValidationError(
+                {"reference": f"A {method} payment with reference {reference} is already recorded."}
+            )
         payment = Payment.objects.create(
             invoice=invoice, amount=amount, method=method, reference=reference, received_at=received_at
         )
@@ -407,15 +430,17 @@ def sales_snapshot_refresh(*, society_id, on_date=None) -> SalesSnapshot:
     society = _society(society_id)
     on_date = timezone.localdate() if on_date is None else as_date(on_date, field="on_date")
     month_start = on_date.replace(day=1)
-    invoices = Invoice.objects.filter(society=society).exclude(status__in=[Invoice.Status.DRAFT, Invoice.Status.CANCELLED])
+    invoices = Invoice.objects.filter(society=society).exclude(
+        status__in=[Invoice.Status.DRAFT, Invoice.Status.CANCELLED]
+    )
     open_invoices = invoices.filter(status__in=Invoice.OPEN)
     snapshot, _ = SalesSnapshot.objects.update_or_create(
         society=society,
         date=on_date,
         defaults={
-            "invoiced_amount": invoices.filter(issue_date__gte=month_start, issue_date__lte=on_date).aggregate(
-                s=Sum("amount")
-            )["s"]
+            "invoiced_amount": invoices.filter(
+                issue_date__gte=month_start, issue_date__lte=on_date
+            ).aggregate(s=Sum("amount"))["s"]
             or ZERO,
             "collected_amount": Payment.objects.filter(
                 invoice__society=society,
@@ -493,7 +518,9 @@ def payment_reminders_send(*, today: date | None = None) -> dict:
     once every REMINDER_EVERY_DAYS days."""
     today = today or timezone.localdate()
     due = (
-        Invoice.objects.filter(status__in=Invoice.OPEN, due_date__lte=today + timedelta(days=REMINDER_UPCOMING_DAYS))
+        Invoice.objects.filter(
+            status__in=Invoice.OPEN, due_date__lte=today + timedelta(days=REMINDER_UPCOMING_DAYS)
+        )
         .exclude(last_reminder_on__gt=today - timedelta(days=REMINDER_EVERY_DAYS))
         .select_related("resident", "society")
         .order_by("due_date", "pk")
@@ -525,12 +552,16 @@ def monthly_invoices_generate(*, period=None) -> dict:
     started = {}
     for society in Society.objects.order_by("pk"):
         resident_ids = list(
-            Resident.objects.filter(society=society, is_active=True).order_by("pk").values_list("pk", flat=True)
+            Resident.objects.filter(society=society, is_active=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)
         )
         with transaction.atomic():
             try:
                 with transaction.atomic():
-                    run = InvoiceRun.objects.create(society=society, period=period, resident_count=len(resident_ids))
+                    run = InvoiceRun.objects.create(
+                        society=society, period=period, resident_count=len(resident_ids)
+                    )
             except IntegrityError:
                 continue
             if not resident_ids:
@@ -571,7 +602,12 @@ def invoice_generate_for_resident(*, resident_id, period) -> Invoice | None:
             description=f"Maintenance charges for {period:%B %Y}",
         )
     except IntegrityError:
-        return Invoice.objects.get(resident=resident, period=period)
+        # Only the once-per-month constraint is expected here (a concurrent run of this job);
+        # anything else is a real error.
+        existing = Invoice.objects.filter(resident=resident, period=period).first()
+        if existing is None:
+            raise
+        return existing
 
 
 def monthly_invoices_summarize(*, society_id, period) -> InvoiceRun:
@@ -601,7 +637,11 @@ def monthly_invoices_summarize(*, society_id, period) -> InvoiceRun:
         body=(
             f"Invoices generated for {period:%B %Y}: {run.invoice_count} of {run.resident_count} residents, "
             f"{inr(run.total_amount)} in total.\n"
-            + (f"No invoice for residents {', '.join(map(str, missing))}: see the failed jobs.\n" if missing else "")
+            + (
+                f"No invoice for residents {', '.join(map(str, missing))}: see the failed jobs.\n"
+                if missing
+                else ""
+            )
         ),
     )
     return run

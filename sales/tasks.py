@@ -60,7 +60,11 @@ def process_payment(payment_id: int) -> dict:
 @task(queue_name="low-priority", retry=RETRY)
 def refresh_sales_analytics(society_id: int) -> dict:
     snapshot = services.sales_snapshot_refresh(society_id=society_id)
-    return {"society": society_id, "date": snapshot.date.isoformat(), "outstanding": str(snapshot.outstanding_amount)}
+    return {
+        "society": society_id,
+        "date": snapshot.date.isoformat(),
+        "outstanding": str(snapshot.outstanding_amount),
+    }
 
 
 # --- Monthly invoices: a batch per society and its summary -------------------------------------
@@ -80,7 +84,12 @@ def generate_invoice_for_resident(resident_id: int, period: str) -> dict:
 @task(retry=RETRY)
 def send_bulk_generation_summary(society_id: int, period: str) -> dict:
     run = services.monthly_invoices_summarize(society_id=society_id, period=period)
-    return {"society": society_id, "period": period, "invoices": run.invoice_count, "missing": run.missing_residents}
+    return {
+        "society": society_id,
+        "period": period,
+        "invoices": run.invoice_count,
+        "missing": run.missing_residents,
+    }
 
 
 # --- Recurring ------------------------------------------------------------------------------

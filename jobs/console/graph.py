@@ -210,11 +210,13 @@ def batch_graph(batch: Batch) -> Graph:
             )
         )
         graph.connect(graph_key(batch), "more")
-    # What waits for the batch comes after its members.
+    # What waits for the batch runs after all of its units: a join from each unit drawn.
+    units = [key for key, node in graph.nodes.items() if node.layer == 1]
     waiting = list(Job.objects.filter(awaiting_batch=batch).only(*JOB_FIELDS).order_by("created_at", "pk")[:20])
     for job in waiting:
         if graph.add(_job_node(job, 2)):
-            graph.connect(graph_key(batch), f"job:{job.pk}", job.continuation_on)
+            for index, unit in enumerate(units or [graph_key(batch)]):
+                graph.connect(unit, f"job:{job.pk}", job.continuation_on if index == 0 else "")
     _follow_continuations(graph, [m for m in members + waiting if f"job:{m.pk}" in graph.nodes])
     return graph.layout()
 

@@ -60,8 +60,9 @@ class Page:
 
 
 def keyset_page(queryset, *, time_field: str, older: str | None = None, newer: str | None = None,
-                size: int = PAGE_SIZE) -> Page:
+                size: int | None = None) -> Page:
     """The page of `queryset` (newest first by `time_field`, then id) after/before a cursor."""
+    size = size or PAGE_SIZE
 
     def cursor_of(row):
         return Cursor(getattr(row, time_field), row.pk).encode()

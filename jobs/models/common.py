@@ -56,7 +56,9 @@ class RefreshToken(models.Model):
     """A long-lived token a client exchanges for new sessions. Only its SHA-256 is stored, so a
     leaked table does not leak usable tokens."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="refresh_tokens")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="refresh_tokens"
+    )
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
@@ -67,7 +69,9 @@ class RefreshToken(models.Model):
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["expires_at"], name="refresh_token_expiry_idx")]
         constraints = [
-            models.CheckConstraint(condition=Q(expires_at__gt=models.F("created_at")), name="refresh_token_expires_after_created"),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("created_at")), name="refresh_token_expires_after_created"
+            ),
         ]
 
     def __str__(self):
@@ -83,7 +87,9 @@ class ExternalIdentity(models.Model):
 
     provider = models.CharField(max_length=50)
     subject = models.CharField(max_length=255, help_text="The provider's user id, e.g. auth0|64f…")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities"
+    )
     email = models.EmailField(blank=True)
     blocked = models.BooleanField(default=False)
     last_login_at = models.DateTimeField(null=True, blank=True)

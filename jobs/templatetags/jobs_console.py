@@ -21,6 +21,15 @@ def duration(seconds):
 
 
 @register.filter
+def thousands(value):
+    """1234567 -> '1,234,567' (django.contrib.humanize is not installed)."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return value
+
+
+@register.filter
 def relative(moment):
     """'in 3 min' / '5 s ago', against the time of rendering."""
     return humanize.relative(moment, timezone.now())

@@ -35,9 +35,15 @@ def test_a_message_is_sent_once_per_dedup_key(mailoutbox):
     for _ in range(3):
         message = notify(dedup_key="test:1", recipient="a@example.com", subject="Hello", body="Body")
     assert len(mailoutbox) == 1
-    assert (mailoutbox[0].to, mailoutbox[0].subject, mailoutbox[0].body) == (["a@example.com"], "Hello", "Body")
+    assert (mailoutbox[0].to, mailoutbox[0].subject, mailoutbox[0].body) == (
+        ["a@example.com"],
+        "Hello",
+        "Body",
+    )
     message.refresh_from_db()
-    assert message.status == OutboxMessage.Status.SENT and message.sent_at is not None and message.attempts == 1
+    assert (
+        message.status == OutboxMessage.Status.SENT and message.sent_at is not None and message.attempts == 1
+    )
 
 
 def _closed_port() -> int:
@@ -139,7 +145,9 @@ class FakeAuth0Handler(BaseHTTPRequestHandler):
         self.server.requests.append(("POST", self.path, grant))
         if self.path != "/oauth/token" or grant.get("client_secret") != "s3cret":
             return self._answer(401, {"error": "access_denied"})
-        return self._answer(200, {"access_token": self.server.token, "token_type": "Bearer", "expires_in": 86400})
+        return self._answer(
+            200, {"access_token": self.server.token, "token_type": "Bearer", "expires_in": 86400}
+        )
 
     def do_GET(self):
         url = urlparse(self.path)
@@ -151,15 +159,29 @@ class FakeAuth0Handler(BaseHTTPRequestHandler):
         query = parse_qs(url.query)
         page, per_page = int(query["page"][0]), int(query["per_page"][0])
         users = self.server.users[page * per_page : (page + 1) * per_page]
-        return self._answer(200, {"start": page * per_page, "limit": per_page, "length": len(users),
-                                  "total": len(self.server.users), "users": users})
+        return self._answer(
+            200,
+            {
+                "start": page * per_page,
+                "limit": per_page,
+                "length": len(users),
+                "total": len(self.server.users),
+                "users": users,
+            },
+        )
 
 
 @pytest.fixture
 def auth0(settings):
     users = [
-        {"user_id": f"auth0|{n:04d}", "email": f"User{n}@Example.com", "given_name": f"Given{n}",
-         "family_name": "Family", "blocked": False, "last_login": "2026-01-02T03:04:05.000Z"}
+        {
+            "user_id": f"auth0|{n:04d}",
+            "email": f"User{n}@Example.com",
+            "given_name": f"Given{n}",
+            "family_name": "Family",
+            "blocked": False,
+            "last_login": "2026-01-02T03:04:05.000Z",
+        }
         for n in range(201)
     ]
     server = FakeAuth0(users)
@@ -225,8 +247,9 @@ def test_the_system_health_report_counts_jobs_and_is_mailed_to_the_admins(settin
     )
     sales_tasks.check_overdue_invoices.enqueue()
     now = timezone.now()
-    Server.objects.create(id="host-1", host="host", pid=1, queues=["critical"], worker_count=4,
-                          started_at=now, heartbeat_at=now)
+    Server.objects.create(
+        id="host-1", host="host", pid=1, queues=["critical"], worker_count=4, started_at=now, heartbeat_at=now
+    )
     report = tasks.generate_system_health_report.call()
     assert report["jobs_by_state"]["succeeded"] == 1
     assert report["jobs_by_state"]["enqueued"] == 1
@@ -251,7 +274,9 @@ def test_the_daily_report_covers_yesterday_for_each_society(society, make_invoic
         invoice_id=invoice.pk, amount="1200.00", method="upi", received_at=timezone.now() - timedelta(days=1)
     )
     sales.payment_process(payment_id=payment.pk)
-    request = community.maintenance_request_open(resident_id=invoice.resident_id, title="Leak", category="plumbing")
+    request = community.maintenance_request_open(
+        resident_id=invoice.resident_id, title="Leak", category="plumbing"
+    )
     request.opened_at = timezone.now() - timedelta(days=1)
     request.save()
     from sales.models import Invoice
@@ -291,10 +316,23 @@ def test_cleanup_old_logs_removes_old_log_files_and_old_outbox_rows(settings, tm
 
     old = timezone.now() - timedelta(days=100)
     for key, status in (("sent", "sent"), ("failed", "failed"), ("pending", "pending")):
-        OutboxMessage.objects.create(dedup_key=f"old-{key}", recipient="a@example.com", subject="s", body="",
-                                     status=status, created_at=old, sent_at=old if status == "sent" else None)
-    OutboxMessage.objects.create(dedup_key="recent", recipient="a@example.com", subject="s", body="",
-                                 status="sent", sent_at=timezone.now())
+        OutboxMessage.objects.create(
+            dedup_key=f"old-{key}",
+            recipient="a@example.com",
+            subject="s",
+            body="",
+            status=status,
+            created_at=old,
+            sent_at=old if status == "sent" else None,
+        )
+    OutboxMessage.objects.create(
+        dedup_key="recent",
+        recipient="a@example.com",
+        subject="s",
+        body="",
+        status="sent",
+        sent_at=timezone.now(),
+    )
 
     result = tasks.cleanup_old_logs.call()
     assert result == {"log_files": 2, "bytes_freed": 200, "outbox_messages": 2}

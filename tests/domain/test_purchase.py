@@ -26,7 +26,9 @@ DEFAULT_LINES = [
 
 @pytest.fixture
 def vendor(society):
-    return services.vendor_create(society_id=society.pk, name="Shree Ganesh Supplies", email="orders@sg.example.com")
+    return services.vendor_create(
+        society_id=society.pk, name="Shree Ganesh Supplies", email="orders@sg.example.com"
+    )
 
 
 @pytest.fixture
@@ -74,11 +76,16 @@ def test_an_order_with_bad_lines_is_refused_and_nothing_is_written(make_order, l
 
 
 def test_an_order_to_another_societys_vendor_is_refused(society, make_order):
-    other = sales.society_create(name="Other", code="other", contact_email="o@example.com", monthly_charge="1")
+    other = sales.society_create(
+        name="Other", code="other", contact_email="o@example.com", monthly_charge="1"
+    )
     foreign = services.vendor_create(society_id=other.pk, name="Far away", email="f@example.com")
     with pytest.raises(ValidationError, match="Unknown vendor"):
         services.purchase_order_create(
-            society_id=society.pk, vendor_id=foreign.pk, requested_by="x", approver_email=APPROVER,
+            society_id=society.pk,
+            vendor_id=foreign.pk,
+            requested_by="x",
+            approver_email=APPROVER,
             lines=[{"description": "x", "quantity": "1", "unit_price": "1"}],
         )
     with pytest.raises(ValidationError, match="before the order date"):
@@ -158,7 +165,9 @@ def test_partial_receipts_match_and_the_order_completes_with_the_last(make_order
     assert order.status == PurchaseOrder.Status.APPROVED
     line = order.lines.order_by("pk").first()
     services.grn_record(
-        order_id=order.pk, received_by="Guard", invoice_amount="2520.00",
+        order_id=order.pk,
+        received_by="Guard",
+        invoice_amount="2520.00",
         lines=[{"order_line_id": line.pk, "quantity_received": "6", "unit_price": "420.00"}],
     )
     services.grns_match_pending()
@@ -190,7 +199,9 @@ def test_goods_are_received_only_on_approved_orders_and_their_own_lines(make_ord
     order = make_order()
     with pytest.raises(ValidationError, match="is not a line of"):
         services.grn_record(
-            order_id=order.pk, received_by="Guard", invoice_amount="1",
+            order_id=order.pk,
+            received_by="Guard",
+            invoice_amount="1",
             lines=[{"order_line_id": draft.lines.first().pk, "quantity_received": "1", "unit_price": "1"}],
         )
     with pytest.raises(ValidationError, match="more than zero"):
@@ -200,14 +211,30 @@ def test_goods_are_received_only_on_approved_orders_and_their_own_lines(make_ord
 
 def test_vendor_payment_reminders_list_bills_due_this_week_and_overdue(vendor, society, mailoutbox):
     today = timezone.localdate()
-    soon = services.vendor_bill_record(vendor_id=vendor.pk, number="B-1", bill_date=today - timedelta(days=27),
-                                       due_date=today + timedelta(days=3), amount="6100.00")
-    late = services.vendor_bill_record(vendor_id=vendor.pk, number="B-2", bill_date=today - timedelta(days=40),
-                                       due_date=today - timedelta(days=10), amount="2350.00")
-    services.vendor_bill_record(vendor_id=vendor.pk, number="B-3", bill_date=today,
-                                due_date=today + timedelta(days=30), amount="999.00")
-    paid = services.vendor_bill_record(vendor_id=vendor.pk, number="B-4", bill_date=today - timedelta(days=5),
-                                       due_date=today, amount="10.00")
+    soon = services.vendor_bill_record(
+        vendor_id=vendor.pk,
+        number="B-1",
+        bill_date=today - timedelta(days=27),
+        due_date=today + timedelta(days=3),
+        amount="6100.00",
+    )
+    late = services.vendor_bill_record(
+        vendor_id=vendor.pk,
+        number="B-2",
+        bill_date=today - timedelta(days=40),
+        due_date=today - timedelta(days=10),
+        amount="2350.00",
+    )
+    services.vendor_bill_record(
+        vendor_id=vendor.pk,
+        number="B-3",
+        bill_date=today,
+        due_date=today + timedelta(days=30),
+        amount="999.00",
+    )
+    paid = services.vendor_bill_record(
+        vendor_id=vendor.pk, number="B-4", bill_date=today - timedelta(days=5), due_date=today, amount="10.00"
+    )
     VendorBill.objects.filter(pk=paid.pk).update(status=VendorBill.Status.PAID)
     assert tasks.vendor_payment_reminders.call() == {"societies": 1, "bills": 2}
     tasks.vendor_payment_reminders.call()
@@ -221,8 +248,9 @@ def test_vendor_payment_reminders_list_bills_due_this_week_and_overdue(vendor, s
 
 def test_a_vendor_bill_due_before_it_is_billed_is_refused(vendor):
     with pytest.raises(ValidationError, match="before the bill date"):
-        services.vendor_bill_record(vendor_id=vendor.pk, number="X", bill_date="2026-05-10",
-                                    due_date="2026-05-01", amount="10")
+        services.vendor_bill_record(
+            vendor_id=vendor.pk, number="X", bill_date="2026-05-10", due_date="2026-05-01", amount="10"
+        )
     with pytest.raises(ValidationError, match="negative"):
         services.vendor_bill_record(vendor_id=vendor.pk, number="X", bill_date="2026-05-10", amount="-10")
     assert not VendorBill.objects.exists()

@@ -12,7 +12,7 @@ from django.utils import timezone
 from jobs.models import Batch, ContinuationOn, Job, OutboxMessage, State
 from sales import services, tasks
 from sales.models import Invoice, InvoiceRun, LateFee, LedgerEntry, Payment, Resident, SalesSnapshot
-from tests.domain.helpers import jobs_of, sent_to
+from tests.domain.helpers import jobs_of
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,9 @@ def test_registering_a_resident_enqueues_the_welcome_mail_in_the_same_transactio
 
 def test_a_rolled_back_registration_leaves_neither_resident_nor_job(society):
     with pytest.raises(RuntimeError), transaction.atomic():
-        services.resident_register(society_id=society.pk, name="Diya Patel", email="diya@example.com", unit="A-102")
+        services.resident_register(
+            society_id=society.pk, name="Diya Patel", email="diya@example.com", unit="A-102"
+        )
         raise RuntimeError("the request failed after registering")
     assert not Resident.objects.exists()
     assert not Job.objects.exists()
@@ -69,7 +71,9 @@ def test_registration_refuses_bad_input_and_writes_nothing(society, kwargs, fiel
 
 def test_an_email_registers_once_per_society(resident, society):
     with pytest.raises(ValidationError, match="already registered"):
-        services.resident_register(society_id=society.pk, name="Someone", email="AARAV@example.com", unit="B-1")
+        services.resident_register(
+            society_id=society.pk, name="Someone", email="AARAV@example.com", unit="B-1"
+        )
 
 
 # --- Invoice creation: the workflow chain and the delayed reminder ---------------------------
@@ -85,7 +89,11 @@ def test_creating_an_invoice_enqueues_the_workflow_chain_and_the_reminder(reside
     [ledger] = jobs_of(tasks.update_ledger)
     [notify] = jobs_of(tasks.send_invoice_notification)
     assert create.state == State.ENQUEUED
-    assert (ledger.state, ledger.parent_id, ledger.continuation_on) == (State.AWAITING, create.pk, ContinuationOn.SUCCEEDED)
+    assert (ledger.state, ledger.parent_id, ledger.continuation_on) == (
+        State.AWAITING,
+        create.pk,
+        ContinuationOn.SUCCEEDED,
+    )
     assert (notify.state, notify.parent_id) == (State.AWAITING, ledger.pk)
     assert create.args == ledger.args == notify.args == [invoice.pk]
 
@@ -120,7 +128,13 @@ def test_a_rolled_back_invoice_leaves_no_jobs(resident):
 )
 def test_invoice_creation_refuses_bad_input_and_writes_nothing(resident, kwargs, field):
     Job.objects.all().delete()
-    data = {"resident_id": resident.pk, "amount": "3500.00", "issue_date": "2026-01-05", "due_date": "2026-01-20", **kwargs}
+    data = {
+        "resident_id": resident.pk,
+        "amount": "3500.00",
+        "issue_date": "2026-01-05",
+        "due_date": "2026-01-20",
+        **kwargs,
+    }
     with pytest.raises(ValidationError) as error:
         services.invoice_create(**data)
     assert field in error.value.message_dict
@@ -206,7 +220,9 @@ def test_an_invoice_is_approved_once_and_never_as_a_draft(make_invoice):
 
 def test_recording_a_payment_enqueues_its_processing_on_the_critical_queue(make_invoice):
     invoice = make_invoice()
-    payment = services.payment_record(invoice_id=invoice.pk, amount="1500.00", method="upi", reference="UPI42")
+    payment = services.payment_record(
+        invoice_id=invoice.pk, amount="1500.00", method="upi", reference="UPI42"
+    )
     assert payment.status == Payment.Status.PENDING
     [job] = jobs_of(tasks.process_payment)
     assert (job.queue, job.state, job.args) == ("critical", State.ENQUEUED, [payment.pk])
@@ -218,7 +234,9 @@ def test_recording_a_payment_enqueues_its_processing_on_the_critical_queue(make_
 def test_processing_a_payment_settles_the_invoice_once(make_invoice, resident, mailoutbox):
     invoice = make_invoice()
     first = services.payment_record(invoice_id=invoice.pk, amount="1500.00", method="upi", reference="UPI1")
-    second = services.payment_record(invoice_id=invoice.pk, amount="2000.00", method="cheque", reference="000123")
+    second = services.payment_record(
+        invoice_id=invoice.pk, amount="2000.00", method="cheque", reference="000123"
+    )
     tasks.process_payment.call(first.pk)
     invoice.refresh_from_db()
     assert (invoice.status, invoice.paid_amount) == (Invoice.Status.ISSUED, Decimal("1500.00"))
@@ -282,7 +300,9 @@ def test_check_overdue_invoices_marks_only_past_due_invoices(make_invoice):
     assert on_time.status == Invoice.Status.ISSUED
 
 
-def test_a_late_fee_is_applied_once_per_invoice_per_month_even_when_the_job_runs_twice(make_invoice, resident):
+def test_a_late_fee_is_applied_once_per_invoice_per_month_even_when_the_job_runs_twice(
+    make_invoice, resident
+):
     today = timezone.localdate()
     invoice = make_invoice(issue_date=today - timedelta(days=40), due_in_days=15)
     services.invoices_mark_overdue(today=today)
@@ -306,7 +326,9 @@ def test_a_late_fee_is_applied_once_per_invoice_per_month_even_when_the_job_runs
 
 def test_late_fees_respect_the_minimum_and_the_grace_period(make_invoice, society):
     today = timezone.localdate()
-    small = make_invoice(amount="1000.00", issue_date=today - timedelta(days=30), due_in_days=27)  # 3 days late
+    small = make_invoice(
+        amount="1000.00", issue_date=today - timedelta(days=30), due_in_days=27
+    )  # 3 days late
     services.invoices_mark_overdue(today=today)
     society.late_fee_grace_days = 5
     society.save()

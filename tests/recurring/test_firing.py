@@ -172,6 +172,33 @@ def test_an_unusable_schedule_takes_the_row_out_of_the_due_set():
 
 
 @pytest.mark.django_db
+def test_an_unexpected_error_in_one_row_is_kept_and_does_not_stop_the_others(monkeypatch):
+    make("poisoned")
+    make("fine")
+    real_plan = recurring._plan
+
+    def plan_with_a_bug(row, now):  # fault injection: a bug that only this row meets
+        if row.id == "poisoned":
+            raise RuntimeError("a bug")
+        return real_plan(row, now)
+
+    monkeypatch.setattr(recurring, "_plan", plan_with_a_bug)
+    assert fire_due_recurring_jobs(T0) == 1
+    poisoned = RecurringJob.objects.get(pk="poisoned")
+    assert poisoned.last_error == "Firing failed: RuntimeError: a bug"
+    assert poisoned.next_run_at == T0 + timedelta(minutes=10)
+    assert list(Job.objects.values_list("recurring_job_id", flat=True)) == ["fine"]
+
+
+@pytest.mark.django_db
+def test_next_due_at_is_the_earliest_enabled_run():
+    make("a", next_run_at=T0 + timedelta(minutes=5))
+    make("b", next_run_at=T0 + timedelta(minutes=2))
+    make("off", next_run_at=T0, enabled=False)
+    assert recurring.next_due_at() == T0 + timedelta(minutes=2)
+
+
+@pytest.mark.django_db
 def test_limit_bounds_one_call():
     for n in range(5):
         make(f"job-{n}")

@@ -25,12 +25,12 @@ class Size:
     jobs: int  # exactly-once drill: jobs spread over the three queues
     slow_jobs: int  # crash and graceful-stop drills: jobs running when the fault comes
     restart_jobs: int  # database-restart drill
-    recurring_seconds: int  # how long the recurring drill watches its every-second / every-minute job
+    recurring_seconds: int  # how long the recurring drill watches its every-second job
     race_rounds: int  # continuation/batch race drill: rounds of "the last two finish together"
 
 
 SIZE = (
-    Size(servers=3, workers=4, jobs=10_000, slow_jobs=24, restart_jobs=2_000, recurring_seconds=300, race_rounds=100)
+    Size(servers=3, workers=4, jobs=10_000, slow_jobs=24, restart_jobs=2_000, recurring_seconds=90, race_rounds=100)
     if FULL
     else Size(servers=3, workers=2, jobs=600, slow_jobs=4, restart_jobs=150, recurring_seconds=8, race_rounds=12)
 )

@@ -63,7 +63,7 @@ def test_batch_whose_last_two_jobs_finish_together_releases_its_continuation_onc
     assert set(continuations.values_list("state", "attempt")) == {(State.SUCCEEDED, 1)}
     # Released once: Awaiting -> Enqueued appears once in each continuation's history.
     for job in continuations:
-        assert list(job.history.values_list("name", flat=True)) == ["awaiting", "enqueued", "processing", "succeeded"]
+        assert list(job.history.order_by("id").values_list("name", flat=True)) == ["awaiting", "enqueued", "processing", "succeeded"]
     gaps = finish_gaps(pairs)
     # The drill only proves something if the finishes did collide.
     assert statistics.median(gaps) < 50, gaps
@@ -88,6 +88,12 @@ def test_continuation_added_as_its_parent_finishes_is_released_once(cluster_fact
     assert Job.objects.filter(parent__isnull=False).count() == SIZE.race_rounds
     for i, child in enumerate(Job.objects.filter(pk__in=children).order_by("created_at")):
         assert (child.state, child.attempt) == (State.SUCCEEDED, 1)
-        assert list(child.history.values_list("name", flat=True)) == ["awaiting", "enqueued", "processing", "succeeded"], "\n".join(f"{n} {r} {c.isoformat()}" for n, r, c in child.history.values_list("name", "reason", "created_at"))
+        rows = list(child.history.order_by("id").values_list("name", "created_at"))
+        assert [name for name, _ in rows] == ["awaiting", "enqueued", "processing", "succeeded"]
+        # The timeline reads in the order things happened: the finishing parent waited for
+        # continue_with's lock, so it cannot release the child before the child existed.
+        times = [at for _, at in rows]
+        assert times == sorted(times), f"continuation {child.pk} history out of order: {rows}"
+        assert child.enqueued_at >= child.created_at
         assert Execution.objects.get(key=f"continuation-{i}").job_id == str(child.pk)
     assert_quiet_logs(servers)

@@ -102,3 +102,14 @@ def filtered(fail=False):
     if fail:
         raise KeyError("filtered failure")
     return timezone.now().isoformat()
+
+
+# The console's browser tests: a job that lands in Failed (no automatic retry) on its first run
+# and succeeds when someone retries it from the Retries page.
+@task(takes_context=True, retry=Retry(attempts=0))
+def fail_first_run(context, key):
+    Attempt.objects.create(key=key, job_id=context.job_id, attempt=context.attempt)
+    if Attempt.objects.filter(key=key).count() == 1:
+        raise RuntimeError(f"first run of {key} fails")
+    Execution.objects.create(key=key, job_id=context.job_id, pid=os.getpid())
+    return key

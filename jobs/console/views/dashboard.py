@@ -35,6 +35,8 @@ def stats_payload(snapshot: dict, finished: dict, now, since) -> dict:
             "recurring": snapshot["recurring"],
             "servers": snapshot["servers_alive"],
         },
+        # Counters shown as estimates (a state with more than stats.COUNT_CAP jobs).
+        "approximate": list(snapshot.get("approximate", [])),
         "finished": finished,
         "queues": [
             {
@@ -57,6 +59,7 @@ def dashboard(request):
             "key": state,
             "label": label,
             "value": snapshot["states"].get(state, 0),
+            "approximate": state in snapshot.get("approximate", []),
             "url": reverse("jobs_console:job_list", args=[state]),
         }
         for state, label in COUNTERS

@@ -18,6 +18,12 @@ LIST_FIELDS = (
     "progress", "server_id",
 )
 STATE_LABELS = dict(State.choices)
+# Hangfire's order: the states someone acts on first.
+STATE_ORDER = [
+    (state, STATE_LABELS[state])
+    for state in (State.ENQUEUED, State.SCHEDULED, State.PROCESSING, State.SUCCEEDED, State.FAILED,
+                  State.DELETED, State.AWAITING)
+]
 
 
 def list_jobs(request, queryset, *, time_field="state_changed_at", form=None):
@@ -68,10 +74,12 @@ def job_list(request, state):
             "state": state,
             "states": [
                 {"key": key, "label": label, "count": snapshot["states"].get(key, 0),
+                 "approximate": key in snapshot.get("approximate", []),
                  "url": reverse("jobs_console:job_list", args=[key]), "active": key == state}
-                for key, label in State.choices
+                for key, label in STATE_ORDER
             ],
-            "approximate_total": snapshot["states"].get(state, 0),
+            "total": snapshot["states"].get(state, 0),
+            "total_is_estimate": state in snapshot.get("approximate", []),
             "form": form,
             "page": page,
             "slow": slow,

@@ -45,8 +45,11 @@ def retries(request):
         section="retries",
         context={
             "tab": tab,
-            "tabs": [{"key": key, "label": label, "count": counts[key], "active": key == tab}
-                     for key, label in TABS.items()],
+            "tabs": [
+                {"key": key, "label": label, "count": counts[key], "active": key == tab,
+                 "approximate": key == "failed" and State.FAILED in snapshot.get("approximate", [])}
+                for key, label in TABS.items()
+            ],
             "form": form,
             "page": page,
             "slow": slow,

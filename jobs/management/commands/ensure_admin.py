@@ -42,7 +42,9 @@ class Command(BaseCommand):
             try:
                 validate_password(password, user)
             except ValidationError as exc:
-                raise CommandError(f"DHANMAN_ADMIN_PASSWORD is not acceptable: {' '.join(exc.messages)}") from None
+                raise CommandError(
+                    f"DHANMAN_ADMIN_PASSWORD is not acceptable: {' '.join(exc.messages)}"
+                ) from None
             user.email = user.email or os.environ.get("DHANMAN_ADMIN_EMAIL", "")
             user.is_staff = True
             user.is_superuser = True
@@ -58,4 +60,8 @@ class Command(BaseCommand):
                 )
             )
         else:
-            self.stdout.write(self.style.SUCCESS(f"Created superuser '{USERNAME}' with the password from DHANMAN_ADMIN_PASSWORD."))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Created superuser '{USERNAME}' with the password from DHANMAN_ADMIN_PASSWORD."
+                )
+            )

@@ -64,7 +64,9 @@ class Command(BaseCommand):
             return
         with transaction.atomic():
             summary = self.seed()
-        self.stdout.write(self.style.SUCCESS("Demo data created: " + ", ".join(f"{k} {v}" for k, v in summary.items())))
+        self.stdout.write(
+            self.style.SUCCESS("Demo data created: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
+        )
 
     def seed(self) -> dict:
         today = timezone.localdate()
@@ -114,6 +116,20 @@ class Command(BaseCommand):
                 )
                 sales.payment_process(payment_id=payment.pk)
         sales.invoices_mark_overdue(today=today)
+        # One-off charges issued this week, due next week: their reminders wait as Scheduled jobs.
+        for resident, description, amount in [
+            (residents[0], "Clubhouse booking, birthday party", "1500.00"),
+            (residents[6], "Replacement access card", "250.00"),
+        ]:
+            invoice = sales.invoice_create(
+                resident_id=resident.pk,
+                amount=amount,
+                issue_date=today - timedelta(days=2),
+                due_date=today + timedelta(days=7),
+                description=description,
+            )
+            sales.invoice_issue(invoice_id=invoice.pk)
+            sales.invoice_post_to_ledger(invoice_id=invoice.pk)
         # This month: the real batch, one job per resident and the summary continuation.
         sales.monthly_invoices_generate(period=this_month)
 
@@ -133,67 +149,116 @@ class Command(BaseCommand):
 
     def seed_purchase(self, society, today):
         supplies = purchase.vendor_create(
-            society_id=society.pk, name="Shree Ganesh Housekeeping Supplies", email="orders@shreeganesh.example.com",
-            gstin="27AABCS1234F1Z5", payment_terms_days=30,
+            society_id=society.pk,
+            name="Shree Ganesh Housekeeping Supplies",
+            email="orders@shreeganesh.example.com",
+            gstin="27AABCS1234F1Z5",
+            payment_terms_days=30,
         )
         electrical = purchase.vendor_create(
-            society_id=society.pk, name="Bright Spark Electricals", email="sales@brightspark.example.com",
+            society_id=society.pk,
+            name="Bright Spark Electricals",
+            email="sales@brightspark.example.com",
             payment_terms_days=15,
         )
         approver = society.contact_email
         # Delivered in full, at the agreed prices: matches.
         received = purchase.purchase_order_create(
-            society_id=society.pk, vendor_id=supplies.pk, requested_by="Prakash Joshi", approver_email=approver,
+            society_id=society.pk,
+            vendor_id=supplies.pk,
+            requested_by="Prakash Joshi",
+            approver_email=approver,
             order_date=today - timedelta(days=12),
             lines=[
-                {"description": "Floor cleaner 5 L", "sku": "CLN-FLOOR", "quantity": "10", "unit_price": "420.00"},
-                {"description": "Garbage bags (pack of 30)", "sku": "GRB-BAGS", "quantity": "20", "unit_price": "95.00"},
+                {
+                    "description": "Floor cleaner 5 L",
+                    "sku": "CLN-FLOOR",
+                    "quantity": "10",
+                    "unit_price": "420.00",
+                },
+                {
+                    "description": "Garbage bags (pack of 30)",
+                    "sku": "GRB-BAGS",
+                    "quantity": "20",
+                    "unit_price": "95.00",
+                },
             ],
         )
         purchase.purchase_order_submit(order_id=received.pk)
         purchase.purchase_order_decide(order_id=received.pk, approve=True, decided_by="Society secretary")
         lines = list(received.lines.order_by("pk"))
         purchase.grn_record(
-            order_id=received.pk, received_by="Ramesh Yadav", invoice_amount="6100.00",
+            order_id=received.pk,
+            received_by="Ramesh Yadav",
+            invoice_amount="6100.00",
             received_on=today - timedelta(days=5),
-            lines=[{"order_line_id": line.pk, "quantity_received": str(line.quantity), "unit_price": str(line.unit_price)}
-                   for line in lines],
+            lines=[
+                {
+                    "order_line_id": line.pk,
+                    "quantity_received": str(line.quantity),
+                    "unit_price": str(line.unit_price),
+                }
+                for line in lines
+            ],
         )
         # Delivered with a higher price than ordered: check-grn-matching flags it.
         disputed = purchase.purchase_order_create(
-            society_id=society.pk, vendor_id=electrical.pk, requested_by="Prakash Joshi", approver_email=approver,
+            society_id=society.pk,
+            vendor_id=electrical.pk,
+            requested_by="Prakash Joshi",
+            approver_email=approver,
             order_date=today - timedelta(days=6),
-            lines=[{"description": "LED tube 20 W", "sku": "LED-20W", "quantity": "24", "unit_price": "180.00"}],
+            lines=[
+                {"description": "LED tube 20 W", "sku": "LED-20W", "quantity": "24", "unit_price": "180.00"}
+            ],
         )
         purchase.purchase_order_submit(order_id=disputed.pk)
         purchase.purchase_order_decide(order_id=disputed.pk, approve=True, decided_by="Society secretary")
         line = disputed.lines.get()
         purchase.grn_record(
-            order_id=disputed.pk, received_by="Suresh Kumar", invoice_amount="4560.00",
+            order_id=disputed.pk,
+            received_by="Suresh Kumar",
+            invoice_amount="4560.00",
             received_on=today - timedelta(days=1),
             lines=[{"order_line_id": line.pk, "quantity_received": "24", "unit_price": "190.00"}],
         )
         # Waiting for approval: send-po-approvals reminds the approver every 2 hours.
         pending = purchase.purchase_order_create(
-            society_id=society.pk, vendor_id=supplies.pk, requested_by="Lakshmi Devi", approver_email=approver,
+            society_id=society.pk,
+            vendor_id=supplies.pk,
+            requested_by="Lakshmi Devi",
+            approver_email=approver,
             lines=[{"description": "Mop refills", "sku": "MOP-REF", "quantity": "12", "unit_price": "65.00"}],
         )
         purchase.purchase_order_submit(order_id=pending.pk)
         purchase.vendor_bill_record(
-            vendor_id=supplies.pk, order_id=received.pk, number="SGH/2411/0457", bill_date=today - timedelta(days=5),
-            due_date=today + timedelta(days=3), amount="6100.00",
+            vendor_id=supplies.pk,
+            order_id=received.pk,
+            number="SGH/2411/0457",
+            bill_date=today - timedelta(days=5),
+            due_date=today + timedelta(days=3),
+            amount="6100.00",
         )
         purchase.vendor_bill_record(
-            vendor_id=electrical.pk, number="BSE-8812", bill_date=today - timedelta(days=40),
-            due_date=today - timedelta(days=25), amount="2350.00",
+            vendor_id=electrical.pk,
+            number="BSE-8812",
+            bill_date=today - timedelta(days=40),
+            due_date=today - timedelta(days=25),
+            amount="2350.00",
         )
 
     def seed_payroll(self, society, today, last_month):
         employees = [
             payroll.employee_create(
-                society_id=society.pk, code=code, name=name, designation=designation, monthly_basic=basic,
-                monthly_allowances=allowances, joined_on=today - timedelta(days=400),
-                email=f"{code.lower()}@greenmeadows.example.com", uan=f"10{index:010d}",
+                society_id=society.pk,
+                code=code,
+                name=name,
+                designation=designation,
+                monthly_basic=basic,
+                monthly_allowances=allowances,
+                joined_on=today - timedelta(days=400),
+                email=f"{code.lower()}@greenmeadows.example.com",
+                uan=f"10{index:010d}",
             )
             for index, (code, name, designation, basic, allowances) in enumerate(EMPLOYEES, 1)
         ]
@@ -222,24 +287,36 @@ class Command(BaseCommand):
         now = timezone.now()
         tomorrow = today + timedelta(days=1)
         community.event_create(
-            society_id=society.pk, title="Annual general meeting", venue="Clubhouse hall",
-            starts_at=local(tomorrow, 18), ends_at=local(tomorrow, 20),
+            society_id=society.pk,
+            title="Annual general meeting",
+            venue="Clubhouse hall",
+            starts_at=local(tomorrow, 18),
+            ends_at=local(tomorrow, 20),
             description="Accounts for the year, the repainting proposal and the committee election.",
         )
         community.event_create(
-            society_id=society.pk, title="Diwali get-together", venue="Central lawn",
-            starts_at=local(today + timedelta(days=9), 19), ends_at=local(today + timedelta(days=9), 22),
+            society_id=society.pk,
+            title="Diwali get-together",
+            venue="Central lawn",
+            starts_at=local(today + timedelta(days=9), 19),
+            ends_at=local(today + timedelta(days=9), 22),
         )
         community.visitor_pass_issue(
-            host_id=residents[0].pk, visitor_name="Neha Kulkarni", visitor_phone="9820012345",
+            host_id=residents[0].pk,
+            visitor_name="Neha Kulkarni",
+            visitor_phone="9820012345",
             valid_until=now + timedelta(hours=6),
         )
         used = community.visitor_pass_issue(
-            host_id=residents[1].pk, visitor_name="Amazon delivery", valid_until=now + timedelta(hours=2),
+            host_id=residents[1].pk,
+            visitor_name="Amazon delivery",
+            valid_until=now + timedelta(hours=2),
         )
         community.visitor_pass_use(code=used.code)
         stale = community.visitor_pass_issue(
-            host_id=residents[2].pk, visitor_name="Plumber (Sunil)", valid_until=now + timedelta(hours=1),
+            host_id=residents[2].pk,
+            visitor_name="Plumber (Sunil)",
+            valid_until=now + timedelta(hours=1),
         )
         # A pass from yesterday nobody used: expire-visitor-passes retires it.
         VisitorPass.objects.filter(pk=stale.pk).update(
@@ -250,14 +327,21 @@ class Command(BaseCommand):
             (residents[4], "Lift B stops between floors", "lift", timedelta(hours=30)),
             (residents[5], "Corridor light on the 2nd floor is out", "electrical", timedelta(hours=3)),
         ]:
-            request = community.maintenance_request_open(resident_id=resident.pk, title=title, category=category)
+            request = community.maintenance_request_open(
+                resident_id=resident.pk, title=title, category=category
+            )
             MaintenanceRequest.objects.filter(pk=request.pk).update(opened_at=now - age)
 
     def seed_inventory(self, society, today):
         items = {
             sku: inventory.stock_item_create(
-                society_id=society.pk, sku=sku, name=name, unit=unit, reorder_level=level,
-                reorder_quantity=reorder, unit_cost=cost,
+                society_id=society.pk,
+                sku=sku,
+                name=name,
+                unit=unit,
+                reorder_level=level,
+                reorder_quantity=reorder,
+                unit_cost=cost,
             )
             for sku, name, unit, level, reorder, cost in [
                 ("CLN-FLOOR", "Floor cleaner 5 L", "can", "4", "10", "420.00"),
@@ -267,18 +351,32 @@ class Command(BaseCommand):
                 ("DSL-GEN", "Diesel for the generator", "litre", "50", "200", "92.50"),
             ]
         }
-        inventory.stock_receive(item_id=items["CLN-FLOOR"].pk, quantity="10", received_on=today - timedelta(days=5))
-        inventory.stock_receive(item_id=items["GRB-BAGS"].pk, quantity="20", received_on=today - timedelta(days=5))
-        inventory.stock_receive(item_id=items["LED-20W"].pk, quantity="8", received_on=today - timedelta(days=60))
         inventory.stock_receive(
-            item_id=items["CHL-TAB"].pk, quantity="6", lot_code="CHL-0312", received_on=today - timedelta(days=90),
+            item_id=items["CLN-FLOOR"].pk, quantity="10", received_on=today - timedelta(days=5)
+        )
+        inventory.stock_receive(
+            item_id=items["GRB-BAGS"].pk, quantity="20", received_on=today - timedelta(days=5)
+        )
+        inventory.stock_receive(
+            item_id=items["LED-20W"].pk, quantity="8", received_on=today - timedelta(days=60)
+        )
+        inventory.stock_receive(
+            item_id=items["CHL-TAB"].pk,
+            quantity="6",
+            lot_code="CHL-0312",
+            received_on=today - timedelta(days=90),
             expires_on=today - timedelta(days=1),
         )
         inventory.stock_receive(
-            item_id=items["CHL-TAB"].pk, quantity="4", lot_code="CHL-0520", received_on=today - timedelta(days=10),
+            item_id=items["CHL-TAB"].pk,
+            quantity="4",
+            lot_code="CHL-0520",
+            received_on=today - timedelta(days=10),
             expires_on=today + timedelta(days=200),
         )
-        inventory.stock_receive(item_id=items["DSL-GEN"].pk, quantity="120", received_on=today - timedelta(days=20))
+        inventory.stock_receive(
+            item_id=items["DSL-GEN"].pk, quantity="120", received_on=today - timedelta(days=20)
+        )
         # Stock used since: the floor cleaner is near its reorder level, the LED tubes below it.
         inventory.stock_issue(item_id=items["CLN-FLOOR"].pk, quantity="5", reference="Weekly cleaning")
         inventory.stock_issue(item_id=items["LED-20W"].pk, quantity="4", reference="Wing B corridors")

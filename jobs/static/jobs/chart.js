@@ -42,8 +42,10 @@
     return { inner: inner, top: top };
   }
 
-  function xLabels(svg, inner, labels, positions) {
-    const every = Math.max(1, Math.ceil(labels.length / Math.max(1, Math.floor(inner.width / 60))));
+  function xLabels(svg, inner, labels, positions, slots) {
+    // At most one label per ~70 px of width, counted over every slot the chart can hold.
+    const room = Math.max(1, Math.floor(inner.width / 70));
+    const every = Math.max(1, Math.ceil((slots || labels.length) / room));
     labels.forEach((label, i) => {
       if (i % every !== 0) return;
       node("text", { x: positions(i), y: inner.y + inner.height + 15, "text-anchor": "middle" }, svg, label);
@@ -61,7 +63,7 @@
       const points = s.values.map((v, i) => x(i) + "," + y(v)).join(" ");
       node("polyline", { points: points, class: "series-" + s.key }, svg);
     });
-    xLabels(svg, inner, options.labels, x);
+    xLabels(svg, inner, options.labels, x, capacity);
   }
 
   function bars(svg, options) {

@@ -34,10 +34,14 @@
     status.classList.toggle("disconnected", !!broken);
   }
 
-  function showCounters(counters) {
+  function number(value) { return Number(value).toLocaleString("en-US"); }
+
+  function showCounters(counters, approximate) {
     root.querySelectorAll("[data-counter]").forEach((el) => {
-      const value = counters[el.dataset.counter];
-      if (value !== undefined) el.textContent = String(value);
+      const key = el.dataset.counter;
+      const value = counters[key];
+      if (value === undefined) return;
+      el.textContent = (approximate.indexOf(key) >= 0 ? "≈ " : "") + number(value);
     });
   }
 
@@ -48,7 +52,7 @@
     queues.forEach((q) => {
       const row = document.createElement("tr");
       row.dataset.queue = q.queue;
-      [q.queue, String(q.enqueued), String(q.processing), duration(q.oldest_wait_seconds)].forEach((text, i) => {
+      [q.queue, number(q.enqueued), number(q.processing), duration(q.oldest_wait_seconds)].forEach((text, i) => {
         const cell = document.createElement("td");
         cell.textContent = text;
         if (i > 0 && i < 3) cell.dataset.column = i === 1 ? "enqueued" : "processing";
@@ -86,7 +90,7 @@
         since = data.now;
         polls += 1;
         root.dataset.polls = String(polls);
-        showCounters(data.counters);
+        showCounters(data.counters, data.approximate || []);
         showQueues(data.queues);
         points.push({ label: clock(data.now), succeeded: data.finished.succeeded, failed: data.finished.failed });
         if (points.length > CAPACITY) points.shift();
@@ -112,7 +116,7 @@
       const svg = document.getElementById("history-" + key);
       if (!svg) return;
       const view = views[key];
-      svg.hidden = false;
+      svg.removeAttribute("hidden");
       window.JobsChart.bars(svg, {
         labels: view.data.map((b) => view.label(b.start)),
         series: [
@@ -120,14 +124,14 @@
           { key: "failed", values: view.data.map((b) => b.failed) },
         ],
       });
-      svg.hidden = key !== "hours";
+      svg.toggleAttribute("hidden", key !== "hours");
     });
     document.querySelectorAll("[data-history]").forEach((button) => {
       button.addEventListener("click", () => {
         document.querySelectorAll("[data-history]").forEach((other) => {
           const on = other === button;
           other.setAttribute("aria-pressed", on ? "true" : "false");
-          document.getElementById("history-" + other.dataset.history).hidden = !on;
+          document.getElementById("history-" + other.dataset.history).toggleAttribute("hidden", !on);
         });
       });
     });
