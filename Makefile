@@ -48,7 +48,9 @@ test: venv-dev
 
 drills: venv-dev
 	@./scripts/test-services
-	@set -a; source var/test.env; set +a; DRILL_SIZE=full $(PY) -m pytest -p no:cacheprovider tests/reliability -m "drill" $(PYTEST_ARGS)
+	@# Every drill at full size: the ones `make test` runs small, and those marked `drill`.
+	@set -a; source var/test.env; set +a; DRILL_SIZE=full $(PY) -m pytest -p no:cacheprovider tests/reliability \
+	  -m "not sqlite" --timeout=1800 -s $(PYTEST_ARGS)
 
 bench: venv-dev
 	@./scripts/test-services

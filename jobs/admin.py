@@ -7,6 +7,8 @@ redirects to its console page. Nothing here can add, change or delete a row.
 """
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import path, reverse
 
@@ -15,7 +17,8 @@ from jobs.models import Batch, Job, RecurringJob, Server
 
 
 class ConsoleDoor(admin.ModelAdmin):
-    console_list = ""
+    # (URL name, *args) of the console's list, and the URL name of its detail page.
+    console_list: tuple = ()
     console_detail = ""
 
     def has_module_permission(self, request):
@@ -56,13 +59,11 @@ class ConsoleDoor(admin.ModelAdmin):
         if not self.console_detail:
             return redirect(reverse(self.console_list[0], args=self.console_list[1:]))
         obj = self.get_object(request, object_id)
-        if obj is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if obj is None:  # unknown or malformed id: a 404, like the console's own pages
+            raise Http404(f"There is no {self.opts.verbose_name} {object_id!r}.")
         return redirect(reverse(self.console_detail, args=[obj.pk]))
 
     def _check(self, request):
-        from django.core.exceptions import PermissionDenied
-
         if not self.has_view_permission(request):
             raise PermissionDenied
 

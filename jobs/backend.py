@@ -7,6 +7,7 @@ options Django's Task lacks: a retry policy, a timeout and filters.
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.tasks import TaskResult, TaskResultStatus
 from django.tasks.backends.base import BaseTaskBackend
@@ -39,6 +40,8 @@ class JobTask(Task):
             raise InvalidTask("retry must be a jobs.retry.Retry.")
         if self.timeout is not None and (not isinstance(self.timeout, int | float) or self.timeout <= 0):
             raise InvalidTask("timeout must be a positive number of seconds.")
+        if self.run_after is not None and not isinstance(self.run_after, datetime):
+            raise InvalidTask(f"run_after must be a datetime, not {type(self.run_after).__name__}.")
         object.__setattr__(self, "filters", tuple(self.filters or ()))
         Task.__post_init__(self)
 

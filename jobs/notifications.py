@@ -96,7 +96,12 @@ def notification_deliver(*, message_id: int) -> OutboxMessage:
 
 
 def notify(*, dedup_key: str, recipient: str, subject: str, body: str) -> OutboxMessage:
-    """Write the message (once per dedup key) and deliver it now if it is not sent yet."""
+    """Write the message (once per dedup key) and deliver it now if it is not sent yet.
+
+    Subjects are built from names people typed (a society, an event); a long one is shortened
+    rather than failing the job that sends it."""
+    if len(subject) > 300:
+        subject = subject[:299] + "…"
     message, _created = notification_enqueue(
         dedup_key=dedup_key, recipient=recipient, subject=subject, body=body
     )

@@ -24,6 +24,9 @@ def ensure_roles(using="default"):
     # The cache may name a content type that a flush just removed (TransactionTestCase).
     ContentType.objects.clear_cache()
     content_type = ContentType.objects.db_manager(using).get_for_model(Job)
+    # The names declared on Job.Meta, so whichever post_migrate handler runs first (ours or
+    # auth's create_permissions) writes the same permission.
+    declared = dict(Job._meta.permissions)
     for name, codenames in ROLES.items():
         group, _ = Group.objects.using(using).get_or_create(name=name)
         permissions = []
@@ -31,7 +34,7 @@ def ensure_roles(using="default"):
             permission, _ = Permission.objects.using(using).get_or_create(
                 content_type=content_type,
                 codename=codename,
-                defaults={"name": codename.replace("_", " ").capitalize()},
+                defaults={"name": declared.get(codename, codename.replace("_", " ").capitalize())},
             )
             permissions.append(permission)
         group.permissions.add(*permissions)

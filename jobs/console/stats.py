@@ -28,9 +28,9 @@ from django.utils import timezone
 
 from jobs.models import Job, RecurringJob, Server, State
 
-SNAPSHOT_KEY = "jobs.console.snapshot.v1"
-HISTORY_KEY = "jobs.console.history.v1"
-TASK_PATHS_KEY = "jobs.console.task-paths.v1"
+SNAPSHOT_KEY = "jobs.console.snapshot.v2"
+HISTORY_KEY = "jobs.console.history.v2"
+TASK_PATHS_KEY = "jobs.console.task-paths.v2"
 SNAPSHOT_TTL = 2
 # Below this many jobs a state is counted exactly; above it, estimated (see count_by_state).
 COUNT_CAP = 10_000
@@ -144,7 +144,6 @@ def compute_snapshot(now=None) -> dict:
         "approximate": approximate,
         "retries": count_retries(),
         "recurring": RecurringJob.objects.count(),
-        "recurring_enabled": RecurringJob.objects.filter(enabled=True).count(),
         "servers_alive": alive_servers(now).count(),
         "queues": queue_rows(now),
     }
@@ -164,6 +163,8 @@ def cached(key: str, ttl: float, compute):
     """
     now = timezone.now().timestamp()
     entry = cache.get(key)
+    if not (isinstance(entry, dict) and "fresh_until" in entry and "value" in entry):
+        entry = None  # nothing, or written by another version of this code: recompute
     if entry is not None and entry["fresh_until"] > now:
         return entry["value"]
     if entry is not None and not cache.add(f"{key}.lock", 1, LOCK_SECONDS):

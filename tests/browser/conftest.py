@@ -5,6 +5,7 @@ Never `playwright install`: the browser is /usr/bin/chromium. A failing test lea
 full-page screenshot in test-artifacts/.
 """
 
+import os
 import re
 from pathlib import Path
 
@@ -26,6 +27,12 @@ CHROMIUM_ARGS = [
 ]
 PASSWORD = "console-browser-pass"
 
+# Playwright's sync API marks an asyncio loop as running in the main thread from its first use
+# until the end of the session (its `playwright` fixture is session-scoped), and Django refuses
+# ORM calls from a thread with a running loop. The calls made here are plain synchronous ones,
+# and so are those of every test collected after these in the same run: allow them.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
@@ -40,12 +47,9 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(autouse=True)
-def browser_test_environment(request, page, monkeypatch, settings):
-    """Per browser test: the ORM usable beside Playwright's event loop, a fast password hasher,
-    fresh counters, and a screenshot if the test fails (taken before the page closes)."""
-    # Playwright's sync API runs an event loop in this thread; the ORM calls made by the test
-    # itself are still plain synchronous calls.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+def browser_test_environment(request, page, settings):
+    """Per browser test: a fast password hasher, fresh counters, and a screenshot if the test
+    fails (taken before the page closes)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     page.set_default_timeout(15_000)
     stats.forget_cached()

@@ -7,8 +7,8 @@ without one (a forged post).
 """
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pytest
 from django.test import Client
@@ -296,6 +296,11 @@ def test_admin_object_page_leads_to_the_console_detail(client_for):
     response = client_for("viewer").get(f"/admin/jobs/job/{target.pk}/change/")
     assert response.status_code == 302
     assert response["Location"] == reverse("jobs_console:job_detail", args=[target.pk])
+
+
+@pytest.mark.parametrize("object_id", ["not-a-uuid", str(uuid.UUID(int=3))])
+def test_admin_object_page_of_an_unknown_job_is_404(client_for, object_id):
+    assert client_for("viewer").get(f"/admin/jobs/job/{object_id}/change/").status_code == 404
 
 
 def test_admin_index_links_to_the_console_for_roles_only(client_for):

@@ -164,3 +164,10 @@ def test_a_search_that_runs_too_long_is_stopped_with_a_clear_message():
     with connection.cursor() as cursor:
         cursor.execute("SHOW statement_timeout")
         assert cursor.fetchone()[0] == "0"
+
+
+def test_a_cache_entry_of_another_shape_is_recomputed_not_crashed_on():
+    from django.core.cache import cache
+
+    cache.set(stats.TASK_PATHS_KEY, ["written", "by", "an older version"], 60)
+    assert stats.cached(stats.TASK_PATHS_KEY, 60, lambda: ["fresh"]) == ["fresh"]

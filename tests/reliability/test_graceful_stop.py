@@ -10,6 +10,7 @@ at once, not after a lease. The process exits 0 and another server finishes ever
 import signal
 import subprocess
 import time
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -64,6 +65,8 @@ def test_sigterm_lets_running_jobs_finish_or_requeues_them(cluster_factory):
     assert returncode == 0, stopping.log()[-3000:]
     assert took < GRACE + CANCEL_WAIT_SECONDS + 8, f"the server took {took:.1f} s to stop"
     assert stopping.server().status == "stopped"
+    assert "Grace period over: asked the running jobs to stop" in stopping.log()
+    assert "still running after the grace period" in stopping.log()  # the stubborn job's worker
     assert not JobState.objects.filter(
         name=State.PROCESSING, created_at__gt=term_at, data__server=stopping_id
     ).exists(), "the stopping server claimed a job after SIGTERM"
@@ -76,7 +79,7 @@ def test_sigterm_lets_running_jobs_finish_or_requeues_them(cluster_factory):
     for job in Job.objects.filter(pk__in=short):
         # Finished where it ran, inside the grace period.
         assert (job.state, job.attempt, job.server_id) == (State.SUCCEEDED, 1, stopping_id)
-        assert term_at < job.finished_at < term_at + timezone.timedelta(seconds=GRACE)
+        assert term_at < job.finished_at < term_at + timedelta(seconds=GRACE)
 
     back_in_queue = f"Server {stopping_id} shut down before the job finished"
     for ids, earliest in ((cooperative, GRACE), (stubborn, GRACE + CANCEL_WAIT_SECONDS)):

@@ -38,7 +38,9 @@ def describe(recurring: RecurringJob) -> dict:
 def recurring_list(request):
     rows = [
         describe(r)
-        for r in RecurringJob.objects.select_related("last_job").order_by("id")[:MAX_RECURRING]
+        for r in RecurringJob.objects.select_related("last_job")
+        .defer("last_job__exception_traceback", "last_job__result", "last_job__args", "last_job__kwargs")
+        .order_by("id")[:MAX_RECURRING]
     ]
     return render_page(
         request,

@@ -75,6 +75,11 @@
   }
 
   function poll() {
+    // A tab in the background does not poll; the next poll counts what finished meanwhile.
+    if (document.hidden) {
+      window.setTimeout(poll, interval);
+      return;
+    }
     fetch(statsUrl + "?since=" + encodeURIComponent(since), {
       credentials: "same-origin",
       headers: { Accept: "application/json" },

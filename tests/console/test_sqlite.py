@@ -1,0 +1,35 @@
+"""The console on the embedded SQLite default (`make run`): every page renders, actions work."""
+
+import pytest
+from django.urls import reverse
+
+from jobs.models import Job, State
+from tests.console import factories
+
+pytestmark = [pytest.mark.sqlite, pytest.mark.django_db]
+
+
+def test_every_page_renders_and_an_action_works_on_sqlite(client_for):
+    failed = factories.failed()
+    batch = factories.batch()
+    row = factories.recurring()
+    factories.server()
+    client = client_for("operator")
+    for url in (
+        reverse("jobs_console:dashboard"),
+        reverse("jobs_console:stats"),
+        reverse("jobs_console:job_list", args=["failed"]) + "?q=fail_once",
+        reverse("jobs_console:job_detail", args=[failed.pk]),
+        reverse("jobs_console:job_graph", args=[failed.pk]),
+        reverse("jobs_console:retries"),
+        reverse("jobs_console:recurring_list"),
+        reverse("jobs_console:recurring_detail", args=[row.pk]),
+        reverse("jobs_console:servers"),
+        reverse("jobs_console:batch_list"),
+        reverse("jobs_console:batch_detail", args=[batch.pk]),
+        reverse("jobs_console:batch_graph", args=[batch.pk]),
+    ):
+        assert client.get(url).status_code == 200, url
+    response = client.post_with_csrf(reverse("jobs_console:job_requeue", args=[failed.pk]))
+    assert response.status_code == 302
+    assert Job.objects.get(pk=failed.pk).state == State.ENQUEUED
