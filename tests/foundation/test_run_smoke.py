@@ -47,14 +47,12 @@ def test_the_app_and_a_worker_start_on_a_fresh_sqlite_file(tmp_path):
     manage("ensure_admin")
     assert "exists" in manage("ensure_admin").lower()  # a second run creates nobody
     manage("seed_recurring_jobs")
+    # The Procfile.dev that `make run` starts with honcho: gunicorn and one qcluster together.
+    env["DHANMAN_PORT"] = str(port)
     log = open(tmp_path / "run.log", "wb")  # noqa: SIM115
-    web = subprocess.Popen(
-        [str(BIN / "gunicorn"), "-c", "dhanman/gunicorn.conf.py", "dhanman.wsgi"],
+    honcho = subprocess.Popen(
+        [str(BIN / "honcho"), "-f", "Procfile.dev", "start"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -72,11 +70,11 @@ def test_the_app_and_a_worker_start_on_a_fresh_sqlite_file(tmp_path):
             time.sleep(0.3)
         assert get(f"{base}/readyz")[0] == 200, (tmp_path / "run.log").read_text()[-3000:]
     finally:
-        web.send_signal(signal.SIGTERM)
-        worker.send_signal(signal.SIGTERM)
-        for process in (web, worker):
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-    assert worker.returncode == 0
+        honcho.send_signal(signal.SIGINT)  # Ctrl-C: honcho stops both processes
+        try:
+            honcho.wait(40)
+        except subprocess.TimeoutExpired:
+            os.killpg(honcho.pid, signal.SIGKILL)
+            raise
+    output = (tmp_path / "run.log").read_text()
+    assert "worker.1 stopped" in output or "worker.1 exited" in output, output[-2000:]
