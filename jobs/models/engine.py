@@ -86,6 +86,7 @@ class Batch(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name_plural = "batches"
         indexes = [
             models.Index(fields=["-created_at"], name="batch_created_idx"),
             models.Index(fields=["expires_at"], name="batch_expiry_idx", condition=Q(expires_at__isnull=False)),
