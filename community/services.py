@@ -11,7 +11,8 @@ from django.utils import timezone
 from community.models import Escalation, Event, MaintenanceRequest, VisitorPass
 from dhanman.validation import as_id, required_text
 from jobs.notifications import notify
-from sales.models import Resident, Society
+from sales.models import Resident
+from sales.selectors import society_get
 
 # `send-event-reminders` (daily 08:00) reminds residents of events starting within this window.
 EVENT_REMINDER_WINDOW = timedelta(hours=24)
@@ -31,13 +32,6 @@ def _aware(value, field: str) -> datetime:
     return value
 
 
-def _society(society_id) -> Society:
-    society = Society.objects.filter(pk=as_id(society_id, field="society_id")).first()
-    if society is None:
-        raise ValidationError({"society_id": f"Unknown society {society_id}."})
-    return society
-
-
 def _resident(resident_id, field: str = "resident_id") -> Resident:
     resident = Resident.objects.select_related("society").filter(pk=as_id(resident_id, field=field)).first()
     if resident is None:
@@ -51,7 +45,7 @@ def _resident(resident_id, field: str = "resident_id") -> Resident:
 
 
 def event_create(*, society_id, title: str, venue: str, starts_at, ends_at, description: str = "") -> Event:
-    society = _society(society_id)
+    society = society_get(society_id)
     starts_at = _aware(starts_at, "starts_at")
     ends_at = _aware(ends_at, "ends_at")
     if ends_at <= starts_at:

@@ -23,6 +23,17 @@ def as_id(value, *, field: str) -> int:
     return number
 
 
+def existing(queryset, value, *, field: str, label: str, lock: bool = False):
+    """The row whose pk is `value` (validated as an id), optionally locked, or a
+    ValidationError naming the field: 'Unknown <label> <value>.'"""
+    if lock:
+        queryset = queryset.select_for_update(of=("self",))
+    row = queryset.filter(pk=as_id(value, field=field)).first()
+    if row is None:
+        raise ValidationError({field: f"Unknown {label} {value}."})
+    return row
+
+
 def as_date(value, *, field: str) -> date:
     if isinstance(value, datetime):
         raise ValidationError({field: f"{field} must be a date, not a datetime ({value!r})."})

@@ -14,11 +14,12 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from dhanman.money import ZERO, inr, money, round_money
-from dhanman.validation import as_date, as_id, as_quantity, required_text
+from dhanman.validation import as_date, as_quantity, existing, required_text
 from inventory import tasks
 from inventory.models import LowStockAlert, StockItem, StockLot, StockMovement, StockReport
 from jobs.notifications import notify
 from sales.models import Society
+from sales.selectors import society_get
 
 
 def qty(value) -> str:
@@ -26,27 +27,14 @@ def qty(value) -> str:
     return format(value.normalize(), "f") if value else "0"
 
 
-def _society(society_id) -> Society:
-    society = Society.objects.filter(pk=as_id(society_id, field="society_id")).first()
-    if society is None:
-        raise ValidationError({"society_id": f"Unknown society {society_id}."})
-    return society
-
-
 def _item(item_id, *, lock: bool = False) -> StockItem:
-    query = StockItem.objects.select_related("society")
-    if lock:
-        query = query.select_for_update(of=("self",))
-    item = query.filter(pk=as_id(item_id, field="item_id")).first()
-    if item is None:
-        raise ValidationError({"item_id": f"Unknown stock item {item_id}."})
-    return item
+    return existing(StockItem.objects.select_related("society"), item_id, field="item_id", label="stock item", lock=lock)
 
 
 def stock_item_create(
     *, society_id, sku: str, name: str, unit: str, reorder_level, reorder_quantity, unit_cost="0"
 ) -> StockItem:
-    society = _society(society_id)
+    society = society_get(society_id)
     sku = required_text(sku, field="sku", max_length=40).upper()
     if StockItem.objects.filter(society=society, sku=sku).exists():
         raise ValidationError({"sku": f"{society} already has an item {sku}."})

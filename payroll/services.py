@@ -29,6 +29,7 @@ from payroll import tasks
 from payroll.models import Attendance, AttendanceSummary, ComplianceReport, Employee, PayrollRun, Payslip
 from payroll.payslip_pdf import render_payslip
 from sales.models import Society
+from sales.selectors import society_get
 
 PF_RATE = Decimal("0.12")
 PF_WAGE_CEILING = Decimal("15000.00")
@@ -43,13 +44,6 @@ def professional_tax(gross: Decimal, month: int) -> Decimal:
     if gross <= Decimal("10000"):
         return Decimal("175.00")
     return Decimal("300.00") if month == 2 else Decimal("200.00")
-
-
-def _society(society_id) -> Society:
-    society = Society.objects.filter(pk=as_id(society_id, field="society_id")).first()
-    if society is None:
-        raise ValidationError({"society_id": f"Unknown society {society_id}."})
-    return society
 
 
 def _month_end(period: date) -> date:
@@ -72,7 +66,7 @@ def employee_create(
     pan: str = "",
     uan: str = "",
 ) -> Employee:
-    society = _society(society_id)
+    society = society_get(society_id)
     code = required_text(code, field="code", max_length=20).upper()
     if Employee.objects.filter(society=society, code=code).exists():
         raise ValidationError({"code": f"{society} already has an employee {code}."})

@@ -11,7 +11,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from dhanman.money import ZERO, inr, money, round_money
-from dhanman.validation import as_date, as_id, as_quantity, required_text
+from dhanman.validation import as_date, as_id, as_quantity, existing, required_text
 from jobs.notifications import notify
 from purchase import tasks
 from purchase.models import (
@@ -22,19 +22,12 @@ from purchase.models import (
     Vendor,
     VendorBill,
 )
-from sales.models import Society
+from sales.selectors import society_get
 
 # `vendor-payment-reminders` lists unpaid bills due within this many days (and overdue ones).
 VENDOR_PAYMENT_HORIZON_DAYS = 7
 # `send-po-approvals` runs every 2 hours: one reminder per approver per 2-hour slot.
 APPROVAL_REMINDER_SLOT_HOURS = 2
-
-
-def _society(society_id) -> Society:
-    society = Society.objects.filter(pk=as_id(society_id, field="society_id")).first()
-    if society is None:
-        raise ValidationError({"society_id": f"Unknown society {society_id}."})
-    return society
 
 
 def _email(value, field: str) -> str:
@@ -47,13 +40,7 @@ def _email(value, field: str) -> str:
 
 
 def _order(order_id, *, lock: bool = False) -> PurchaseOrder:
-    query = PurchaseOrder.objects.select_related("vendor", "society")
-    if lock:
-        query = query.select_for_update(of=("self",))
-    order = query.filter(pk=as_id(order_id, field="order_id")).first()
-    if order is None:
-        raise ValidationError({"order_id": f"Unknown purchase order {order_id}."})
-    return order
+    return existing(PurchaseOrder.objects.select_related("vendor", "society"), order_id, field="order_id", label="purchase order", lock=lock)
 
 
 # --- Vendors and orders -----------------------------------------------------------------------
@@ -62,7 +49,7 @@ def _order(order_id, *, lock: bool = False) -> PurchaseOrder:
 def vendor_create(
     *, society_id, name: str, email: str, phone: str = "", gstin: str = "", payment_terms_days: int = 30
 ) -> Vendor:
-    society = _society(society_id)
+    society = society_get(society_id)
     name = required_text(name, field="name", max_length=200)
     if Vendor.objects.filter(society=society, name=name).exists():
         raise ValidationError({"name": f"{society} already has a vendor named {name}."})
@@ -89,7 +76,7 @@ def purchase_order_create(
     expected_date=None,
 ) -> PurchaseOrder:
     """A draft order. `lines`: [{"description", "quantity", "unit_price", "sku"?}, …]."""
-    society = _society(society_id)
+    society = society_get(society_id)
     vendor = Vendor.objects.filter(pk=as_id(vendor_id, field="vendor_id"), society=society).first()
     if vendor is None:
         raise ValidationError({"vendor_id": f"Unknown vendor {vendor_id} in {society}."})

@@ -30,3 +30,11 @@ def overdue_invoices(*, society: Society) -> dict:
         count=Count("pk"), amount=Sum("amount")
     )
     return {"count": totals["count"], "amount": totals["amount"] or ZERO}
+
+
+def society_get(society_id) -> Society:
+    """The society with this id, or a ValidationError naming `society_id` (every context's
+    services take a society id from callers and jobs)."""
+    from dhanman.validation import existing
+
+    return existing(Society.objects.all(), society_id, field="society_id", label="society")

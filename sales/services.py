@@ -25,7 +25,7 @@ from django.utils import timezone
 
 import jobs.api
 from dhanman.money import ZERO, inr, money, round_money
-from dhanman.validation import as_date, as_id, as_month, required_text
+from dhanman.validation import as_date, as_id, as_month, existing, required_text
 from jobs.notifications import notify
 from sales import tasks
 from sales.models import (
@@ -39,6 +39,7 @@ from sales.models import (
     SalesSnapshot,
     Society,
 )
+from sales.selectors import society_get
 
 logger = logging.getLogger(__name__)
 
@@ -55,21 +56,10 @@ _BALANCE = ExpressionWrapper(
 # --- Societies and residents ----------------------------------------------------------------
 
 
-def _society(society_id) -> Society:
-    society = Society.objects.filter(pk=as_id(society_id, field="society_id")).first()
-    if society is None:
-        raise ValidationError({"society_id": f"Unknown society {society_id}."})
-    return society
 
 
 def _resident(resident_id, *, lock: bool = False) -> Resident:
-    query = Resident.objects.select_related("society")
-    if lock:
-        query = query.select_for_update(of=("self",))
-    resident = query.filter(pk=as_id(resident_id, field="resident_id")).first()
-    if resident is None:
-        raise ValidationError({"resident_id": f"Unknown resident {resident_id}."})
-    return resident
+    return existing(Resident.objects.select_related("society"), resident_id, field="resident_id", label="resident", lock=lock)
 
 
 def _email(value, field: str = "email") -> str:
@@ -113,7 +103,7 @@ def resident_register(
     *, society_id, name: str, email: str, unit: str, phone: str = "", monthly_charge=None
 ) -> Resident:
     """Register a resident and send the welcome mail in the background (fire-and-forget)."""
-    society = _society(society_id)
+    society = society_get(society_id)
     name = required_text(name, field="name", max_length=200)
     unit = required_text(unit, field="unit", max_length=20)
     email = _email(email)
@@ -177,13 +167,7 @@ def resident_account_refresh(*, resident_id) -> ResidentAccount:
 
 
 def _invoice(invoice_id, *, lock: bool = False) -> Invoice:
-    query = Invoice.objects.select_related("resident", "society")
-    if lock:
-        query = query.select_for_update(of=("self",))
-    invoice = query.filter(pk=as_id(invoice_id, field="invoice_id")).first()
-    if invoice is None:
-        raise ValidationError({"invoice_id": f"Unknown invoice {invoice_id}."})
-    return invoice
+    return existing(Invoice.objects.select_related("resident", "society"), invoice_id, field="invoice_id", label="invoice", lock=lock)
 
 
 def invoice_create(
@@ -427,7 +411,7 @@ def sales_analytics_request(*, society_id) -> str:
 
 def sales_snapshot_refresh(*, society_id, on_date=None) -> SalesSnapshot:
     """Month-to-date invoiced and collected amounts, what is outstanding and overdue now."""
-    society = _society(society_id)
+    society = society_get(society_id)
     on_date = timezone.localdate() if on_date is None else as_date(on_date, field="on_date")
     month_start = on_date.replace(day=1)
     invoices = Invoice.objects.filter(society=society).exclude(
@@ -612,7 +596,7 @@ def invoice_generate_for_resident(*, resident_id, period) -> Invoice | None:
 
 def monthly_invoices_summarize(*, society_id, period) -> InvoiceRun:
     """The batch's continuation: count what was generated, name who is missing, mail the society."""
-    society = _society(society_id)
+    society = society_get(society_id)
     period = as_month(period)
     run = InvoiceRun.objects.filter(society=society, period=period).first()
     if run is None:
