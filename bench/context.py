@@ -22,19 +22,24 @@ class Sizes:
     console_jobs: int
     console_renders: int
     memory_jobs: int
+    memory_warmup: int  # jobs run before the "before" measurement (imports, connections, caches)
     memory_workers: int
     latency_workers: int = 2
 
 
+# Sized to finish in under 15 minutes on a busy 2-core machine (where our engine drains a few
+# dozen no-op jobs a second, see RESULTS.md). The 50,000-job memory run takes longer than
+# that budget here on its own: `python -m bench --only memory --memory-jobs 50000` runs it.
 FULL = Sizes(
-    repetitions=3, drain_jobs=3000, drain_workers=(2, 4), enqueue_calls=1000, bulk_jobs=10_000,
-    latency_samples=40, delayed_jobs=12, delayed_spread=3.0, stock_delayed_jobs=20,
-    console_jobs=1_000_000, console_renders=5, memory_jobs=50_000, memory_workers=2,
+    repetitions=3, drain_jobs=600, drain_workers=(2, 4), enqueue_calls=500, bulk_jobs=10_000,
+    latency_samples=30, delayed_jobs=10, delayed_spread=3.0, stock_delayed_jobs=20,
+    console_jobs=1_000_000, console_renders=5, memory_jobs=3_000, memory_warmup=300, memory_workers=2,
 )
+# Toy sizes: every scenario and every row, in under two minutes on a busy 2-core machine.
 QUICK = Sizes(
-    repetitions=1, drain_jobs=300, drain_workers=(2, 4), enqueue_calls=200, bulk_jobs=2_000,
-    latency_samples=15, delayed_jobs=5, delayed_spread=1.0, stock_delayed_jobs=0,
-    console_jobs=20_000, console_renders=2, memory_jobs=1_000, memory_workers=2,
+    repetitions=1, drain_jobs=150, drain_workers=(2, 4), enqueue_calls=150, bulk_jobs=2_000,
+    latency_samples=10, delayed_jobs=4, delayed_spread=0.5, stock_delayed_jobs=0,
+    console_jobs=10_000, console_renders=2, memory_jobs=200, memory_warmup=50, memory_workers=2,
 )
 
 

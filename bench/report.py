@@ -5,7 +5,7 @@ several. The ratio is always "how many times better ours is" (ours/stock for rat
 for times and sizes), so above 1 means ours is ahead, whichever way the unit points.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 HIGHER, LOWER = "higher", "lower"
 
@@ -23,7 +23,8 @@ class Row:
     target: float | None = None  # on ours' median (absolute), or on the ratio when target_on_ratio
     target_on_ratio: bool = False
     target_text: str = ""
-    details: dict = field(default_factory=dict)
+    # False where a ratio means nothing (a growth of 0.5 % against 0.1 % is not "5× worse").
+    comparable: bool = True
 
     def median(self, values):
         from bench.stats import median
@@ -41,7 +42,7 @@ class Row:
     @property
     def ratio(self) -> float | None:
         ours, stock = self.ours_median, self.stock_median
-        if ours is None or stock is None or ours == 0 or stock == 0:
+        if not self.comparable or ours is None or stock is None or ours == 0 or stock == 0:
             return None
         return ours / stock if self.better == HIGHER else stock / ours
 

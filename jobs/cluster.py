@@ -12,6 +12,7 @@ process group reaches the Sentinel and the workers directly, and django-q2 can t
 import contextlib
 import logging
 import os
+import queue
 import signal
 import time
 import uuid
@@ -49,14 +50,19 @@ class JobSentinel(Sentinel):
         while self.pusher.is_alive():
             time.sleep(0.1)
             Stat(self).save()
-        for _ in range(len(self.pool)):
-            self.task_queue.put("STOP")
-        self.task_queue.close()
-        self.task_queue.join_thread()
-        if not self._wait_for_workers(grace):
+        # One STOP pill per worker. The local queue is tiny (queue_limit), so a put blocks while
+        # every worker is busy: offer the pills against the deadline instead of waiting forever.
+        pills = len(self.pool)
+        deadline = time.monotonic() + grace
+        pills = self._offer_pills(pills, deadline)
+        if pills or not self._wait_for_workers(deadline):
             self._cancel_running_jobs()
-            if not self._wait_for_workers(CANCEL_WAIT_SECONDS):
+            deadline = time.monotonic() + CANCEL_WAIT_SECONDS
+            pills = self._offer_pills(pills, deadline)
+            if pills or not self._wait_for_workers(deadline):
                 self._kill_workers()
+        self.task_queue.close()
+        self.task_queue.cancel_join_thread()  # pills nobody will read must not block the exit
         self._requeue_leftovers()
         self.result_queue.put("STOP")
         self.result_queue.close()
@@ -66,8 +72,17 @@ class JobSentinel(Sentinel):
             time.sleep(0.1)
         self._mark_stopped()
 
-    def _wait_for_workers(self, seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
+    def _offer_pills(self, pills: int, deadline: float) -> int:
+        """Put up to `pills` STOP pills before `deadline`; return how many are still to put."""
+        while pills and time.monotonic() < deadline:
+            try:
+                self.task_queue.put("STOP", timeout=min(0.2, max(deadline - time.monotonic(), 0.01)))
+                pills -= 1
+            except queue.Full:
+                Stat(self).save()
+        return pills
+
+    def _wait_for_workers(self, deadline: float) -> bool:
         while time.monotonic() < deadline:
             self.pool = [p for p in self.pool if p.is_alive()]
             if not self.pool:
@@ -93,7 +108,7 @@ class JobSentinel(Sentinel):
             logger.warning("Killing worker %s, still running after the grace period", process.pid)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGKILL)
-        self._wait_for_workers(5)
+        self._wait_for_workers(time.monotonic() + 5)
 
     def _requeue_leftovers(self):
         """Jobs of this server still Processing now have no worker: back to their queue."""

@@ -193,12 +193,14 @@ def finish(job: Job, token: str, *, result=None, exception=None, duration: float
 
 
 def _finish(job: Job, token: str, *, result, exception, duration: float, retry: bool) -> str:
-    now = timezone.now()
     with transaction.atomic():
         locked = Job.objects.select_for_update().filter(pk=job.pk, fetch_token=token, state=State.PROCESSING).first()
         if locked is None:
             logger.warning("Job %s: finished after losing its lease; outcome dropped", job.pk)
             return "stale"
+        # Read the clock only once the row is ours: a continuation added while we waited for
+        # the lock must not get a release time earlier than its own creation.
+        now = timezone.now()
         cleared = {"fetch_token": None, "lease_until": None, "finished_at": now, "worker_pid": None}
         data = {"duration": round(duration, 6), "attempt": locked.attempt, "server": locked.server_id}
         if locked.cancel_requested:

@@ -58,6 +58,10 @@ def apply_state(
     if check and new_state not in ALLOWED.get(old_state, ()):
         raise InvalidTransition(f"A job cannot go from {old_state} to {new_state}.")
     now = now or timezone.now()
+    if job.state_changed_at and now < job.state_changed_at:
+        # Clocks of different processes, or a time read before a lock wait: a job's timeline
+        # never goes backwards.
+        now = job.state_changed_at
     fields = dict(fields or {})
     fields.update(state=new_state, state_reason=reason, state_changed_at=now, expires_at=expiry_for(new_state, now))
     if new_state == State.ENQUEUED:

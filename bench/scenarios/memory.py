@@ -6,15 +6,19 @@ the same worker processes are measured before and after. "Before" is taken after
 few hundred jobs (imports and connections are in place by then: that is not growth).
 Ours: worker pids from the server's Server row; stock: the cluster's processes django-q2 titles
 as workers.
+
+The same run also gives the CPU each system spends per job (bench.cpu): a warm server, no
+startup, enqueueing left out (the bench's own connection inserts the jobs). On a shared machine
+that is a steadier figure than jobs/s.
 """
 
 import time
 
+from bench.cpu import CpuMeter
 from bench.report import LOWER, Row
 from bench.servers import rss_of
 
 NO_RECYCLE = 10**7
-WARMUP_JOBS = 300
 
 
 def _drain(bench, system, server, timeout: float) -> None:
@@ -26,23 +30,36 @@ def _drain(bench, system, server, timeout: float) -> None:
         time.sleep(0.05)
 
 
-def measure(bench, system) -> tuple[int, int]:
+def _worker_pids(bench, system, server, timeout: float = 30.0) -> list[int]:
+    """The server's worker pids, once it reports all of them (our heartbeat comes every 5 s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = sorted(system.worker_pids(server))
+        if len(pids) == bench.sizes.memory_workers or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.2)
+
+
+def measure(bench, system) -> tuple[int, int, float, float]:
     bench.reset()
     n = bench.sizes.memory_jobs
     env = {"JOBS_WORKER_RECYCLE": NO_RECYCLE, "BENCH_RECYCLE": NO_RECYCLE}
     with bench.start_warm_server(system, bench.sizes.memory_workers, **env) as server:
-        system.enqueue_bulk(bench.label("memwarm", system.key), range(WARMUP_JOBS))
+        system.enqueue_bulk(bench.label("memwarm", system.key), range(bench.sizes.memory_warmup))
         _drain(bench, system, server, 120)
-        pids = sorted(system.worker_pids(server))
+        pids = _worker_pids(bench, system, server)
         workers = {proc.pid: proc for proc in server.worker_processes()}
         before = rss_of([workers[pid] for pid in pids if pid in workers])
         if len(before) != bench.sizes.memory_workers:
             raise AssertionError(f"{system.key}: found workers {sorted(before)}, server says {pids}")
         label = bench.label("memory", system.key)
+        meter = CpuMeter(bench.conn, server)
+        meter.start()
         for start in range(0, n, 10_000):
             system.enqueue_bulk(label, range(start, min(n, start + 10_000)))
         _drain(bench, system, server, 120 + n / 20)
-        after_pids = sorted(system.worker_pids(server))
+        server_cpu, database_cpu = meter.stop()
+        after_pids = _worker_pids(bench, system, server)
         if after_pids != pids:
             raise AssertionError(f"{system.key}: workers changed during the run ({pids} -> {after_pids})")
         after = rss_of([workers[pid] for pid in pids])
@@ -50,7 +67,7 @@ def measure(bench, system) -> tuple[int, int]:
         f"memory {system.key}: {sum(before.values()) / 2**20:.1f} MiB -> {sum(after.values()) / 2**20:.1f} MiB "
         f"over {n:,} jobs ({', '.join(f'{pid}: {before[pid] >> 20}->{after[pid] >> 20}' for pid in pids)})"
     )
-    return sum(before.values()), sum(after.values())
+    return sum(before.values()), sum(after.values()), server_cpu / n * 1000, database_cpu / n * 1000
 
 
 def run(bench, systems) -> list[Row]:
@@ -59,10 +76,14 @@ def run(bench, systems) -> list[Row]:
     before = Row(key="rss_before", label=f"Worker RSS before ({workers} workers, total)", unit="MiB", better=LOWER)
     after = Row(key="rss_after", label=f"Worker RSS after {n:,} jobs", unit="MiB", better=LOWER)
     growth = Row(key="rss_growth", label="Worker RSS growth", unit="%", better=LOWER,
-                 target=10.0, target_text="< 10 %")
+                 target=10.0, target_text="< 10 %", comparable=False)
+    cpu_server = Row(key="cpu_server", label="CPU per job, server processes", unit="ms", better=LOWER)
+    cpu_database = Row(key="cpu_database", label="CPU per job, their PostgreSQL backends", unit="ms", better=LOWER)
     for system in systems:
-        rss_before, rss_after = measure(bench, system)
+        rss_before, rss_after, server_ms, database_ms = measure(bench, system)
+        setattr(cpu_server, system.key, [server_ms])
+        setattr(cpu_database, system.key, [database_ms])
         setattr(before, system.key, [rss_before / 2**20])
         setattr(after, system.key, [rss_after / 2**20])
         setattr(growth, system.key, [100.0 * (rss_after - rss_before) / rss_before])
-    return [before, after, growth]
+    return [before, after, growth, cpu_server, cpu_database]
