@@ -9,6 +9,7 @@ var/bench-quick.md, so that the test suite's quick run never overwrites the reco
 import argparse
 import dataclasses
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -80,6 +81,8 @@ def main(argv=None) -> int:
         bench.conn.close()
         if not args.keep_db:
             database.drop(url)
+        if environment.owns_marks_dir():
+            shutil.rmtree(marks.marks_dir(), ignore_errors=True)
     duration = time.time() - began
     machine["load_after"] = results.load_average()
     table = text_table(bench.rows)

@@ -11,11 +11,18 @@ import tempfile
 
 from bench import database
 
+MARKS_PREFIX = "dhanman-bench-marks-"
+
+
+def owns_marks_dir() -> bool:
+    """True when the marks directory is the temporary one `prepare` made (removed at the end)."""
+    return os.path.basename(os.environ.get("BENCH_MARKS_DIR", "")).startswith(MARKS_PREFIX)
+
 
 def prepare() -> str:
     """Point this process (and the servers it starts) at the bench database; start Django."""
     url = database.bench_url()
-    marks = os.environ.get("BENCH_MARKS_DIR") or tempfile.mkdtemp(prefix="dhanman-bench-marks-")
+    marks = os.environ.get("BENCH_MARKS_DIR") or tempfile.mkdtemp(prefix=MARKS_PREFIX)
     os.environ.update(
         {
             "DATABASE_URL": url,

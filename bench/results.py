@@ -30,9 +30,12 @@ METHOD = """\
   (`bench/marks.py`): the start times are measured the same way for both, without a database write.
 - **Drain** = N / (last finish − first start); first start from the marks, last finish when the
   system's table says nothing is left (polled every 10 ms). **Latency** = start mark − the moment
-  before the enqueue call, on an idle warm server, samples 50–150 ms apart. **Delayed** = start
-  mark − requested time. **Console** = cold render (cache cleared) through django.test.Client.
-  **Memory** = RSS of the same worker processes before and after (recycling disabled for both).
+  the enqueue call returned (the job is committed), on an idle warm server, samples 50–150 ms
+  apart. **Delayed** = start mark − requested time (stock: a `Schedule` of type ONCE, the only
+  way django-q2 runs a task later; its scheduler runs every 30 s). **Console** = cold render
+  (cache cleared) through django.test.Client, logged in as a superuser. **Memory** = RSS of the
+  same worker processes before and after (recycling disabled for both); the same run gives
+  **CPU per job** of the server's processes and of their PostgreSQL backends.
 - Figures are medians of the repetitions, with min–max in brackets; the ratio is "times better
   for ours" (ours/stock for rates, stock/ours for times and sizes).
 - **Noise.** The machine has 2 cores and other agents run test suites on it at the same time

@@ -37,21 +37,29 @@ NO_TIMEOUT_GUARD = 10**7
 
 CLAIM_SQL = """
 WITH picked AS (
-    SELECT id FROM jobs_job
-    WHERE state = 'enqueued' AND queue = %(queue)s
-    ORDER BY priority DESC, enqueued_at
+    -- The first non-empty queue in the server's order, in one statement: one probe of the claim
+    -- index per queue; rows of later queues are dropped by the ORDER BY + LIMIT.
+    SELECT j.id FROM unnest(%(queues)s::text[]) WITH ORDINALITY AS q(name, position)
+    CROSS JOIN LATERAL (
+        SELECT id FROM jobs_job
+        WHERE state = 'enqueued' AND queue = q.name
+        ORDER BY priority DESC, enqueued_at
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) j
+    ORDER BY q.position
     LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE jobs_job AS j
     SET state = 'processing', state_reason = %(reason)s, state_changed_at = %(now)s,
         fetch_token = gen_random_uuid(), lease_until = %(lease_until)s, server_id = %(server)s,
         worker_pid = NULL, attempt = j.attempt + 1, started_at = %(now)s, expires_at = NULL
     FROM picked WHERE j.id = picked.id
-    RETURNING j.id, j.fetch_token, j.timeout, j.task_path
+    RETURNING j.id, j.fetch_token, j.timeout, j.task_path, j.queue
 ), history AS (
     INSERT INTO jobs_jobstate (job_id, name, reason, data, created_at)
-    SELECT id, 'processing', %(reason)s, %(data)s::jsonb, %(now)s FROM claimed
+    SELECT id, 'processing', %(reason)s, jsonb_build_object('server', %(server)s::text, 'queue', queue), %(now)s
+    FROM claimed
 )
 SELECT id, fetch_token, timeout, task_path FROM claimed
 """
@@ -61,34 +69,42 @@ def claim_jobs(server_id: str | None, queues: list[str], limit: int = 1) -> list
     """Claim up to `limit` jobs from the first non-empty queue, in configured order.
 
     Returns (job id, fetch token, timeout, task path) tuples; the jobs are Processing, leased
-    to `server_id`, with a history row — on PostgreSQL in one statement per queue tried.
+    to `server_id`, with a history row — on PostgreSQL in one statement.
     """
     now = timezone.now()
     lease_until = now + timedelta(seconds=settings.DHANMAN_JOBS["LEASE_SECONDS"])
     reason = f"Claimed by server {server_id}" if server_id else "Claimed"
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                CLAIM_SQL,
+                {"queues": list(queues), "limit": limit, "reason": reason, "now": now,
+                 "lease_until": lease_until, "server": server_id},
+            )
+            return cursor.fetchall()
     for queue in queues:
-        if connection.vendor == "postgresql":
-            import json
-
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    CLAIM_SQL,
-                    {
-                        "queue": queue,
-                        "limit": limit,
-                        "reason": reason,
-                        "now": now,
-                        "lease_until": lease_until,
-                        "server": server_id,
-                        "data": json.dumps({"server": server_id, "queue": queue}),
-                    },
-                )
-                rows = cursor.fetchall()
-        else:
-            rows = _claim_portable(server_id, queue, limit, now, lease_until, reason)
+        rows = _claim_portable(server_id, queue, limit, now, lease_until, reason)
         if rows:
             return rows
     return []
+
+
+_asynchronous_connection = None
+
+
+def asynchronous_commit() -> None:
+    """The pusher's writes (claims, promotions, reaping, recurring firing) need not wait for
+    their WAL flush: each job's outcome is committed synchronously by its worker, which flushes
+    them too, and a crash that loses one leaves the job where the next claim or the reaper
+    finds it (delivery stays at-least-once, fenced by the token)."""
+    global _asynchronous_connection
+    if connection.vendor != "postgresql":
+        return
+    connection.ensure_connection()
+    if _asynchronous_connection is not connection.connection:
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO OFF")
+        _asynchronous_connection = connection.connection
 
 
 def _claim_portable(server_id, queue, limit, now, lease_until, reason):
@@ -222,6 +238,7 @@ class JobBroker(Broker):
 
     def dequeue(self):
         try:
+            asynchronous_commit()
             self.housekeeping.run(self.server_id)
             if not capacity.acquire(timeout=0.5):
                 return None  # every worker busy; returning lets the pusher see a stop request

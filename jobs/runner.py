@@ -131,12 +131,45 @@ def _in_worker_process() -> bool:
     return capacity.installed()
 
 
+START_SQL = """
+UPDATE jobs_job SET worker_pid = %s, started_at = %s
+WHERE id = %s AND fetch_token = %s AND state = 'processing'
+RETURNING *
+"""
+
+# The common outcome (success of a job with no batch, no waiting continuation, no cancellation)
+# as one statement: final state + history row. It runs after the row is locked (LOCK_SQL), so the
+# NOT EXISTS sees every continuation committed before; anything else takes the general path.
+LOCK_SQL = "SELECT 1 FROM jobs_job WHERE id = %s AND fetch_token = %s AND state = 'processing' FOR UPDATE"
+SUCCEED_SQL = """
+WITH done AS (
+    UPDATE jobs_job AS j
+    SET state = 'succeeded', state_reason = %(reason)s, state_changed_at = %(now)s, expires_at = %(expires)s,
+        fetch_token = NULL, lease_until = NULL, finished_at = %(now)s, worker_pid = NULL,
+        result = %(result)s::jsonb, progress = CASE WHEN j.progress IS NULL THEN NULL ELSE 100 END
+    WHERE j.id = %(id)s AND NOT j.cancel_requested AND j.batch_id IS NULL
+      AND NOT EXISTS (SELECT 1 FROM jobs_job c WHERE c.parent_id = j.id AND c.state = 'awaiting')
+    RETURNING j.id, j.attempt, j.server_id
+), history AS (
+    INSERT INTO jobs_jobstate (job_id, name, reason, data, created_at)
+    SELECT id, 'succeeded', %(reason)s,
+           jsonb_build_object('duration', %(duration)s::float8, 'attempt', attempt, 'server', server_id), %(now)s
+    FROM done
+)
+SELECT count(*) FROM done
+"""
+
+
 def _perform(job_id: str, token: str) -> str:
     def start():
-        fenced = Job.objects.filter(pk=job_id, fetch_token=token, state=State.PROCESSING).update(
-            worker_pid=os.getpid(), started_at=timezone.now()
-        )
-        return Job.objects.defer("exception_traceback").get(pk=job_id) if fenced else None
+        if connection.vendor != "postgresql":
+            fenced = Job.objects.filter(pk=job_id, fetch_token=token, state=State.PROCESSING).update(
+                worker_pid=os.getpid(), started_at=timezone.now()
+            )
+            return Job.objects.get(pk=job_id) if fenced else None
+        # Fence and load in one round trip: the row comes back only if this delivery holds it.
+        rows = list(Job.objects.raw(START_SQL, [os.getpid(), timezone.now(), job_id, token]))
+        return rows[0] if rows else None
 
     job = with_database_retry(start, "starting a job")
     if job is None:
@@ -186,10 +219,47 @@ def _exception_fields(exc: BaseException) -> dict:
 
 def finish(job: Job, token: str, *, result=None, exception=None, duration: float, retry: bool = True) -> str:
     """Write the outcome of a run in one transaction, if this delivery still holds the job."""
+    if exception is None:
+        done = with_database_retry(
+            lambda: _finish_success_fast(job, token, result, duration), "recording a job's outcome"
+        )
+        if done:
+            return done
     return with_database_retry(
         lambda: _finish(job, token, result=result, exception=exception, duration=duration, retry=retry),
         "recording a job's outcome",
     )
+
+
+def _finish_success_fast(job: Job, token: str, result, duration: float) -> str | None:
+    """Succeeded in two statements on PostgreSQL; None when the job needs the general path."""
+    from jobs.states import after_state_change, expiry_for
+
+    if connection.vendor != "postgresql":
+        return None
+    reason = f"Completed in {duration:.3f} s"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(LOCK_SQL, [job.pk, token])
+        if cursor.fetchone() is None:
+            return None  # stale: the general path logs and drops it
+        now = max(timezone.now(), job.state_changed_at)  # after the lock; never back in time
+        stored = _storable(result)
+        cursor.execute(
+            SUCCEED_SQL,
+            {
+                "id": job.pk, "reason": reason, "now": now, "expires": expiry_for(State.SUCCEEDED, now),
+                # None is SQL NULL, as the ORM stores it, not JSON null.
+                "result": None if stored is None else json.dumps(stored), "duration": round(duration, 6),
+            },
+        )
+        if not cursor.fetchone()[0]:
+            return None
+        old_state = job.state
+        job.state, job.state_reason, job.state_changed_at, job.finished_at = State.SUCCEEDED, reason, now, now
+        job.fetch_token = job.lease_until = job.worker_pid = None
+        job.result = stored
+        after_state_change(job, old_state, State.SUCCEEDED, reason, now, has_continuations=False)
+    return State.SUCCEEDED
 
 
 def _finish(job: Job, token: str, *, result, exception, duration: float, retry: bool) -> str:

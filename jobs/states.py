@@ -74,7 +74,9 @@ def apply_state(
     return job
 
 
-def after_state_change(job: Job, old_state: str, new_state: str, reason: str, now) -> None:
+def after_state_change(
+    job: Job, old_state: str, new_state: str, reason: str, now, *, has_continuations: bool = True
+) -> None:
     from jobs import continuations
     from jobs.filters import JobFilter, filters_for, run_hook
 
@@ -82,7 +84,7 @@ def after_state_change(job: Job, old_state: str, new_state: str, reason: str, no
         continuations.count_in_batch(job, new_state, now)
     elif old_state in COUNTED_IN_BATCH and new_state not in COUNTED_IN_BATCH and job.batch_id:
         continuations.uncount_in_batch(job, old_state)
-    if new_state in FINAL or new_state == State.FAILED:
+    if has_continuations and (new_state in FINAL or new_state == State.FAILED):
         continuations.release_continuations(job, now)
     hooks = [h for h in filters_for(None) if type(h).on_state_changed is not JobFilter.on_state_changed]
     if hooks:

@@ -32,6 +32,9 @@ FAST = {
     "JOBS_SCHEDULE_POLLING_INTERVAL": "0.2",
     "JOBS_POLL_INTERVAL": "0.5",
     "JOBS_SHUTDOWN_GRACE_SECONDS": "5",
+    # As in production: DEBUG on would keep every query of a worker's connection in memory.
+    "DEBUG": "False",
+    "SECRET_KEY": "test-servers-only-" + "x" * 40,
 }
 
 
