@@ -75,7 +75,7 @@ def profile_drain(jobs: int, workers: int, system_key: str) -> None:
     url = _setup()
     from bench import database
     from bench.context import FULL, Bench
-    from bench.cpu import CpuMeter
+    from bench.cpu import CpuMeter, own_backend_pids
     from bench.systems import Ours, Stock
 
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -84,7 +84,7 @@ def profile_drain(jobs: int, workers: int, system_key: str) -> None:
     folded = Path(tempfile.mkdtemp(prefix="bench-profile-")) / "drain.folded"
     try:
         with bench.start_warm_server(system, workers) as server:
-            meter = CpuMeter(bench.conn, server)
+            meter = CpuMeter(url, server, own_backend_pids(bench.conn))
             meter.start()
             system.enqueue_bulk("profile", range(jobs))
             spy = subprocess.Popen(

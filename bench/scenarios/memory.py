@@ -14,7 +14,7 @@ that is a steadier figure than jobs/s.
 
 import time
 
-from bench.cpu import CpuMeter
+from bench.cpu import CpuMeter, own_backend_pids
 from bench.report import LOWER, Row
 from bench.servers import rss_of
 
@@ -53,7 +53,7 @@ def measure(bench, system) -> tuple[int, int, float, float]:
         if len(before) != bench.sizes.memory_workers:
             raise AssertionError(f"{system.key}: found workers {sorted(before)}, server says {pids}")
         label = bench.label("memory", system.key)
-        meter = CpuMeter(bench.conn, server)
+        meter = CpuMeter(bench.url, server, own_backend_pids(bench.conn))
         meter.start()
         for start in range(0, n, 10_000):
             system.enqueue_bulk(label, range(start, min(n, start + 10_000)))
