@@ -30,6 +30,8 @@ def parse(argv) -> argparse.Namespace:
     parser.add_argument("--keep-db", action="store_true", help="leave the bench database in place at the end")
     parser.add_argument("--memory-jobs", type=int, help="jobs of the memory scenario (issue 8 asks for 50,000)")
     parser.add_argument("--drain-jobs", type=int, help="jobs of each drain run")
+    parser.add_argument("--refresh-findings", action="store_true",
+                        help="only re-copy bench/findings.md into the report (bench/RESULTS.md or --output); no run")
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.only.split(",") if s.strip()] or list(SCENARIOS)
     unknown = sorted(set(chosen) - set(SCENARIOS))
@@ -45,6 +47,12 @@ def parse(argv) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
+    if args.refresh_findings:
+        from bench.results import refresh_findings
+
+        refresh_findings(args.output)
+        print(f"Findings re-copied into {args.output}")
+        return 0
     try:
         url = environment.prepare()
     except Exception as exc:  # no PostgreSQL configured: say so plainly

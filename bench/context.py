@@ -37,7 +37,7 @@ FULL = Sizes(
 )
 # Toy sizes: every scenario and every row, in under two minutes on a busy 2-core machine.
 QUICK = Sizes(
-    repetitions=1, drain_jobs=150, drain_workers=(2, 4), enqueue_calls=150, bulk_jobs=2_000,
+    repetitions=1, drain_jobs=100, drain_workers=(2, 4), enqueue_calls=100, bulk_jobs=2_000,
     latency_samples=10, delayed_jobs=4, delayed_spread=0.5, stock_delayed_jobs=0,
     console_jobs=10_000, console_renders=2, memory_jobs=200, memory_warmup=50, memory_workers=2,
 )

@@ -14,6 +14,8 @@ from pathlib import Path
 from bench.report import markdown_table
 
 FINDINGS = Path(__file__).resolve().parent / "findings.md"
+# Where the generated part of a report ends and bench/findings.md begins.
+FINDINGS_MARKER = "<!-- The analysis below is bench/findings.md; `python -m bench --refresh-findings` re-copies it. -->"
 
 METHOD = """\
 ## Method
@@ -40,8 +42,9 @@ METHOD = """\
   for ours" (ours/stock for rates, stock/ours for times and sizes).
 - **Noise.** The machine has 2 cores and other agents run test suites on it at the same time
   (see the load averages above); PostgreSQL runs on the same cores with fsync on. Repetitions
-  alternate between the systems so that a noisy minute hurts both alike; still, read single
-  figures as ±30 %.
+  alternate between the systems so that a noisy minute hurts both alike; still, single figures
+  swing by 2× or more between runs (see the min–max ranges). The ratio within one run and the
+  CPU per job are the steadier figures.
 """
 
 
@@ -114,8 +117,15 @@ def markdown(bench, machine: dict, duration: float, args) -> str:
         lines += [f"- {note}" for note in bench.notes] + [""]
     lines.append(METHOD)
     if FINDINGS.exists():
-        lines += ["", FINDINGS.read_text().rstrip(), ""]
+        lines += ["", FINDINGS_MARKER, "", FINDINGS.read_text().rstrip(), ""]
     return "\n".join(lines)
+
+
+def refresh_findings(report: Path) -> None:
+    """Replace the analysis part of an existing report with the current bench/findings.md."""
+    text = report.read_text()
+    head = text.split(FINDINGS_MARKER, 1)[0].rstrip()
+    report.write_text(f"{head}\n\n{FINDINGS_MARKER}\n\n{FINDINGS.read_text().rstrip()}\n")
 
 
 def as_json(bench, machine: dict, duration: float) -> dict:
