@@ -151,7 +151,11 @@ class Job(models.Model):
     # Claiming: a fresh token per delivery fences stale or duplicate deliveries.
     fetch_token = models.UUIDField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
-    server = models.ForeignKey(Server, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    # No default FK index: for a character key Django adds a second, LIKE-only copy that every
+    # claim and outcome would have to write (bench/findings.md, E). job_server_idx serves lookups.
+    server = models.ForeignKey(
+        Server, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs", db_index=False
+    )
     worker_pid = models.IntegerField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     # Why: "delete" (a person deleted the running job) or "shutdown" (its server is stopping and
@@ -174,7 +178,7 @@ class Job(models.Model):
         Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="continuations"
     )
     recurring_job = models.ForeignKey(
-        RecurringJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+        RecurringJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs", db_index=False
     )
     # Set when the job reaches Succeeded or Deleted; expiration removes it after that.
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -199,6 +203,12 @@ class Job(models.Model):
             models.Index(fields=["state", "-state_changed_at"], name="job_state_list_idx"),
             models.Index(fields=["task_path", "-state_changed_at"], name="job_task_list_idx"),
             models.Index(fields=["expires_at"], name="job_expiry_idx", condition=Q(expires_at__isnull=False)),
+            # A server's running jobs (lease renewal, shutdown); a recurring job's history.
+            models.Index(fields=["server"], name="job_server_idx", condition=Q(state="processing")),
+            models.Index(
+                fields=["recurring_job", "-created_at"], name="job_recurring_idx",
+                condition=Q(recurring_job__isnull=False),
+            ),
         ]
 
     def __str__(self):
