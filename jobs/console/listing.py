@@ -71,7 +71,9 @@ def keyset_page(queryset, *, time_field: str, older: str | None = None, newer: s
         cursor = Cursor.decode(newer)
         rows = list(
             queryset.filter(
-                Q(**{f"{time_field}__gt": cursor.at}) | Q(**{time_field: cursor.at, "pk__gt": cursor.pk})
+                Q(**{f"{time_field}__gt": cursor.at}) | Q(**{time_field: cursor.at, "pk__gt": cursor.pk}),
+                # Redundant, but a plain range the index can start from (the OR above is not).
+                **{f"{time_field}__gte": cursor.at},
             ).order_by(time_field, "pk")[: size + 1]
         )
         more_newer = len(rows) > size
@@ -84,7 +86,9 @@ def keyset_page(queryset, *, time_field: str, older: str | None = None, newer: s
     if older:
         cursor = Cursor.decode(older)
         queryset = queryset.filter(
-            Q(**{f"{time_field}__lt": cursor.at}) | Q(**{time_field: cursor.at, "pk__lt": cursor.pk})
+            Q(**{f"{time_field}__lt": cursor.at}) | Q(**{time_field: cursor.at, "pk__lt": cursor.pk}),
+            # Redundant, but a plain range the index can start from (the OR above is not).
+            **{f"{time_field}__lte": cursor.at},
         )
     rows = list(queryset.order_by(f"-{time_field}", "-pk")[: size + 1])
     more_older = len(rows) > size

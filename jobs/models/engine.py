@@ -203,6 +203,10 @@ class Job(models.Model):
             models.Index(fields=["state", "-state_changed_at"], name="job_state_list_idx"),
             models.Index(fields=["task_path", "-state_changed_at"], name="job_task_list_idx"),
             models.Index(fields=["expires_at"], name="job_expiry_idx", condition=Q(expires_at__isnull=False)),
+            # Jobs waiting for their next attempt (the console's Retries counter and page).
+            models.Index(
+                fields=["-state_changed_at"], name="job_retry_idx", condition=Q(state="scheduled", attempt__gt=0)
+            ),
             # A server's running jobs (lease renewal, shutdown); a recurring job's history.
             models.Index(fields=["server"], name="job_server_idx", condition=Q(state="processing")),
             models.Index(
