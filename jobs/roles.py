@@ -5,6 +5,7 @@ retry, delete, cancel, trigger, enable/disable); Admin (the role of the old Hang
 authorization filter) may do everything. Pages and actions check the permissions themselves.
 """
 
+from django.apps import apps as global_apps
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 
@@ -15,18 +16,22 @@ ROLES = {
 }
 
 
-def ensure_roles(using="default"):
-    from django.contrib.auth.models import Group, Permission
-    from django.contrib.contenttypes.models import ContentType
-
-    from jobs.models import Job
-
-    # The cache may name a content type that a flush just removed (TransactionTestCase).
-    ContentType.objects.clear_cache()
-    content_type = ContentType.objects.db_manager(using).get_for_model(Job)
+def ensure_roles(using="default", apps=global_apps):
+    """Create the groups and their permissions. `apps`: the migration state's models when
+    called from post_migrate (`migrate jobs` alone may leave contenttypes half migrated, where
+    today's ContentType model does not fit the table yet), the live registry otherwise."""
+    try:
+        ContentType = apps.get_model("contenttypes", "ContentType")
+        Group = apps.get_model("auth", "Group")
+        Permission = apps.get_model("auth", "Permission")
+    except LookupError:
+        return
+    # get_or_create, not get_for_model: its cache may name a content type that a flush just
+    # removed (TransactionTestCase).
+    content_type, _ = ContentType.objects.using(using).get_or_create(app_label="jobs", model="job")
     # The names declared on Job.Meta, so whichever post_migrate handler runs first (ours or
     # auth's create_permissions) writes the same permission.
-    declared = dict(Job._meta.permissions)
+    declared = dict(global_apps.get_model("jobs", "Job")._meta.permissions)
     for name, codenames in ROLES.items():
         group, _ = Group.objects.using(using).get_or_create(name=name)
         permissions = []
@@ -41,6 +46,6 @@ def ensure_roles(using="default"):
 
 
 @receiver(post_migrate)
-def create_roles(sender, app_config=None, using="default", **kwargs):
+def create_roles(sender, app_config=None, using="default", apps=global_apps, **kwargs):
     if app_config is not None and app_config.label == "jobs":
-        ensure_roles(using)
+        ensure_roles(using, apps)
