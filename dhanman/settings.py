@@ -211,14 +211,15 @@ TASKS = {
 }
 
 # django-q2 runs the processes (Sentinel, pusher, workers, monitor, guard); our broker claims
-# from the Job table, which stays the one source of truth. `bulk` 1 and a small queue_limit keep
-# prefetching from putting low-priority work in front of a critical job.
+# from the Job table, which stays the one source of truth. The broker claims only as many jobs as
+# there are free workers (jobs/capacity.py), so the local queue never holds work that could make
+# a critical job wait; queue_limit only has to fit those.
 Q_CLUSTER = {
     "name": env.str("JOBS_CLUSTER_NAME", default="dhanman"),
     "workers": DHANMAN_JOBS["WORKER_COUNT"],
     "broker_class": "jobs.broker.JobBroker",
     "bulk": 1,
-    "queue_limit": 1,
+    "queue_limit": DHANMAN_JOBS["WORKER_COUNT"],
     "save_limit": -1,
     "ack_failures": True,
     "max_attempts": 1,

@@ -242,13 +242,18 @@ class JobBroker(Broker):
             self.housekeeping.run(self.server_id)
             if not capacity.acquire(timeout=0.5):
                 return None  # every worker busy; returning lets the pusher see a stop request
+            # As many jobs as there are free workers, in one claim: never more, so nothing
+            # fetched ahead can make a later critical job wait.
+            permits = 1 + capacity.acquire_more(self.options["WORKER_COUNT"] - 1)
             try:
-                rows = claim_jobs(self.server_id, self.queues, 1)
+                rows = claim_jobs(self.server_id, self.queues, permits)
             except BaseException:
-                capacity.release()
+                for _ in range(permits):
+                    capacity.release()
                 raise
-            if not rows:
+            for _ in range(permits - len(rows)):
                 capacity.release()
+            if not rows:
                 self._wait_for_work()
                 return None
             return [(str(row[0]), SignedPackage.dumps(self._package(row))) for row in rows]

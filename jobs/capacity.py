@@ -28,6 +28,16 @@ def acquire(timeout: float) -> bool:
     return _permits.acquire(timeout=timeout)
 
 
+def acquire_more(most: int) -> int:
+    """Take up to `most` further permits without waiting; return how many were taken."""
+    if _permits is None:
+        return most
+    taken = 0
+    while taken < most and _permits.acquire(block=False):
+        taken += 1
+    return taken
+
+
 def release() -> None:
     if _permits is None:
         return
