@@ -59,7 +59,8 @@ class Server:
         workers = []
         for proc in tree:
             with contextlib.suppress(psutil.Error):
-                title = " ".join(proc.cmdline())
+                # setproctitle pads the old argv area: the title may end in NULs or spaces.
+                title = " ".join(proc.cmdline()).replace("\x00", " ").strip()
                 if title.startswith("qcluster ") and (title.endswith(" idle") or " processing " in title):
                     workers.append(proc)
         return workers
