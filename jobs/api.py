@@ -12,7 +12,7 @@ from django.db.models import Avg, F
 from django.tasks import Task, TaskResult
 from django.utils import timezone
 
-from jobs.creation import insert_jobs, new_job, validate_delay
+from jobs.creation import insert_jobs, new_job, notify_servers, validate_delay
 from jobs.models import Batch, BatchState, ContinuationOn, Job, State
 from jobs.states import apply_state
 
@@ -109,7 +109,7 @@ def requeue(job_or_id, *, by=None, reason: str = "") -> Job:
             data={"by": _who(by)} if by else None,
             fields={"cancel_requested": False, "cancel_reason": "", "run_at": None},
         )
-        _notify(job.queue)
+        notify_servers({job.queue})
     return job
 
 
@@ -131,12 +131,6 @@ def delete(job_or_id, *, by=None, reason: str = "") -> Job:
 def cancel(job_or_id, *, by=None, reason: str = "") -> Job:
     """Cancel a job: same as delete (Hangfire's Delete is its cancellation)."""
     return delete(job_or_id, by=by, reason=reason or (f"Cancelled by {_who(by)}" if by else "Cancelled"))
-
-
-def _notify(queue):
-    from jobs.creation import notify_servers
-
-    notify_servers({queue})
 
 
 # --- Batches ---------------------------------------------------------------------------------

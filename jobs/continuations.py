@@ -9,6 +9,7 @@ finishes through an UPDATE guarded on `state = started`, which one transaction w
 from django.db.models import F
 from django.utils import timezone
 
+from jobs.creation import notify_servers
 from jobs.models import Batch, BatchState, ContinuationOn, Job, State
 
 NOT_MET = "Continuation condition was not met"
@@ -32,15 +33,9 @@ def release_continuations(job: Job, now=None) -> None:
         verdict = decide(child.continuation_on or ContinuationOn.SUCCEEDED, job.state)
         if verdict == "release":
             apply_state(child, State.ENQUEUED, f"Parent job {job.pk} {job.state}", now=now)
-            _notify(child.queue)
+            notify_servers({child.queue})
         elif verdict == "delete":
             apply_state(child, State.DELETED, f"{NOT_MET}: parent job {job.pk} {job.state}", now=now)
-
-
-def _notify(queue):
-    from jobs.creation import notify_servers
-
-    notify_servers({queue})
 
 
 COUNTER = {State.SUCCEEDED: "succeeded", State.FAILED: "failed", State.DELETED: "deleted"}
@@ -104,7 +99,7 @@ def release_batch_continuations(batch_id, final: str, *, failed: int, now) -> No
             apply_state(child, State.DELETED, f"{NOT_MET}: batch {batch_id} was cancelled", now=now)
         elif on == ContinuationOn.COMPLETED or final == BatchState.SUCCEEDED:
             apply_state(child, State.ENQUEUED, f"Batch {batch_id} {final}", now=now)
-            _notify(child.queue)
+            notify_servers({child.queue})
         elif failed == 0:
             # Completed without failures means some jobs were deleted: success can no longer come.
             apply_state(child, State.DELETED, f"{NOT_MET}: batch {batch_id} completed without all jobs succeeding", now=now)
