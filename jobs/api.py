@@ -88,6 +88,9 @@ def continue_with(parent, task: Task, *args, on: str = ContinuationOn.SUCCEEDED,
         insert_jobs([child])
         if decide(on, parent_job.state) != "wait":
             release_continuations(parent_job)
+        elif not parent_job.has_continuations:
+            # Sends the parent's runner to its general path, which releases continuations.
+            Job.objects.filter(pk=parent_job.pk).update(has_continuations=True)
         child.refresh_from_db()
     return result_for(child, task)
 

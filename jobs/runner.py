@@ -15,6 +15,7 @@ import traceback
 from contextlib import contextmanager
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
@@ -131,33 +132,60 @@ def _in_worker_process() -> bool:
     return capacity.installed()
 
 
-START_SQL = """
+JOB_FIELDS = Job._meta.concrete_fields
+START_SQL = f"""
 UPDATE jobs_job SET worker_pid = %s, started_at = %s
 WHERE id = %s AND fetch_token = %s AND state = 'processing'
-RETURNING *
+RETURNING {", ".join(connection.ops.quote_name(field.column) for field in JOB_FIELDS)}
 """
 
-# The common outcome (success of a job with no batch, no waiting continuation, no cancellation)
-# as one statement: final state + history row. It runs after the row is locked (LOCK_SQL), so the
-# NOT EXISTS sees every continuation committed before; anything else takes the general path.
-LOCK_SQL = "SELECT 1 FROM jobs_job WHERE id = %s AND fetch_token = %s AND state = 'processing' FOR UPDATE"
+# The common outcome — success of a job with no batch, no continuation attached and no cancel
+# request — is one statement: final state + history row, in autocommit. Every condition is a
+# column of the row itself, so if continue_with or a cancel commits while this statement waits
+# for the row, PostgreSQL re-checks them on the new row version; when they no longer hold it
+# updates nothing and the job takes the general path.
 SUCCEED_SQL = """
 WITH done AS (
     UPDATE jobs_job AS j
-    SET state = 'succeeded', state_reason = %(reason)s, state_changed_at = %(now)s, expires_at = %(expires)s,
-        fetch_token = NULL, lease_until = NULL, finished_at = %(now)s, worker_pid = NULL,
-        result = %(result)s::jsonb, progress = CASE WHEN j.progress IS NULL THEN NULL ELSE 100 END
-    WHERE j.id = %(id)s AND NOT j.cancel_requested AND j.batch_id IS NULL
-      AND NOT EXISTS (SELECT 1 FROM jobs_job c WHERE c.parent_id = j.id AND c.state = 'awaiting')
-    RETURNING j.id, j.attempt, j.server_id
+    SET state = 'succeeded', state_reason = %(reason)s, state_changed_at = GREATEST(%(now)s, j.state_changed_at),
+        expires_at = GREATEST(%(now)s, j.state_changed_at) + %(expiration)s * interval '1 second',
+        fetch_token = NULL, lease_until = NULL, finished_at = GREATEST(%(now)s, j.state_changed_at),
+        worker_pid = NULL, result = %(result)s::jsonb, progress = CASE WHEN j.progress IS NULL THEN NULL ELSE 100 END
+    WHERE j.id = %(id)s AND j.fetch_token = %(token)s AND j.state = 'processing'
+      AND NOT j.cancel_requested AND NOT j.has_continuations AND j.batch_id IS NULL
+    RETURNING j.id, j.attempt, j.server_id, j.state_changed_at, j.expires_at
 ), history AS (
     INSERT INTO jobs_jobstate (job_id, name, reason, data, created_at)
     SELECT id, 'succeeded', %(reason)s,
-           jsonb_build_object('duration', %(duration)s::float8, 'attempt', attempt, 'server', server_id), %(now)s
+           jsonb_build_object('duration', %(duration)s::float8, 'attempt', attempt, 'server', server_id),
+           state_changed_at
     FROM done
 )
-SELECT count(*) FROM done
+SELECT state_changed_at, expires_at FROM done
 """
+
+
+def _converters(field):
+    """The field's from-database conversions (JSON decoding), as the ORM would apply them."""
+    column = field.get_col(Job._meta.db_table)
+    functions = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+    return [(function, column) for function in functions]
+
+
+def load_job(row) -> Job:
+    """A Job from a row of START_SQL: the ORM's from_db without the RawQuerySet machinery, which
+    cost more than the statement itself on a no-op job (bench/findings.md)."""
+    global _JOB_CONVERTERS
+    if _JOB_CONVERTERS is None:
+        _JOB_CONVERTERS = [_converters(field) for field in JOB_FIELDS]
+    values = list(row)
+    for index, converters in enumerate(_JOB_CONVERTERS):
+        for function, column in converters:
+            values[index] = function(values[index], column, connection)
+    return Job.from_db(connection.alias, [field.attname for field in JOB_FIELDS], values)
+
+
+_JOB_CONVERTERS = None
 
 
 def _perform(job_id: str, token: str) -> str:
@@ -168,9 +196,15 @@ def _perform(job_id: str, token: str) -> str:
             )
             return Job.objects.get(pk=job_id) if fenced else None
         # Fence and load in one round trip: the row comes back only if this delivery holds it.
-        rows = list(Job.objects.raw(START_SQL, [os.getpid(), timezone.now(), job_id, token]))
-        return rows[0] if rows else None
+        with connection.cursor() as cursor:
+            cursor.execute(START_SQL, [os.getpid(), timezone.now(), job_id, token])
+            row = cursor.fetchone()
+        return None if row is None else load_job(row)
 
+    # django-q2 asks for a connection health check (a SELECT 1) before every task; this worker's
+    # first statement is the fence, which with_database_retry already retries on a new connection
+    # when the old one is broken — so the extra round trip buys nothing here.
+    connection.health_check_done = True
     job = with_database_retry(start, "starting a job")
     if job is None:
         logger.info("Job %s: stale delivery ignored (token %s)", job_id, token)
@@ -232,33 +266,32 @@ def finish(job: Job, token: str, *, result=None, exception=None, duration: float
 
 
 def _finish_success_fast(job: Job, token: str, result, duration: float) -> str | None:
-    """Succeeded in two statements on PostgreSQL; None when the job needs the general path."""
-    from jobs.states import after_state_change, expiry_for
+    """Succeeded in one statement on PostgreSQL; None when the job needs the general path."""
+    from jobs.states import after_state_change
 
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or job.batch_id is not None:
         return None
     reason = f"Completed in {duration:.3f} s"
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(LOCK_SQL, [job.pk, token])
-        if cursor.fetchone() is None:
-            return None  # stale: the general path logs and drops it
-        now = max(timezone.now(), job.state_changed_at)  # after the lock; never back in time
-        stored = _storable(result)
+    stored = _storable(result)
+    with connection.cursor() as cursor:
         cursor.execute(
             SUCCEED_SQL,
             {
-                "id": job.pk, "reason": reason, "now": now, "expires": expiry_for(State.SUCCEEDED, now),
+                "id": job.pk, "token": token, "reason": reason, "now": timezone.now(),
+                "expiration": settings.DHANMAN_JOBS["EXPIRATION_SECONDS"],
                 # None is SQL NULL, as the ORM stores it, not JSON null.
                 "result": None if stored is None else json.dumps(stored), "duration": round(duration, 6),
             },
         )
-        if not cursor.fetchone()[0]:
-            return None
-        old_state = job.state
-        job.state, job.state_reason, job.state_changed_at, job.finished_at = State.SUCCEEDED, reason, now, now
-        job.fetch_token = job.lease_until = job.worker_pid = None
-        job.result = stored
-        after_state_change(job, old_state, State.SUCCEEDED, reason, now, has_continuations=False)
+        row = cursor.fetchone()
+    if row is None:
+        return None  # a continuation, a cancel request, or a lost lease: the general path decides
+    old_state = job.state
+    job.state, job.state_reason, job.state_changed_at, job.expires_at = State.SUCCEEDED, reason, row[0], row[1]
+    job.finished_at = row[0]
+    job.fetch_token = job.lease_until = job.worker_pid = None
+    job.result = stored
+    after_state_change(job, old_state, State.SUCCEEDED, reason, row[0], has_continuations=False)
     return State.SUCCEEDED
 
 

@@ -168,14 +168,22 @@ class Job(models.Model):
     exception_message = models.TextField(blank=True)
     exception_traceback = models.TextField(blank=True)
     # Continuations: released when `parent` reaches a state that `continuation_on` accepts.
+    # The three links below are NULL for almost every job: their indexes are partial (see Meta), so
+    # the claim and the outcome of an ordinary job do not write three index entries for NULLs.
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continuations"
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continuations", db_index=False
     )
     continuation_on = models.CharField(max_length=20, choices=ContinuationOn.choices, blank=True)
+    # Set (on this job, the parent) when a continuation is attached before it finished: a column of
+    # the row itself, so the runner's one-statement success sees it even when continue_with
+    # commits while that statement waits for the row (a NOT EXISTS over the children would not).
+    has_continuations = models.BooleanField(default=False, db_default=False)
     # Member of a batch, or the continuation of one (awaiting_batch).
-    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    batch = models.ForeignKey(
+        Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs", db_index=False
+    )
     awaiting_batch = models.ForeignKey(
-        Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="continuations"
+        Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="continuations", db_index=False
     )
     recurring_job = models.ForeignKey(
         RecurringJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs", db_index=False
@@ -212,6 +220,12 @@ class Job(models.Model):
             models.Index(
                 fields=["recurring_job", "-created_at"], name="job_recurring_idx",
                 condition=Q(recurring_job__isnull=False),
+            ),
+            # Continuations of a job or a batch, members of a batch.
+            models.Index(fields=["parent"], name="job_parent_idx", condition=Q(parent__isnull=False)),
+            models.Index(fields=["batch"], name="job_batch_idx", condition=Q(batch__isnull=False)),
+            models.Index(
+                fields=["awaiting_batch"], name="job_awaiting_batch_idx", condition=Q(awaiting_batch__isnull=False)
             ),
         ]
 
