@@ -12,7 +12,7 @@ from django.db.models import Avg, F
 from django.tasks import Task, TaskResult
 from django.utils import timezone
 
-from jobs.creation import insert_jobs, new_job, notify_servers, validate_delay
+from jobs.creation import insert_calls, insert_jobs, new_job, notify_servers, validate_delay
 from jobs.models import Batch, BatchState, ContinuationOn, Job, State
 from jobs.states import apply_state
 
@@ -55,6 +55,10 @@ def _who(by) -> str:
 def enqueue_many(task: Task, calls) -> list[uuid.UUID]:
     """Enqueue one job per (args, kwargs) pair, in one bulk insert. Returns the job ids."""
     now = timezone.now()
+    calls = list(calls)
+    ids = insert_calls(task, calls, now=now)
+    if ids is not None:
+        return ids
     jobs = [new_job(task, args, kwargs, now=now) for args, kwargs in calls]
     insert_jobs(jobs)
     return [job.id for job in jobs]

@@ -8,6 +8,7 @@ when it commits (and is dropped with it on rollback).
 """
 
 import json
+import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -44,22 +45,39 @@ def _check_json(name: str, value) -> None:
 
 def validate_arguments(task_name: str, args, kwargs) -> tuple[list, dict]:
     """Return (args, kwargs) as JSON-ready values, or raise a clear TypeError/ValueError."""
+    args, kwargs, _, _ = encode_arguments(task_name, args, kwargs)
+    return args, kwargs
+
+
+# json.dumps(..., allow_nan=False) builds a new encoder per call; enqueue_many encodes thousands.
+_STRICT_JSON = json.JSONEncoder(allow_nan=False)
+
+
+def encode_arguments(task_name: str, args, kwargs) -> tuple[list, dict, str, str]:
+    """validate_arguments, also returning the JSON text of args and kwargs (encoded once)."""
     args = list(args or ())
     kwargs = dict(kwargs or {})
-    for index, value in enumerate(args):
-        _check_json(f"#{index + 1} of {task_name}()", value)
-    for key, value in kwargs.items():
-        if not isinstance(key, str):
+    for key in kwargs:
+        if type(key) is not str:
             raise TypeError(f"Keyword argument names of {task_name}() must be strings, not {key!r}.")
-        _check_json(f"{key!r} of {task_name}()", value)
-    size = len(json.dumps([args, kwargs]).encode())
+    try:
+        args_json, kwargs_json = _STRICT_JSON.encode(args), _STRICT_JSON.encode(kwargs)
+    except (TypeError, ValueError):
+        # Name the argument that is not JSON (only on this error path: one dumps per value).
+        for index, value in enumerate(args):
+            _check_json(f"#{index + 1} of {task_name}()", value)
+        for key, value in kwargs.items():
+            _check_json(f"{key!r} of {task_name}()", value)
+        raise
+    # The size of json.dumps([args, kwargs]), without encoding them again (ASCII: chars = bytes).
+    size = len(args_json) + len(kwargs_json) + 4
     limit = settings.DHANMAN_JOBS["MAX_ARGUMENTS_BYTES"]
     if size > limit:
         raise ArgumentsTooLarge(
             f"Arguments of {task_name}() are {size} bytes, over the {limit}-byte limit: "
             "pass ids and load the data inside the job."
         )
-    return args, kwargs
+    return args, kwargs, args_json, kwargs_json
 
 
 def validate_queue(queue: str) -> str:
@@ -195,6 +213,67 @@ def copy_rows(model, objects) -> None:
             copy.write_row(_values(obj, fields, json_fields))
 
 
+def insert_calls(task: Task, calls, *, now) -> list | None:
+    """Jobs of one task that differ only in their arguments (enqueue_many), written by COPY
+    straight from their JSON, without a Job instance per call: building and reading those
+    instances cost more than PostgreSQL's side of the insert (bench/findings.md, C′).
+
+    Returns the job ids, or None when this path does not apply (not PostgreSQL, fewer than
+    COPY_THRESHOLD calls, or on_enqueued filters that want Job instances): the caller then
+    uses new_job + insert_jobs, which give the same rows.
+    """
+    calls = list(calls)
+    if connection.vendor != "postgresql" or len(calls) < COPY_THRESHOLD or _wants_enqueued_hooks():
+        return None
+    template = new_job(task, (), {}, now=now)  # validates the task, queue and run_after once
+    encoded = [encode_arguments(task.name, args, kwargs)[2:] for args, kwargs in calls]
+    fields, json_fields = _columns(Job)
+    varying = ("id", "args", "kwargs")
+    constant_fields = [f for f in fields if f.attname not in varying]
+    constants = _values(template, constant_fields, json_fields)
+    columns = ", ".join(connection.ops.quote_name(name) for name in (*varying, *(f.column for f in constant_fields)))
+    ids = [uuid.uuid4() for _ in encoded]
+    # COPY's text format, built here: every column but three is the same for all the rows, so it
+    # is formatted once; JSON text needs only its backslashes doubled (json.dumps escapes the
+    # control characters COPY would otherwise take as separators).
+    job_tail = "\t".join(_copy_text(value) for value in constants)
+    job_lines = "".join(
+        f"{job_id}\t{args_json.replace(BACKSLASH, BACKSLASH * 2)}\t{kwargs_json.replace(BACKSLASH, BACKSLASH * 2)}"
+        f"\t{job_tail}\n"
+        for job_id, (args_json, kwargs_json) in zip(ids, encoded, strict=True)
+    )
+    history_tail = "\t".join(
+        _copy_text(value) for value in (template.state, initial_reason(template), "{}", template.created_at)
+    )
+    history_lines = "".join(f"{job_id}\t{history_tail}\n" for job_id in ids)
+    with transaction.atomic(), connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY jobs_job ({columns}) FROM STDIN") as copy:
+            copy.write(job_lines.encode())
+        with cursor.cursor.copy("COPY jobs_jobstate (job_id, name, reason, data, created_at) FROM STDIN") as copy:
+            copy.write(history_lines.encode())
+        notify_servers({template.queue} if template.state == State.ENQUEUED else {SCHEDULED_PAYLOAD})
+    return ids
+
+
+BACKSLASH = "\\"
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value) -> str:
+    """One value in COPY's text format (the values a Job row holds)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    if isinstance(value, int | float | uuid.UUID):
+        return str(value)
+    raise TypeError(f"No COPY text format for {_describe(value)}")
+
+
 def _insert_one(job: Job, state: JobState) -> None:
     """One job, its history row and the NOTIFY in one statement: a single `.enqueue()` is one
     round trip instead of five (BEGIN, two INSERTs, NOTIFY, COMMIT) — bench/findings.md, D."""
@@ -230,12 +309,18 @@ def notify_servers(queues) -> None:
             cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, queue])
 
 
+def _wants_enqueued_hooks() -> bool:
+    from jobs.filters import global_filters
+
+    return any(type(h).on_enqueued is not _base_on_enqueued() for h in global_filters())
+
+
 def _on_enqueued_hooks(jobs):
     from jobs.filters import global_filters, run_hook
 
-    hooks = global_filters()
-    if not hooks or not any(type(h).on_enqueued is not _base_on_enqueued() for h in hooks):
+    if not _wants_enqueued_hooks():
         return
+    hooks = global_filters()
     transaction.on_commit(lambda: [run_hook(hooks, "on_enqueued", job) for job in jobs])
 
 

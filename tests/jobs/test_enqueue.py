@@ -1,6 +1,7 @@
 """Enqueue through django.tasks: durable rows, the caller's transaction, and refusals of bad input."""
 
 import datetime
+import json
 from decimal import Decimal
 
 import pytest
@@ -132,3 +133,58 @@ def test_a_failed_bulk_enqueue_writes_nothing():
     with pytest.raises(TypeError):
         jobs.api.enqueue_many(tasks.add, calls)
     assert counts() == (0, 0)
+
+
+AWKWARD = ["back\\slash", "tab\there", "new\nline", "cr\rhere", "quote\"s", "\\N", "ünïcødé ₹", "{}", ""]
+
+
+def _row(job_id):
+    skip = {"id", "args", "kwargs"}
+    return {k: v for k, v in Job.objects.filter(pk=job_id).values().get().items() if k not in skip}
+
+
+def test_a_bulk_enqueue_by_copy_writes_the_rows_a_single_enqueue_writes():
+    # 250 calls take the COPY path (insert_calls); their rows must match the ORM's, column for
+    # column, and the awkward characters must come back as sent.
+    calls = [((AWKWARD[i % len(AWKWARD)], i), {}) for i in range(250)]
+    ids = jobs.api.enqueue_many(tasks.add, calls)
+    single = tasks.add.enqueue("x", 1)
+    copied, reference = _row(ids[0]), _row(single.id)
+    for changing in ("state_changed_at", "created_at", "enqueued_at"):
+        assert copied.pop(changing) <= reference.pop(changing)
+    assert copied == reference
+    stored = dict(Job.objects.filter(pk__in=ids).values_list("id", "args"))
+    assert [stored[i] for i in ids] == [list(args) for args, _ in calls]
+    history = JobState.objects.get(job_id=ids[-1])
+    assert (history.name, history.reason, history.data) == (State.ENQUEUED, "Enqueued", {})
+
+
+def test_a_bulk_enqueue_by_copy_keeps_keyword_arguments_and_scheduled_state():
+    later = timezone.now() + datetime.timedelta(hours=1)
+    ids = jobs.api.enqueue_many(tasks.add.using(run_after=later), [((), {"a": i, "b": "\\t"}) for i in range(300)])
+    job = Job.objects.get(pk=ids[7])
+    assert (job.state, job.kwargs, job.run_at) == (State.SCHEDULED, {"a": 7, "b": "\\t"}, later)
+    assert JobState.objects.get(job_id=ids[7]).reason == f"Scheduled for {later.isoformat()}"
+
+
+def test_a_bulk_enqueue_by_copy_refuses_a_bad_call_and_writes_nothing(settings):
+    calls = [((i, i), {}) for i in range(400)]
+    calls[321] = ((1, Decimal("2")), {})
+    with pytest.raises(TypeError, match=r"Argument #2 of add\(\) is not JSON: a decimal.Decimal"):
+        jobs.api.enqueue_many(tasks.add, calls)
+    calls[321] = ((1,), {2: "x"})
+    with pytest.raises(TypeError, match="Keyword argument names of add"):
+        jobs.api.enqueue_many(tasks.add, calls)
+    settings.DHANMAN_JOBS = {**settings.DHANMAN_JOBS, "MAX_ARGUMENTS_BYTES": 1024}
+    calls[321] = (("x" * 2000, ""), {})
+    with pytest.raises(ArgumentsTooLarge):
+        jobs.api.enqueue_many(tasks.add, calls)
+    assert counts() == (0, 0)
+
+
+def test_argument_size_is_measured_as_before():
+    from jobs.creation import encode_arguments
+
+    args, kwargs = ["ab", 1, None], {"k": [1.5, "ü"]}
+    _, _, args_json, kwargs_json = encode_arguments("t", args, kwargs)
+    assert len(args_json) + len(kwargs_json) + 4 == len(json.dumps([args, kwargs]).encode())
