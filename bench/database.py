@@ -13,7 +13,7 @@ import psycopg
 BENCH_DB = "dhanman_bench"
 # Everything a run writes; emptied between runs so that no run inherits another's rows or bloat.
 RUN_TABLES = (
-    "jobs_jobstate", "jobs_job", "jobs_batch", "jobs_server", "jobs_recurringjob",
+    "jobs_jobstate", "jobs_job", "jobs_batch", "jobs_server", "jobs_recurringjob", "jobs_finishedcount",
     "django_q_ormq", "django_q_task", "django_q_schedule", "dhanman_cache",
 )
 

@@ -182,6 +182,9 @@ DHANMAN_JOBS = {
     "LEASE_SECONDS": env.float("JOBS_LEASE_SECONDS", default=30.0),
     # Succeeded and Deleted jobs are removed after this long, seconds (Hangfire: 24 h).
     "EXPIRATION_SECONDS": env.int("JOBS_EXPIRATION_SECONDS", default=24 * 3600),
+    # How often a server rolls finished jobs up into the console's 15-minute counters, seconds
+    # (jobs/statistics.py; each interval is stored once, 2 minutes after it ended).
+    "STATS_ROLLUP_INTERVAL": env.float("JOBS_STATS_ROLLUP_INTERVAL", default=60.0),
     # How often expiration runs, seconds (Hangfire's JobExpirationCheckInterval: 30 min).
     "EXPIRATION_CHECK_INTERVAL": env.int("JOBS_EXPIRATION_CHECK_INTERVAL", default=1800),
     # Batches are removed this long after they finish, seconds.

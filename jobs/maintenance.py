@@ -1,5 +1,6 @@
 """The server's housekeeping: promote due Scheduled jobs, fire recurring jobs, renew leases,
-reap jobs whose server stopped responding, mark dead servers, and expire old jobs.
+reap jobs whose server stopped responding, mark dead servers, roll up the finished-job counters,
+and expire old jobs.
 
 `Housekeeping.run()` is called by the pusher between claims; each step keeps its own clock so
 a busy server does no more work here than an idle one. The reaper takes a PostgreSQL advisory
@@ -16,6 +17,7 @@ from django.db.models import Min, Q
 from django.tasks import task
 from django.utils import timezone
 
+from jobs import statistics
 from jobs.models import Batch, Job, JobState, Server, State
 from jobs.retry import Retry
 
@@ -123,6 +125,7 @@ class Housekeeping:
         self.options = settings.DHANMAN_JOBS
         self._next_schedule = 0.0
         self._next_reap = 0.0
+        self._next_rollup = 0.0
         self._next_due = None  # wall-clock datetime of the earliest Scheduled job, when known
 
     def run(self, server_id: str | None) -> None:
@@ -140,11 +143,14 @@ class Housekeeping:
         if mono >= self._next_reap:
             self._next_reap = mono + self.options["SERVER_CHECK_INTERVAL"]
             reap(now)
+        if mono >= self._next_rollup:
+            self._next_rollup = mono + self.options["STATS_ROLLUP_INTERVAL"]
+            statistics.roll_up_finished_counts(now)
 
     def seconds_until_due(self) -> float:
         """How long the pusher may wait before the next step is due."""
         mono = time.monotonic()
-        until = min(self._next_schedule, self._next_reap) - mono
+        until = min(self._next_schedule, self._next_reap, self._next_rollup) - mono
         if self._next_due is not None:
             until = min(until, (self._next_due - timezone.now()).total_seconds())
         return max(until, 0.0)
@@ -168,8 +174,9 @@ def next_recurring_at():
 
 @task(queue_name="low-priority")
 def expire_jobs() -> dict:
-    """Remove Succeeded and Deleted jobs past their expiry, finished batches past theirs, and
-    servers gone for longer than the job expiration.
+    """Remove Succeeded and Deleted jobs past their expiry, finished batches past theirs,
+    servers gone for longer than the job expiration, and finished-job counters older than
+    statistics.KEEP (31 days).
 
     History rows go with their job (ON DELETE CASCADE). Failed jobs stay until someone acts.
     """
@@ -184,4 +191,5 @@ def expire_jobs() -> dict:
     # Servers that stopped or died long ago: their rows only clutter the console.
     gone_before = now - timedelta(seconds=settings.DHANMAN_JOBS["EXPIRATION_SECONDS"])
     removed_servers = Server.objects.filter(status__in=("stopped", "dead"), heartbeat_at__lt=gone_before).delete()[0]
-    return {"jobs": removed_jobs, "batches": removed_batches, "servers": removed_servers}
+    removed_counters = statistics.forget_old_counts(now)
+    return {"jobs": removed_jobs, "batches": removed_batches, "servers": removed_servers, "counters": removed_counters}

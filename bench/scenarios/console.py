@@ -82,11 +82,22 @@ def run(bench, systems) -> list[Row]:
     bench.reset()
     started = time.monotonic()
     counts = dataset.create(bench.conn, n)
-    bench.log(f"console dataset: {counts['jobs']:,} jobs, {counts['history']:,} history rows "
-              f"in {time.monotonic() - started:.0f} s")
+    loaded = time.monotonic() - started
+    # Untimed: on a live system the servers' housekeeping rolls finished jobs up into the 15-minute
+    # counters as they finish (jobs.statistics, every STATS_ROLLUP_INTERVAL); the dataset is made in
+    # one bulk load, so the bench does once what the servers would have done over the week.
+    from jobs.statistics import roll_up_finished_counts
+
+    started = time.monotonic()
+    intervals = roll_up_finished_counts()
+    rolled_up = time.monotonic() - started
+    bench.log(f"console dataset: {counts['jobs']:,} jobs, {counts['history']:,} history rows in {loaded:.0f} s; "
+              f"{intervals} finished-job intervals rolled up in {rolled_up:.1f} s")
     bench.notes.append(
         f"Console dataset: {counts['jobs']:,} jobs and {counts['history']:,} history rows, "
-        f"made with INSERT … SELECT generate_series in {time.monotonic() - started:.0f} s."
+        f"made with INSERT … SELECT generate_series in {loaded:.0f} s; then the finished-job counters "
+        f"of its {intervals} 15-minute intervals rolled up once, untimed, in {rolled_up:.1f} s (servers do "
+        "this every minute as jobs finish)."
     )
     user = get_user_model().objects.create_superuser("bench-admin", "bench@example.com", "bench-password-1")
     client = Client()

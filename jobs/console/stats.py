@@ -8,24 +8,28 @@ enqueued, 18k scheduled), on PostgreSQL:
   request at a time (`cached`).
 - "Finished since the last poll" (realtime graph): an index-only range scan of the same index
   for two states over two seconds: < 1 ms.
-- History (24 h by hour, 7 days by day): one index-only scan of the finished jobs of the week,
-  grouped by local hour: ~1 s when a million jobs finished within it, so cached HISTORY_TTL.
-  A counters table kept by the engine would make it constant; until then it counts stored jobs.
+- History (24 h by hour, 7 days by day): read from the 15-minute counters the servers roll up
+  (jobs.statistics): the week's 1,344 stored rows (a primary-key range scan, < 1 ms) plus the
+  minutes not rolled up yet, counted live (an index-only range scan of job_state_list_idx over
+  ~20 minutes: ~7 ms for 2,000 jobs). compute_history takes ~40 ms in all with a million jobs,
+  where counting the week's jobs took ~0.95 s; it is still cached HISTORY_TTL. The counters keep
+  counting jobs after they expire. A database no server rolled up for over 2 hours is rolled up
+  by the first request that needs it: ~0.9 s for a week of a million jobs, once.
 - Queues: enqueued per queue from the claim index (partial, index-only), processing from the
   state index: ~15 ms with 30k waiting.
 - Lists (listing.py): keyset pages along job_state_list_idx / job_task_list_idx: < 1 ms.
 """
 
 import json
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Min
-from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from jobs import statistics
 from jobs.models import Job, RecurringJob, Server, State
 
 SNAPSHOT_KEY = "jobs.console.snapshot.v2"
@@ -196,40 +200,36 @@ def finished_between(since, until) -> dict[str, int]:
 
 
 def compute_history(now=None) -> dict:
-    """Succeeded and failed jobs per hour over 24 hours and per day over 7 days.
+    """Succeeded and failed jobs per local hour over 24 hours and per local day over 7 days.
 
-    One query: jobs per (state, local hour) over the 7 days, read from job_state_list_idx alone
-    (an index-only scan: no COUNT(id), which would fetch every row), then folded into days
-    here. Local hours nest in local days in every zone, so the fold is exact.
-
-    Counted from the jobs still stored: a Succeeded job is removed EXPIRATION_SECONDS after it
-    finished (24 h by default), so older days show the failures and what has not expired yet.
+    Read from the 15-minute counters (jobs.statistics): the stored intervals of the week, and
+    the few minutes not rolled up yet counted from the Job table. An interval belongs to the
+    local hour and day holding its start; local hours and days are unions of whole intervals in
+    every zone offset from UTC by quarter hours, so the fold is exact. The counters keep jobs
+    that expired since they finished.
     """
-    now = timezone.localtime(now or timezone.now())
+    now = now or timezone.now()
     tz = timezone.get_current_timezone()
-    this_hour = now.replace(minute=0, second=0, microsecond=0)
-    hours = [this_hour - timedelta(hours=23 - i) for i in range(24)]
+    this_hour = timezone.localtime(now, tz).replace(minute=0, second=0, microsecond=0)
+    # Counted back in absolute time (UTC): across a DST change a wall-clock hour repeats or is skipped.
+    hours = [timezone.localtime(this_hour.astimezone(UTC) - timedelta(hours=23 - i), tz) for i in range(24)]
     # Day starts are computed in the zone one by one: across a DST change they are not 24 h apart.
-    first_day = now.date() - timedelta(days=6)
+    first_day = this_hour.date() - timedelta(days=6)
     days = [timezone.make_aware(datetime.combine(first_day + timedelta(days=i), time.min), tz) for i in range(7)]
-    rows = (
-        Job.objects.filter(state__in=FINISHED, state_changed_at__gte=days[0], state_changed_at__lte=now)
-        .order_by()
-        .annotate(bucket=TruncHour("state_changed_at", tzinfo=tz))
-        .values_list("state", "bucket")
-        .annotate(n=Count("*"))
-    )
-    by_hour: dict = {}
-    by_day: dict = {}
-    for state, bucket, n in rows:
-        local = timezone.localtime(bucket, tz)
-        by_hour.setdefault(local, {}).setdefault(state, 0)
-        by_hour[local][state] += n
-        by_day.setdefault(local.date(), {}).setdefault(state, 0)
-        by_day[local.date()][state] += n
+    day_index = {start.date(): i for i, start in enumerate(days)}
+    by_hour = [{} for _ in hours]
+    by_day = [{} for _ in days]
+    for start, counts in statistics.finished_counts(days[0], now).items():
+        hour = (start - hours[0]) // timedelta(hours=1)
+        day = day_index.get(timezone.localtime(start, tz).date())
+        for state, n in counts.items():
+            if 0 <= hour < len(hours):
+                by_hour[hour][state] = by_hour[hour].get(state, 0) + n
+            if day is not None:
+                by_day[day][state] = by_day[day].get(state, 0) + n
     return {
-        "hours": [_bucket(start, by_hour.get(start, {})) for start in hours],
-        "days": [_bucket(start, by_day.get(start.date(), {})) for start in days],
+        "hours": [_bucket(start, counts) for start, counts in zip(hours, by_hour, strict=True)],
+        "days": [_bucket(start, counts) for start, counts in zip(days, by_day, strict=True)],
         "expiration_hours": settings.DHANMAN_JOBS["EXPIRATION_SECONDS"] / 3600,
     }
 

@@ -5,6 +5,7 @@ from jobs.models.engine import (  # noqa: F401
     Batch,
     BatchState,
     ContinuationOn,
+    FinishedCount,
     Job,
     JobState,
     Misfire,

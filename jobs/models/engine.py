@@ -1,4 +1,5 @@
-"""The engine's tables: jobs and their history, batches, recurring jobs and servers.
+"""The engine's tables: jobs and their history, batches, recurring jobs, servers, and the
+counters of finished jobs that the console's history graph reads.
 
 The Job table is the one source of truth: django-q2 only runs processes, our broker claims
 from here (see DESIGN.md). Indexes are shaped after the queries that use them: the claim
@@ -252,3 +253,20 @@ class JobState(models.Model):
 
     def __str__(self):
         return f"{self.job_id}: {self.name}"
+
+
+class FinishedCount(models.Model):
+    """How many jobs reached Succeeded (or Failed) in one 15-minute interval, aligned on UTC.
+
+    Written once per interval and state by jobs.statistics, after the interval ended; never
+    changed afterwards, so it keeps counting jobs that expired since (as Hangfire's counters do).
+    """
+
+    pk = models.CompositePrimaryKey("bucket", "state")
+    # The interval's start: a multiple of 15 minutes in UTC.
+    bucket = models.DateTimeField()
+    state = models.CharField(max_length=20, choices=[(s.value, s.label) for s in (State.SUCCEEDED, State.FAILED)])
+    count = models.PositiveIntegerField()
+
+    def __str__(self):
+        return f"{self.bucket:%Y-%m-%d %H:%M} UTC {self.state}: {self.count}"

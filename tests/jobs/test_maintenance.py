@@ -72,5 +72,5 @@ def test_expiry_removes_old_finished_jobs_batches_and_servers_but_keeps_failed()
     Server.objects.update(heartbeat_at=timezone.now() - datetime.timedelta(days=3))
     Job.objects.filter(state=State.SUCCEEDED).update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
     removed = maintenance.expire_jobs.call()
-    assert removed == {"jobs": 1, "batches": 0, "servers": 1}
+    assert removed == {"jobs": 1, "batches": 0, "servers": 1, "counters": 0}
     assert list(Job.objects.values_list("state", flat=True)) == [State.FAILED]
