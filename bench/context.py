@@ -27,13 +27,13 @@ class Sizes:
     latency_workers: int = 2
 
 
-# Sized to finish in under 15 minutes on a busy 2-core machine (where our engine drains a few
-# dozen no-op jobs a second, see RESULTS.md). The 50,000-job memory run takes longer than
-# that budget here on its own: `python -m bench --only memory --memory-jobs 50000` runs it.
+# Sized to finish in under 15 minutes on this 2-core machine: ~10 minutes when it is quiet
+# (RESULTS.md gives each run's duration and load average). Drains of 2,000 jobs, so that a
+# run lasts seconds rather than the server's start-up; the memory run at the 50,000 jobs.
 FULL = Sizes(
-    repetitions=3, drain_jobs=600, drain_workers=(2, 4), enqueue_calls=500, bulk_jobs=10_000,
+    repetitions=3, drain_jobs=2_000, drain_workers=(2, 4), enqueue_calls=500, bulk_jobs=10_000,
     latency_samples=30, delayed_jobs=10, delayed_spread=3.0, stock_delayed_jobs=20,
-    console_jobs=1_000_000, console_renders=5, memory_jobs=3_000, memory_warmup=300, memory_workers=2,
+    console_jobs=1_000_000, console_renders=5, memory_jobs=50_000, memory_warmup=300, memory_workers=2,
 )
 # Toy sizes: every scenario and every row, in under two minutes on a busy 2-core machine.
 QUICK = Sizes(

@@ -24,21 +24,25 @@ from django.utils import timezone
 from django_q.brokers import Broker
 from django_q.signing import SignedPackage
 
-from jobs import capacity, maintenance
+from jobs import capacity, maintenance, worker
 from jobs.creation import NOTIFY_CHANNEL, SCHEDULED_PAYLOAD
 from jobs.models import Job, JobState, Server, State
 
 logger = logging.getLogger("jobs.broker")
 
 PERFORM = "jobs.runner.perform"
-# A job without a timeout still gets a guard timer, so that django-q2's worker timer tells
-# "busy" from "idle" (see cluster.JobSentinel.reincarnate).
-NO_TIMEOUT_GUARD = 10**7
 
-CLAIM_SQL = """
-WITH picked AS (
-    -- The first non-empty queue in the server's order, in one statement: one probe of the claim
-    -- index per queue; rows of later queues are dropped by the ORDER BY + LIMIT.
+# Every column of a job, in the model's order: a worker that claims its own next job loads it
+# from the claim's answer (runner.load_job).
+JOB_FIELDS = Job._meta.concrete_fields
+JOB_COLUMNS = ", ".join(f"j.{connection.ops.quote_name(field.column)}" for field in JOB_FIELDS)
+
+# The claim, as common table expressions: the first non-empty queue in the server's order, in
+# one statement (one probe of the claim index per queue; rows of later queues are dropped by the
+# ORDER BY + LIMIT), the jobs made Processing with a fresh fetch token, and their history rows.
+# The pusher claims with worker_pid NULL (a job in the local queue); a worker, for itself.
+CLAIM_CTES = f"""
+picked AS (
     SELECT j.id FROM unnest(%(queues)s::text[]) WITH ORDINALITY AS q(name, position)
     CROSS JOIN LATERAL (
         SELECT id FROM jobs_job
@@ -51,18 +55,27 @@ WITH picked AS (
     LIMIT %(limit)s
 ), claimed AS (
     UPDATE jobs_job AS j
-    SET state = 'processing', state_reason = %(reason)s, state_changed_at = %(now)s,
+    SET state = 'processing', state_reason = %(claim_reason)s, state_changed_at = %(now)s,
         fetch_token = gen_random_uuid(), lease_until = %(lease_until)s, server_id = %(server)s,
-        worker_pid = NULL, attempt = j.attempt + 1, started_at = %(now)s, expires_at = NULL
+        worker_pid = %(worker_pid)s, attempt = j.attempt + 1, started_at = %(now)s, expires_at = NULL
     FROM picked WHERE j.id = picked.id
-    RETURNING j.id, j.fetch_token, j.timeout, j.task_path, j.queue
-), history AS (
+    RETURNING {JOB_COLUMNS}
+), claim_history AS (
     INSERT INTO jobs_jobstate (job_id, name, reason, data, created_at)
-    SELECT id, 'processing', %(reason)s, jsonb_build_object('server', %(server)s::text, 'queue', queue), %(now)s
+    SELECT id, 'processing', %(claim_reason)s, jsonb_build_object('server', %(server)s::text, 'queue', queue), %(now)s
     FROM claimed
 )
-SELECT id, fetch_token, timeout, task_path FROM claimed
 """
+CLAIM_SQL = f"WITH {CLAIM_CTES} SELECT id, fetch_token, timeout, task_path FROM claimed"
+
+
+def claim_parameters(server_id: str | None, queues, limit: int, worker_pid: int | None = None) -> dict:
+    now = timezone.now()
+    return {
+        "queues": list(queues), "limit": limit, "now": now, "server": server_id, "worker_pid": worker_pid,
+        "lease_until": now + timedelta(seconds=settings.DHANMAN_JOBS["LEASE_SECONDS"]),
+        "claim_reason": f"Claimed by server {server_id}" if server_id else "Claimed",
+    }
 
 
 def claim_jobs(server_id: str | None, queues: list[str], limit: int = 1) -> list[tuple]:
@@ -71,22 +84,36 @@ def claim_jobs(server_id: str | None, queues: list[str], limit: int = 1) -> list
     Returns (job id, fetch token, timeout, task path) tuples; the jobs are Processing, leased
     to `server_id`, with a history row — on PostgreSQL in one statement.
     """
-    now = timezone.now()
-    lease_until = now + timedelta(seconds=settings.DHANMAN_JOBS["LEASE_SECONDS"])
-    reason = f"Claimed by server {server_id}" if server_id else "Claimed"
+    params = claim_parameters(server_id, queues, limit)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(
-                CLAIM_SQL,
-                {"queues": list(queues), "limit": limit, "reason": reason, "now": now,
-                 "lease_until": lease_until, "server": server_id},
-            )
+            cursor.execute(CLAIM_SQL, params)
             return cursor.fetchall()
     for queue in queues:
-        rows = _claim_portable(server_id, queue, limit, now, lease_until, reason)
+        rows = _claim_portable(server_id, queue, limit, params["now"], params["lease_until"], params["claim_reason"])
         if rows:
             return rows
     return []
+
+
+def release_worker_claims(server_id: str, worker_pid: int, keep=None) -> int:
+    """Return to their queue the jobs claimed for this worker, but for `keep` (the job it runs).
+
+    A worker that claimed its next job in a statement whose answer it never got (the connection
+    broke after the commit) would otherwise hold that job, its lease renewed, without running it.
+    """
+    from jobs.states import apply_state
+
+    released = 0
+    with transaction.atomic():
+        held = Job.objects.select_for_update().filter(server_id=server_id, worker_pid=worker_pid, state=State.PROCESSING)
+        for job in held.exclude(pk=keep):
+            apply_state(
+                job, State.ENQUEUED, "Back to its queue: the worker's claim was cut off by a database error",
+                fields={"fetch_token": None, "lease_until": None, "worker_pid": None, "attempt": max(job.attempt - 1, 0)},
+            )
+            released += 1
+    return released
 
 
 _asynchronous_connection = None
@@ -272,7 +299,7 @@ class JobBroker(Broker):
             "func": PERFORM,
             "args": (str(job_id), str(token)),
             "kwargs": {},
-            "timeout": int(timeout) + 5 if timeout else NO_TIMEOUT_GUARD,
+            "timeout": worker.guard_seconds(timeout),
             "started": timezone.now(),
             "save": False,
         }

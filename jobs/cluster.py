@@ -16,7 +16,7 @@ import queue
 import signal
 import time
 import uuid
-from multiprocessing import Event
+from multiprocessing import Event, Value
 
 from django import db
 from django.conf import settings
@@ -25,7 +25,7 @@ from django_q.cluster import Cluster, Sentinel, get_mp_context
 from django_q.conf import Conf
 from django_q.status import Stat
 
-from jobs import capacity
+from jobs import capacity, worker
 
 logger = logging.getLogger("jobs.cluster")
 
@@ -34,6 +34,21 @@ CANCEL_WAIT_SECONDS = 5.0
 
 
 class JobSentinel(Sentinel):
+    def spawn_worker(self):
+        # django-q2's worker loop, started through jobs.worker so that a worker can claim its
+        # next job itself: it needs the server's id, its guard timer and the stop event.
+        # (django-q2's spawn_process recognises its own worker function only: do what it does.)
+        timer = Value("f", -1)
+        process = get_mp_context().Process(
+            target=worker.run_worker, name=f"Process-{uuid.uuid4().hex}",
+            args=(self.task_queue, self.result_queue, timer, self.timeout, self._server_id(), self.event_out),
+        )
+        process.daemon = Conf.DAEMONIZE_WORKERS
+        process.timer = timer
+        self.pool.append(process)
+        process.start()
+        return process
+
     def reincarnate(self, process):
         if process in self.pool and process.timer.value >= 0:
             # The worker died while running a job (killed, out of memory, or the guard's

@@ -20,7 +20,8 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
 
-from jobs import capacity
+from jobs import capacity, worker
+from jobs.broker import CLAIM_CTES, JOB_COLUMNS, JOB_FIELDS, claim_parameters, release_worker_claims
 from jobs.filters import Stopwatch, filters_for, run_hook
 from jobs.models import Job, State
 from jobs.registry import UnknownTask, resolve_task
@@ -93,9 +94,21 @@ def time_limit(seconds: float | None):
 
 
 def perform(job_id: str, token: str) -> str:
-    """Run one claimed job. Returns the state it ended in ('stale' for a fenced-off delivery)."""
+    """Run a claimed job; then, in a job server's worker, the jobs it claims itself (worker.py).
+
+    Returns the state the last job ended in ('stale' for a fenced-off delivery).
+    """
     try:
-        return _perform(job_id, token)
+        job = _start(job_id, token)
+        if job is None:
+            return "stale"
+        runs = 1
+        while True:
+            outcome, job = _run(job, claim_next=runs < worker.CHAIN_LIMIT)
+            if job is None:
+                return outcome
+            runs += 1
+            worker.arm_guard(job.timeout)
     finally:
         capacity.release()
 
@@ -132,11 +145,10 @@ def _in_worker_process() -> bool:
     return capacity.installed()
 
 
-JOB_FIELDS = Job._meta.concrete_fields
 START_SQL = f"""
-UPDATE jobs_job SET worker_pid = %s, started_at = %s
-WHERE id = %s AND fetch_token = %s AND state = 'processing'
-RETURNING {", ".join(connection.ops.quote_name(field.column) for field in JOB_FIELDS)}
+UPDATE jobs_job AS j SET worker_pid = %s, started_at = %s
+WHERE j.id = %s AND j.fetch_token = %s AND j.state = 'processing'
+RETURNING {JOB_COLUMNS}
 """
 
 # The common outcome — success of a job with no batch, no continuation attached and no cancel
@@ -144,8 +156,8 @@ RETURNING {", ".join(connection.ops.quote_name(field.column) for field in JOB_FI
 # column of the row itself, so if continue_with or a cancel commits while this statement waits
 # for the row, PostgreSQL re-checks them on the new row version; when they no longer hold it
 # updates nothing and the job takes the general path.
-SUCCEED_SQL = """
-WITH done AS (
+SUCCEED_CTES = """
+done AS (
     UPDATE jobs_job AS j
     SET state = 'succeeded', state_reason = %(reason)s, state_changed_at = GREATEST(%(now)s, j.state_changed_at),
         expires_at = GREATEST(%(now)s, j.state_changed_at) + %(expiration)s * interval '1 second',
@@ -161,8 +173,16 @@ WITH done AS (
            state_changed_at
     FROM done
 )
-SELECT state_changed_at, expires_at FROM done
 """
+SUCCEED_SQL = f"WITH {SUCCEED_CTES} SELECT state_changed_at, expires_at FROM done"
+# The same, with this worker's next job claimed in it (broker.CLAIM_CTES): one row, its columns
+# NULL for what did not happen.
+SUCCEED_AND_CLAIM_SQL = f"""
+WITH {SUCCEED_CTES}, {CLAIM_CTES}
+SELECT done.state_changed_at, done.expires_at, claimed.*
+FROM (SELECT 1) AS one LEFT JOIN done ON true LEFT JOIN claimed ON true
+"""
+WORKER_CLAIM_SQL = f"WITH {CLAIM_CTES} SELECT * FROM claimed"
 
 
 def _converters(field):
@@ -188,7 +208,9 @@ def load_job(row) -> Job:
 _JOB_CONVERTERS = None
 
 
-def _perform(job_id: str, token: str) -> str:
+def _start(job_id: str, token: str) -> Job | None:
+    """Fence the delivery and load the job; None when this delivery no longer holds it."""
+
     def start():
         if connection.vendor != "postgresql":
             fenced = Job.objects.filter(pk=job_id, fetch_token=token, state=State.PROCESSING).update(
@@ -208,11 +230,17 @@ def _perform(job_id: str, token: str) -> str:
     job = with_database_retry(start, "starting a job")
     if job is None:
         logger.info("Job %s: stale delivery ignored (token %s)", job_id, token)
-        return "stale"
+    return job
+
+
+def _run(job: Job, *, claim_next: bool) -> tuple[str, Job | None]:
+    """Run a job this worker holds; return the state it ended in, and the next job when
+    `claim_next` and one was claimed."""
+    token = str(job.fetch_token)
     try:
         task = resolve_task(job.task_path)
     except UnknownTask as exc:
-        return finish(job, token, exception=exc, duration=0.0, retry=False)
+        return finish(job, token, exception=exc, duration=0.0, retry=False, claim_next=claim_next)
 
     context = JobContext(job, token)
     filters = filters_for(task)
@@ -231,7 +259,7 @@ def _perform(job_id: str, token: str) -> str:
         exception = exc
     duration = watch.elapsed
     run_hook(filters, "on_performed", context, exception, duration)
-    return finish(job, token, result=result, exception=exception, duration=duration)
+    return finish(job, token, result=result, exception=exception, duration=duration, claim_next=claim_next)
 
 
 def _storable(result):
@@ -251,48 +279,94 @@ def _exception_fields(exc: BaseException) -> dict:
     }
 
 
-def finish(job: Job, token: str, *, result=None, exception=None, duration: float, retry: bool = True) -> str:
-    """Write the outcome of a run in one transaction, if this delivery still holds the job."""
-    if exception is None:
-        done = with_database_retry(
-            lambda: _finish_success_fast(job, token, result, duration), "recording a job's outcome"
+def finish(
+    job: Job, token: str, *, result=None, exception=None, duration: float, retry: bool = True, claim_next: bool = False
+) -> tuple[str, Job | None]:
+    """Write the outcome of a run, if this delivery still holds the job; with `claim_next`, also
+    claim this worker's next job. Returns (the job's state or 'stale', the next job or None)."""
+    # Asked now, after the run: the server may have begun to stop while the job ran.
+    claim_next = claim_next and connection.vendor == "postgresql" and worker.may_claim()
+    next_job = None
+    if exception is None and connection.vendor == "postgresql" and job.batch_id is None:
+        state, next_job = _with_claim_retry(
+            lambda: _succeed(job, token, result, duration, claim=claim_next),
+            lambda: _succeed(job, token, result, duration, claim=False),
+            job, claim_next, "recording a job's outcome",
         )
-        if done:
-            return done
-    return with_database_retry(
+        if state is not None:
+            return state, next_job
+    # The general path: failures, retries, cancellations, continuations, batches, SQLite.
+    outcome = with_database_retry(
         lambda: _finish(job, token, result=result, exception=exception, duration=duration, retry=retry),
         "recording a job's outcome",
     )
+    if next_job is None and claim_next:
+        next_job = _with_claim_retry(_claim_for_worker, lambda: None, job, True, "claiming the next job")
+    return outcome, next_job
 
 
-def _finish_success_fast(job: Job, token: str, result, duration: float) -> str | None:
-    """Succeeded in one statement on PostgreSQL; None when the job needs the general path."""
+def _with_claim_retry(with_claim, without_claim, job: Job, claiming: bool, what: str):
+    """Run `with_claim`, retrying through with_database_retry. A statement that claims may have
+    committed although its answer was lost with the connection: before a retry, give back what
+    this worker holds besides `job`, and retry with `without_claim`."""
+    attempts = 0
+
+    def operation():
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1 or not claiming:
+            return with_claim()
+        release_worker_claims(worker.server_id(), os.getpid(), keep=job.pk)
+        return without_claim()
+
+    return with_database_retry(operation, what)
+
+
+def _claim_for_worker() -> Job | None:
+    params = claim_parameters(worker.server_id(), settings.DHANMAN_JOBS["QUEUES"], 1, worker_pid=os.getpid())
+    with connection.cursor() as cursor:
+        cursor.execute(WORKER_CLAIM_SQL, params)
+        row = cursor.fetchone()
+    return None if row is None else load_job(row)
+
+
+def _succeed(job: Job, token: str, result, duration: float, *, claim: bool) -> tuple[str | None, Job | None]:
+    """Succeeded in one statement — and, with `claim`, this worker's next job claimed in it.
+
+    The state is None when the job needs the general path (a continuation attached, a cancel
+    request, a lost lease); a job claimed in the same statement is returned all the same.
+    """
     from jobs.states import after_state_change
 
-    if connection.vendor != "postgresql" or job.batch_id is not None:
-        return None
     reason = f"Completed in {duration:.3f} s"
     stored = _storable(result)
+    params = {
+        "id": job.pk, "token": token, "reason": reason, "now": timezone.now(),
+        "expiration": settings.DHANMAN_JOBS["EXPIRATION_SECONDS"],
+        # None is SQL NULL, as the ORM stores it, not JSON null.
+        "result": None if stored is None else json.dumps(stored), "duration": round(duration, 6),
+    }
+    if claim:
+        now = params["now"]
+        params.update(claim_parameters(worker.server_id(), settings.DHANMAN_JOBS["QUEUES"], 1, worker_pid=os.getpid()))
+        params["now"] = now
     with connection.cursor() as cursor:
-        cursor.execute(
-            SUCCEED_SQL,
-            {
-                "id": job.pk, "token": token, "reason": reason, "now": timezone.now(),
-                "expiration": settings.DHANMAN_JOBS["EXPIRATION_SECONDS"],
-                # None is SQL NULL, as the ORM stores it, not JSON null.
-                "result": None if stored is None else json.dumps(stored), "duration": round(duration, 6),
-            },
-        )
+        cursor.execute(SUCCEED_AND_CLAIM_SQL if claim else SUCCEED_SQL, params)
         row = cursor.fetchone()
-    if row is None:
-        return None  # a continuation, a cancel request, or a lost lease: the general path decides
+    if claim:
+        done = row[:2] if row[0] is not None else None
+        next_job = None if row[2] is None else load_job(row[2:])
+    else:
+        done, next_job = row, None
+    if done is None:
+        return None, next_job
     old_state = job.state
-    job.state, job.state_reason, job.state_changed_at, job.expires_at = State.SUCCEEDED, reason, row[0], row[1]
-    job.finished_at = row[0]
+    job.state, job.state_reason, job.state_changed_at, job.expires_at = State.SUCCEEDED, reason, done[0], done[1]
+    job.finished_at = done[0]
     job.fetch_token = job.lease_until = job.worker_pid = None
     job.result = stored
-    after_state_change(job, old_state, State.SUCCEEDED, reason, row[0], has_continuations=False)
-    return State.SUCCEEDED
+    after_state_change(job, old_state, State.SUCCEEDED, reason, done[0], has_continuations=False)
+    return State.SUCCEEDED, next_job
 
 
 def _finish(job: Job, token: str, *, result, exception, duration: float, retry: bool) -> str:

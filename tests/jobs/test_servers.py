@@ -34,13 +34,14 @@ def test_queues_are_served_in_configured_order_then_priority(cluster_factory):
 
 def test_a_critical_job_does_not_wait_behind_fetched_low_priority_jobs(cluster_factory):
     server = cluster_factory(workers=2)
+    # The first two run 1 s and 2 s, so that one worker comes free at a time.
     for i in range(6):
-        tasks.record_slowly.using(queue_name="low-priority").enqueue(f"slow-{i}", 1.0)
+        tasks.record_slowly.using(queue_name="low-priority").enqueue(f"slow-{i}", 2.0 if i == 1 else 1.0)
     server.wait_for(lambda: Attempt.objects.filter(key__startswith="slow").count() == 2, 10)
     urgent = tasks.record_critical.enqueue("urgent")
     server.wait_for(lambda: Execution.objects.filter(key="urgent").exists(), 10)
-    # Only the two jobs that were running when it arrived were claimed before it. (A low-priority
-    # job may be claimed in the same statement, for the other worker that came free with it.)
+    # Only the two jobs that were running when it arrived were claimed before it: the first
+    # worker to come free took it.
     claimed_at = JobState.objects.get(job_id=urgent.id, name=State.PROCESSING).created_at
     claimed_before = JobState.objects.filter(
         name=State.PROCESSING, created_at__lt=claimed_at, job__queue="low-priority"
