@@ -166,6 +166,9 @@ JOB_QUEUES = env.list("JOBS_QUEUES", default=["critical", "default", "low-priori
 DHANMAN_JOBS = {
     # Worker processes per `qcluster` server.
     "WORKER_COUNT": env.int("JOBS_WORKER_COUNT", default=4),
+    # A worker that finishes a job claims its next one itself, this many in a row at most, before
+    # it goes back to django-q2's loop (jobs/worker.py); 1 turns that off.
+    "WORKER_CHAIN_LIMIT": env.int("JOBS_WORKER_CHAIN_LIMIT", default=100),
     # Queues this server serves, in priority order: always the first non-empty one.
     "QUEUES": JOB_QUEUES,
     # Idle wait between claims when no NOTIFY arrives (the only mode on SQLite), seconds.

@@ -62,7 +62,9 @@ picked AS (
     RETURNING {JOB_COLUMNS}
 ), claim_history AS (
     INSERT INTO jobs_jobstate (job_id, name, reason, data, created_at)
-    SELECT id, 'processing', %(claim_reason)s, jsonb_build_object('server', %(server)s::text, 'queue', queue), %(now)s
+    SELECT id, 'processing', %(claim_reason)s,
+           jsonb_strip_nulls(jsonb_build_object('server', %(server)s::text, 'queue', queue, 'worker', %(worker_pid)s::int)),
+           %(now)s
     FROM claimed
 )
 """

@@ -104,10 +104,12 @@ def perform(job_id: str, token: str) -> str:
             return "stale"
         runs = 1
         while True:
-            outcome, job = _run(job, claim_next=runs < worker.CHAIN_LIMIT)
+            outcome, job = _run(job, claim_next=runs < worker.chain_limit())
             if job is None:
                 return outcome
             runs += 1
+            # django-q2 armed its alarm and guard for the package's first job: re-arm for this one.
+            signal.alarm(0)
             worker.arm_guard(job.timeout)
     finally:
         capacity.release()

@@ -6,8 +6,9 @@ and puts it on a queue; the worker unpickles it, runs it, and puts a result on a
 the monitor. For a job of a few milliseconds that hand-off costs more than the job (bench/
 findings.md). So a worker that finishes a job claims its next one in the same statement that
 records the outcome, as Hangfire's workers fetch their own jobs, and runs it without going back
-through the queues — while there is work, the server is not stopping, and at most CHAIN_LIMIT
-jobs in a row (django-q2 then recycles and checks the worker as usual). An idle server still
+through the queues — while there is work, the server is not stopping, and at most
+DHANMAN_JOBS["WORKER_CHAIN_LIMIT"] jobs in a row (django-q2 then recycles and checks the worker
+as usual). An idle server still
 gets its work from the pusher, which the NOTIFY at enqueue wakes.
 
 `run_worker` is the process's entry (see cluster.JobSentinel.spawn_worker): it keeps the
@@ -15,8 +16,6 @@ server's id, the worker's guard timer and the server's stop event for the runner
 django-q2's loop unchanged.
 """
 
-# Jobs a worker runs in a row before it returns to django-q2's loop.
-CHAIN_LIMIT = 100
 # django-q2's guard kills a worker whose timer runs down to 0 while busy. A job without a timeout
 # still gets a guard, so that the timer tells "busy" from "idle" (see cluster.JobSentinel.reincarnate).
 NO_TIMEOUT_GUARD = 10**7
@@ -34,6 +33,12 @@ def run_worker(task_queue, result_queue, timer, timeout, server_id, stopping) ->
     global _server_id, _timer, _stopping
     _server_id, _timer, _stopping = server_id, timer, stopping
     django_q_worker(task_queue, result_queue, timer, timeout)
+
+
+def chain_limit() -> int:
+    from django.conf import settings
+
+    return max(1, settings.DHANMAN_JOBS["WORKER_CHAIN_LIMIT"])
 
 
 def server_id() -> str | None:

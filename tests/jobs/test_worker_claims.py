@@ -1,0 +1,100 @@
+"""A worker that finishes a job claims its next one itself (jobs/worker.py), on real servers."""
+
+import datetime
+import os
+
+import pytest
+from django.utils import timezone
+
+import jobs.api
+from jobs.broker import CLAIM_SQL, claim_parameters, release_worker_claims
+from jobs.models import Job, JobState, Server, State
+from tests.testapp import tasks
+from tests.testapp.models import Execution
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def claims():
+    """(claimed by a worker for itself, claimed by the pusher) over all processing history rows."""
+    rows = JobState.objects.filter(name=State.PROCESSING)
+    by_worker = rows.filter(data__has_key="worker").count()
+    return by_worker, rows.count() - by_worker
+
+
+def test_workers_claim_their_next_jobs_and_run_each_once(cluster_factory):
+    jobs.api.enqueue_many(tasks.record, [((f"k{i}",), {}) for i in range(300)])
+    server = cluster_factory(workers=2)
+    server.wait_for(lambda: Job.objects.filter(state=State.SUCCEEDED).count() == 300, 60)
+    assert Execution.objects.count() == 300  # unique keys: a second run would have failed
+    by_worker, by_pusher = claims()
+    assert by_worker + by_pusher == 300
+    assert by_worker >= 250, (by_worker, by_pusher)  # the pusher only starts each worker's run
+    pids = set(Execution.objects.values_list("pid", flat=True))
+    recorded = {row["worker"] for row in JobState.objects.filter(data__has_key="worker").values_list("data", flat=True)}
+    assert recorded <= pids
+    # Each job's timeline is the usual one, in order.
+    job = Job.objects.get(pk=JobState.objects.filter(data__has_key="worker").first().job_id)
+    assert list(job.history.values_list("name", flat=True)) == ["enqueued", "processing", "succeeded"]
+
+
+def test_a_run_of_claims_ends_at_the_chain_limit_and_the_pusher_takes_over(cluster_factory):
+    jobs.api.enqueue_many(tasks.record, [((f"k{i}",), {}) for i in range(40)])
+    server = cluster_factory(workers=1, env={"JOBS_WORKER_CHAIN_LIMIT": 5})
+    server.wait_for(lambda: Job.objects.filter(state=State.SUCCEEDED).count() == 40, 60)
+    by_worker, by_pusher = claims()
+    # One job from the pusher, then four claimed by the worker: 8 runs of 5.
+    assert (by_worker, by_pusher) == (32, 8)
+
+
+def test_a_critical_job_is_the_next_one_a_busy_worker_claims(cluster_factory):
+    jobs.api.enqueue_many(tasks.record_low, [((f"low-{i}",), {}) for i in range(200)])
+    server = cluster_factory(workers=1)
+    server.wait_for(lambda: Execution.objects.count() >= 20, 30)
+    enqueued_at = timezone.now()
+    tasks.record_critical.enqueue("urgent")
+    server.wait_for(lambda: Execution.objects.filter(key="urgent").exists(), 10)
+    urgent_at = Execution.objects.get(key="urgent").at
+    # Between its enqueue and its run: the job running when it arrived, and perhaps one claimed
+    # by a statement that began just before the enqueue committed.
+    assert Execution.objects.filter(at__gt=enqueued_at, at__lt=urgent_at).count() <= 2
+    assert Execution.objects.filter(key__startswith="low").count() < 200
+
+
+def test_a_job_claimed_by_a_worker_gets_its_own_timeout_and_guard(cluster_factory):
+    # The first job carries django-q2's alarm for its package (6 s); the second, claimed by the
+    # worker, runs 7 s with no timeout and must not be cut by that alarm; the third, with a
+    # timeout of 1 s, must be stopped by its own.
+    first = tasks.noop.using(priority=2).enqueue()
+    long_one = tasks.record_slowly.using(priority=1).enqueue("long", 7.0)
+    timed_out = tasks.sleep_past_timeout.enqueue(5)
+    server = cluster_factory(workers=1)
+    server.wait_for(lambda: Job.objects.filter(state__in=[State.SUCCEEDED, State.FAILED]).count() == 3, 40)
+    assert Job.objects.get(pk=first.id).state == State.SUCCEEDED
+    assert Job.objects.get(pk=long_one.id).state == State.SUCCEEDED
+    failed = Job.objects.get(pk=timed_out.id)
+    assert (failed.state, failed.exception_class) == (State.FAILED, "jobs.runner.JobTimeout")
+    assert failed.finished_at - failed.started_at < datetime.timedelta(seconds=3)
+    # The second and third were claimed by the worker that ran the first, in one run.
+    assert JobState.objects.filter(job_id__in=[long_one.id, timed_out.id], data__has_key="worker").count() == 2
+
+
+def test_claims_cut_off_by_a_database_error_go_back_to_their_queue():
+    """release_worker_claims: what a worker holds besides its current job returns to its queue."""
+    now = timezone.now()
+    Server.objects.create(pk="s1", host="h", pid=1, queues=[], worker_count=1, worker_pids=[os.getpid()],
+                          status="running", heartbeat_at=now, started_at=now)
+    current, lost = tasks.noop.enqueue(), tasks.noop.enqueue()
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(CLAIM_SQL, claim_parameters("s1", ["default"], 2, worker_pid=os.getpid()))
+    assert Job.objects.filter(state=State.PROCESSING, worker_pid=os.getpid()).count() == 2
+
+    assert release_worker_claims("s1", os.getpid(), keep=current.id) == 1
+    kept, released = Job.objects.get(pk=current.id), Job.objects.get(pk=lost.id)
+    assert (kept.state, kept.worker_pid) == (State.PROCESSING, os.getpid())
+    assert (released.state, released.attempt, released.fetch_token, released.worker_pid) == (
+        State.ENQUEUED, 0, None, None,
+    )
+    assert released.history.last().reason == "Back to its queue: the worker's claim was cut off by a database error"
