@@ -1,4 +1,5 @@
-"""What a django-q2 worker runs for each claimed job: `perform(job_id, token)`.
+"""What a django-q2 worker runs for each claimed job: `perform(job_id, token)` — and, in a job
+server's worker, the jobs it then claims for itself while there is work (jobs/worker.py).
 
 The token fences the delivery: only the holder of the job's current fetch token may start or
 finish it, so a stale or duplicate delivery (a job reaped while its first worker still ran)
