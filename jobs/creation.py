@@ -226,33 +226,42 @@ def insert_calls(task: Task, calls, *, now) -> list | None:
     if connection.vendor != "postgresql" or len(calls) < COPY_THRESHOLD or _wants_enqueued_hooks():
         return None
     template = new_job(task, (), {}, now=now)  # validates the task, queue and run_after once
-    encoded = [encode_arguments(task.name, args, kwargs)[2:] for args, kwargs in calls]
     fields, json_fields = _columns(Job)
     varying = ("id", "args", "kwargs")
     constant_fields = [f for f in fields if f.attname not in varying]
-    constants = _values(template, constant_fields, json_fields)
     columns = ", ".join(connection.ops.quote_name(name) for name in (*varying, *(f.column for f in constant_fields)))
-    ids = [uuid.uuid4() for _ in encoded]
     # COPY's text format, built here: every column but three is the same for all the rows, so it
     # is formatted once; JSON text needs only its backslashes doubled (json.dumps escapes the
     # control characters COPY would otherwise take as separators).
-    job_tail = "\t".join(_copy_text(value) for value in constants)
-    job_lines = "".join(
-        f"{job_id}\t{args_json.replace(BACKSLASH, BACKSLASH * 2)}\t{kwargs_json.replace(BACKSLASH, BACKSLASH * 2)}"
-        f"\t{job_tail}\n"
-        for job_id, (args_json, kwargs_json) in zip(ids, encoded, strict=True)
-    )
+    job_tail = "\t".join(_copy_text(value) for value in _values(template, constant_fields, json_fields))
     history_tail = "\t".join(
         _copy_text(value) for value in (template.state, initial_reason(template), "{}", template.created_at)
     )
-    history_lines = "".join(f"{job_id}\t{history_tail}\n" for job_id in ids)
+    ids = []
     with transaction.atomic(), connection.cursor() as cursor:
+        # Rows go out in chunks while the next ones are encoded, so PostgreSQL inserts on one core
+        # while Python formats on the other. A call that fails validation raises inside the COPY:
+        # the COPY and the transaction are rolled back, nothing is written.
         with cursor.cursor.copy(f"COPY jobs_job ({columns}) FROM STDIN") as copy:
-            copy.write(job_lines.encode())
+            for start in range(0, len(calls), COPY_CHUNK):
+                lines = []
+                for args, kwargs in calls[start:start + COPY_CHUNK]:
+                    _, _, args_json, kwargs_json = encode_arguments(task.name, args, kwargs)
+                    job_id = uuid.uuid4()
+                    ids.append(job_id)
+                    lines.append(
+                        f"{job_id}\t{args_json.replace(BACKSLASH, BACKSLASH * 2)}"
+                        f"\t{kwargs_json.replace(BACKSLASH, BACKSLASH * 2)}\t{job_tail}\n"
+                    )
+                copy.write("".join(lines).encode())
         with cursor.cursor.copy("COPY jobs_jobstate (job_id, name, reason, data, created_at) FROM STDIN") as copy:
-            copy.write(history_lines.encode())
+            copy.write("".join(f"{job_id}\t{history_tail}\n" for job_id in ids).encode())
         notify_servers({template.queue} if template.state == State.ENQUEUED else {SCHEDULED_PAYLOAD})
     return ids
+
+
+# Rows per write of insert_calls' COPY.
+COPY_CHUNK = 1000
 
 
 BACKSLASH = "\\"
