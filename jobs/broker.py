@@ -71,8 +71,8 @@ picked AS (
 CLAIM_SQL = f"WITH {CLAIM_CTES} SELECT id, fetch_token, timeout, task_path FROM claimed"
 
 
-def claim_parameters(server_id: str | None, queues, limit: int, worker_pid: int | None = None) -> dict:
-    now = timezone.now()
+def claim_parameters(server_id: str | None, queues, limit: int, worker_pid: int | None = None, now=None) -> dict:
+    now = now or timezone.now()
     return {
         "queues": list(queues), "limit": limit, "now": now, "server": server_id, "worker_pid": worker_pid,
         "lease_until": now + timedelta(seconds=settings.DHANMAN_JOBS["LEASE_SECONDS"]),

@@ -223,7 +223,7 @@ def insert_calls(task: Task, calls, *, now) -> list | None:
     uses new_job + insert_jobs, which give the same rows.
     """
     calls = list(calls)
-    if connection.vendor != "postgresql" or len(calls) < COPY_THRESHOLD or _wants_enqueued_hooks():
+    if connection.vendor != "postgresql" or len(calls) < COPY_THRESHOLD or _enqueued_hooks():
         return None
     template = new_job(task, (), {}, now=now)  # validates the task, queue and run_after once
     fields, json_fields = _columns(Job)
@@ -318,19 +318,20 @@ def notify_servers(queues) -> None:
             cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, queue])
 
 
-def _wants_enqueued_hooks() -> bool:
+def _enqueued_hooks() -> tuple:
+    """The global filters, when one of them acts on enqueue (none otherwise); built once per call."""
     from jobs.filters import global_filters
 
-    return any(type(h).on_enqueued is not _base_on_enqueued() for h in global_filters())
+    hooks = global_filters()
+    return hooks if any(type(h).on_enqueued is not _base_on_enqueued() for h in hooks) else ()
 
 
 def _on_enqueued_hooks(jobs):
-    from jobs.filters import global_filters, run_hook
+    from jobs.filters import run_hook
 
-    if not _wants_enqueued_hooks():
-        return
-    hooks = global_filters()
-    transaction.on_commit(lambda: [run_hook(hooks, "on_enqueued", job) for job in jobs])
+    hooks = _enqueued_hooks()
+    if hooks:
+        transaction.on_commit(lambda: [run_hook(hooks, "on_enqueued", job) for job in jobs])
 
 
 def _base_on_enqueued():

@@ -326,11 +326,15 @@ def _with_claim_retry(with_claim, without_claim, job: Job, claiming: bool, what:
 
 
 def _claim_for_worker() -> Job | None:
-    params = claim_parameters(worker.server_id(), settings.DHANMAN_JOBS["QUEUES"], 1, worker_pid=os.getpid())
     with connection.cursor() as cursor:
-        cursor.execute(WORKER_CLAIM_SQL, params)
+        cursor.execute(WORKER_CLAIM_SQL, _worker_claim_parameters(timezone.now()))
         row = cursor.fetchone()
     return None if row is None else load_job(row)
+
+
+def _worker_claim_parameters(now) -> dict:
+    """The claim of one job, from this server's queues, for this worker."""
+    return claim_parameters(worker.server_id(), settings.DHANMAN_JOBS["QUEUES"], 1, worker_pid=os.getpid(), now=now)
 
 
 def _succeed(job: Job, token: str, result, duration: float, *, claim: bool) -> tuple[str | None, Job | None]:
@@ -350,9 +354,7 @@ def _succeed(job: Job, token: str, result, duration: float, *, claim: bool) -> t
         "result": None if stored is None else json.dumps(stored), "duration": round(duration, 6),
     }
     if claim:
-        now = params["now"]
-        params.update(claim_parameters(worker.server_id(), settings.DHANMAN_JOBS["QUEUES"], 1, worker_pid=os.getpid()))
-        params["now"] = now
+        params.update(_worker_claim_parameters(params["now"]))
     with connection.cursor() as cursor:
         cursor.execute(SUCCEED_AND_CLAIM_SQL if claim else SUCCEED_SQL, params)
         row = cursor.fetchone()

@@ -46,7 +46,8 @@ TASK_PATHS_TTL = 60
 # The realtime graph asks for what finished since its previous poll; a tab left in the
 # background must not turn that into a scan of days.
 RECENT_MAX_WINDOW = timedelta(minutes=5)
-FINISHED = (State.SUCCEEDED, State.FAILED)
+# Succeeded and Failed: the states the graphs count.
+FINISHED = statistics.FINISHED
 ALIVE_STATUSES = ("running", "stopping")
 
 
