@@ -334,7 +334,7 @@ def _claim_for_worker() -> Job | None:
 
 def _worker_claim_parameters(now) -> dict:
     """The claim of one job, from this server's queues, for this worker."""
-    return claim_parameters(worker.server_id(), settings.DHANMAN_JOBS["QUEUES"], 1, worker_pid=os.getpid(), now=now)
+    return claim_parameters(worker.server_id(), settings.DHANMAN_JOBS["SERVER_QUEUES"], 1, worker_pid=os.getpid(), now=now)
 
 
 def _succeed(job: Job, token: str, result, duration: float, *, claim: bool) -> tuple[str | None, Job | None]:
