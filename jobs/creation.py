@@ -145,8 +145,8 @@ def new_job(
     if not isinstance(task, JobTask):
         raise InvalidTask(f"{task!r} is not a task of this job system: declare it with django.tasks' @task.")
     now = now or timezone.now()
-    bind_arguments(task, args, kwargs)
     args, kwargs = validate_arguments(task.name, args, kwargs)
+    bind_arguments(task, args, kwargs)
     validate_queue(task.queue_name)
     run_after = validate_run_after(run_after if run_after is not None else task.run_after)
     if state is None:
@@ -270,8 +270,8 @@ def insert_calls(task: Task, calls, *, now) -> list | None:
             for start in range(0, len(calls), COPY_CHUNK):
                 lines = []
                 for args, kwargs in calls[start:start + COPY_CHUNK]:
-                    bind_arguments(task, args, kwargs)
                     _, _, args_json, kwargs_json = encode_arguments(task.name, args, kwargs)
+                    bind_arguments(task, args, kwargs)
                     job_id = uuid.uuid4()
                     ids.append(job_id)
                     lines.append(

@@ -135,8 +135,8 @@ class Recurring:
         if self.kwargs is not None and not isinstance(self.kwargs, dict):
             raise InvalidSchedule(f"{name}: kwargs must be a dict, not {type(self.kwargs).__name__}.")
         try:
-            bind_arguments(task, self.args, self.kwargs)
             args, kwargs = validate_arguments(task.name, self.args, self.kwargs)
+            bind_arguments(task, args, kwargs)
         except (TypeError, ValueError) as exc:
             raise InvalidSchedule(f"{name}: {exc}") from None
         return {
