@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0006_finished_counts'),
+        ("jobs", "0006_finished_counts"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='job',
-            name='worker_deaths',
+            model_name="job",
+            name="worker_deaths",
             field=models.PositiveSmallIntegerField(default=0),
         ),
     ]

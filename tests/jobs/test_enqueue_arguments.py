@@ -15,7 +15,9 @@ def _nothing_written():
 
 
 def test_too_many_arguments_are_refused_naming_the_task_and_its_parameters():
-    with pytest.raises(TypeError, match=r"^add\(a, b\) cannot be called with these arguments: too many positional"):
+    with pytest.raises(
+        TypeError, match=r"^add\(a, b\) cannot be called with these arguments: too many positional"
+    ):
         tasks.add.enqueue(1, 2, 3)
     with pytest.raises(TypeError, match=r"^noop\(\) cannot be called"):
         tasks.noop.enqueue(1)

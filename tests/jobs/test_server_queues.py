@@ -16,7 +16,9 @@ def test_a_servers_queues_keep_the_priority_order_of_every_queue():
 
 
 def test_an_unknown_or_empty_queue_list_is_a_clear_error():
-    with pytest.raises(ImproperlyConfigured, match=r"Unknown queue 'critcal' for this server: the queues are critical"):
+    with pytest.raises(
+        ImproperlyConfigured, match=r"Unknown queue 'critcal' for this server: the queues are critical"
+    ):
         serving_queues(["critcal", "default"])
     with pytest.raises(ImproperlyConfigured, match="at least one queue"):
         serving_queues([""])
@@ -53,5 +55,8 @@ def test_jobs_server_queues_sets_a_servers_queues_in_priority_order(cluster_fact
 def test_qcluster_with_an_unknown_queue_stops_at_start_with_a_clear_error(cluster_factory):
     server = cluster_factory(workers=1, wait=False, args=("--queues", "critical,urgent"))
     assert server.process.wait(60) != 0
-    assert "Unknown queue 'urgent' for this server: the queues are critical, default, low-priority" in server.log()
+    assert (
+        "Unknown queue 'urgent' for this server: the queues are critical, default, low-priority"
+        in server.log()
+    )
     assert not Server.objects.exists()

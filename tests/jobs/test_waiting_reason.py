@@ -42,11 +42,16 @@ def test_a_batch_continuation_says_how_far_its_batch_is_and_when_failures_hold_i
     run_all()
     after.refresh_from_db()
     assert after.state == State.AWAITING
-    assert job_waiting_reason(after) == "Waits for its batch, in which 1 job failed: retry or delete the failed job"
+    assert (
+        job_waiting_reason(after)
+        == "Waits for its batch, in which 1 job failed: retry or delete the failed job"
+    )
 
 
 def test_a_continuation_whose_parent_row_is_gone_says_nothing_will_release_it():
     parent = tasks.fail_once.enqueue("f")
     child = jobs.api.continue_with(parent, tasks.record, "after")
     Job.objects.filter(pk=parent.id).delete()
-    assert _reason(child) == "Waits for a parent that no longer exists: requeue it to run it now, or delete it"
+    assert (
+        _reason(child) == "Waits for a parent that no longer exists: requeue it to run it now, or delete it"
+    )

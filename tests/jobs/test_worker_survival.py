@@ -52,7 +52,10 @@ def test_an_error_outside_the_task_body_ends_the_attempt_instead_of_leaving_it_p
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("task", "message"),
-    [(tasks.return_a_set, "returned a set, which is not JSON"), (tasks.return_an_object, "returned a object")],
+    [
+        (tasks.return_a_set, "returned a set, which is not JSON"),
+        (tasks.return_an_object, "returned a object"),
+    ],
 )
 def test_a_return_value_that_is_not_json_fails_the_job_with_a_type_error(task, message):
     result = task.enqueue()
