@@ -113,7 +113,7 @@ def perform(job_id: str, token: str) -> str:
         while True:
             try:
                 outcome, job = _run(job, claim_next=runs < worker.chain_limit())
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # e.g. a filter's hook calling exit()
                 outcome, job = _fail_outside_task(job, exc), None
             if job is None:
                 return outcome
@@ -125,7 +125,7 @@ def perform(job_id: str, token: str) -> str:
         capacity.release()
 
 
-def _fail_outside_task(job: Job, exc: Exception) -> str:
+def _fail_outside_task(job: Job, exc: BaseException) -> str:
     """The last resort for an error outside the task body (a filter, the outcome's own code): end
     the attempt as a task error would, so that the job is never left Processing under a live
     worker whose server keeps renewing its lease."""
