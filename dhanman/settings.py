@@ -180,6 +180,8 @@ DHANMAN_JOBS = {
     # A job whose worker process died under it (segfault, os._exit, the OOM killer) this many
     # times fails ("killed its worker 3 times") instead of being retried until its attempts run out.
     "MAX_WORKER_DEATHS": env.int("JOBS_MAX_WORKER_DEATHS", default=3),
+    # A job that raises jobs.flow.Snooze more often than this fails (a bug cannot snooze forever).
+    "MAX_SNOOZES": env.int("JOBS_MAX_SNOOZES", default=100),
     # Idle wait between claims when no NOTIFY arrives (the only mode on SQLite), seconds.
     "POLL_INTERVAL": env.float("JOBS_POLL_INTERVAL", default=1.0),
     # How often due Scheduled jobs and recurring jobs are looked for, seconds.

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from jobs.creation import insert_calls, insert_jobs, new_job, notify_servers, validate_delay
 from jobs.models import Batch, BatchState, ContinuationOn, Job, State
+from jobs.queues import pause_queue, queues, resume_queue  # noqa: F401 (part of this API)
 from jobs.states import apply_state
 
 JOB_CONTINUATION_ON = (ContinuationOn.SUCCEEDED, ContinuationOn.ANY_FINISHED, ContinuationOn.DELETED)
@@ -52,16 +53,29 @@ def _who(by) -> str:
 # --- Creating jobs ------------------------------------------------------------------------------
 
 
-def enqueue_many(task: Task, calls) -> list[uuid.UUID]:
+class Enqueued(list):
+    """enqueue_many's answer: the job id of each call, in order. For a unique task, a call whose
+    key was live already gets the existing job's id, and `duplicates` maps its index in `calls`
+    to that id (nothing was written for it)."""
+
+    def __init__(self, ids, duplicates=None):
+        super().__init__(ids)
+        self.duplicates: dict[int, uuid.UUID] = dict(duplicates or {})
+
+
+def enqueue_many(task: Task, calls) -> Enqueued:
     """Enqueue one job per (args, kwargs) pair, in one bulk insert. Returns the job ids."""
     now = timezone.now()
     calls = list(calls)
     ids = insert_calls(task, calls, now=now)
     if ids is not None:
-        return ids
+        return Enqueued(ids)
     jobs = [new_job(task, args, kwargs, now=now) for args, kwargs in calls]
     insert_jobs(jobs)
-    return [job.id for job in jobs]
+    duplicates = {
+        index: job.duplicate_of.id for index, job in enumerate(jobs) if getattr(job, "duplicate_of", None) is not None
+    }
+    return Enqueued([duplicates.get(index, job.id) for index, job in enumerate(jobs)], duplicates)
 
 
 def enqueue_in(task: Task, delay, *args, **kwargs) -> TaskResult:
@@ -89,7 +103,8 @@ def continue_with(parent, task: Task, *args, on: str = ContinuationOn.SUCCEEDED,
     with transaction.atomic():
         parent_job = _locked_job(parent)
         child = new_job(task, args, kwargs, state=State.AWAITING, parent=parent_job, continuation_on=on)
-        insert_jobs([child])
+        if not insert_jobs([child]):
+            return result_for(child.duplicate_of, task)
         if decide(on, parent_job.state) != "wait":
             release_continuations(parent_job)
         elif not parent_job.has_continuations:
@@ -154,6 +169,8 @@ class BatchBuilder:
         self.continuations: list[Job] = []
         self.children: list[BatchBuilder] = []
         self.created: Batch | None = None
+        # Unique jobs of the batch whose key was live: (the job not written, the existing one).
+        self.duplicates: list[tuple[Job, Job]] = []
         self.now = timezone.now()
 
     @property
@@ -191,10 +208,23 @@ class BatchBuilder:
         for job in self.continuations:
             job.awaiting_batch = created
         insert_jobs(self.jobs + self.continuations)
+        self._skip_duplicates(created)
         for child in self.children:
             child._create(created)
         finish_batch_if_done(created.pk)
         return created
+
+
+    def _skip_duplicates(self, target: Batch) -> None:
+        """Unique jobs that were not written are not members: the batch counts the others."""
+        skipped = [job for job in self.jobs if getattr(job, "duplicate_of", None) is not None]
+        self.duplicates += [(job, job.duplicate_of) for job in skipped + self.continuations
+                            if getattr(job, "duplicate_of", None) is not None]
+        if skipped:
+            self.jobs = [job for job in self.jobs if getattr(job, "duplicate_of", None) is None]
+            Batch.objects.filter(pk=target.pk).update(total=F("total") - len(skipped))
+            target.total -= len(skipped)
+        self.continuations = [job for job in self.continuations if getattr(job, "duplicate_of", None) is None]
 
 
 @contextlib.contextmanager
@@ -234,7 +264,8 @@ def continue_batch_with(batch_or_id, task: Task, *args, on: str = ContinuationOn
     with transaction.atomic():
         target = _locked_batch(batch_or_id)
         child = new_job(task, args, kwargs, state=State.AWAITING, awaiting_batch=target, continuation_on=on)
-        insert_jobs([child])
+        if not insert_jobs([child]):
+            return result_for(child.duplicate_of, task)
         if target.state != BatchState.STARTED:
             release_batch_continuations(target.pk, target.state, failed=target.failed, now=timezone.now())
         child.refresh_from_db()
@@ -256,6 +287,7 @@ def attach(batch_or_id):
         for job in builder.jobs:
             job.batch = target
         insert_jobs(builder.jobs)
+        builder._skip_duplicates(target)
         builder.created = target
 
 

@@ -34,6 +34,10 @@ class JobTask(Task):
     # Seconds a run may take before it is stopped and counted as failed.
     timeout: float | None = None
     filters: tuple = ()
+    # Flow control (jobs/flow.py): Unique, Concurrency, RateLimit.
+    unique: object = None
+    concurrency: object = None
+    rate_limit: object = None
 
     def __post_init__(self):
         if self.retry is not None and not isinstance(self.retry, Retry):
@@ -44,6 +48,9 @@ class JobTask(Task):
             raise InvalidTask(f"run_after must be a datetime, not {type(self.run_after).__name__}.")
         object.__setattr__(self, "filters", tuple(self.filters or ()))
         Task.__post_init__(self)
+        from jobs.flow import check_declaration
+
+        check_declaration(self)
 
     def retry_policy_json(self) -> dict | None:
         return self.retry.to_json() if self.retry is not None else None
@@ -60,7 +67,10 @@ class JobBackend(BaseTaskBackend):
         from jobs.creation import insert_jobs, new_job
 
         job = new_job(task, args, kwargs)
-        insert_jobs([job])
+        inserted = insert_jobs([job])
+        if not inserted:
+            # A unique job whose key is live: the existing job stands for this call.
+            return result_for(job.duplicate_of, task)
         return result_for(job, task)
 
     def get_result(self, result_id):

@@ -25,7 +25,7 @@ from django.utils import timezone
 from django_q.brokers import Broker
 from django_q.signing import SignedPackage
 
-from jobs import capacity, maintenance, worker
+from jobs import capacity, flow, maintenance, worker
 from jobs.creation import NOTIFY_CHANNEL, SCHEDULED_PAYLOAD
 from jobs.models import Job, JobState, Server, State
 
@@ -55,16 +55,19 @@ def serving_queues(names) -> list[str]:
 JOB_FIELDS = Job._meta.concrete_fields
 JOB_COLUMNS = ", ".join(f"j.{connection.ops.quote_name(field.column)}" for field in JOB_FIELDS)
 
-# The claim, as common table expressions: the first non-empty queue in the server's order, in
-# one statement (one probe of the claim index per queue; rows of later queues are dropped by the
+# The claim, as common table expressions: the first non-empty queue in the server's order that
+# is not paused, of its jobs those their flow limits admit (jobs/flow.py), in one statement (one probe of the claim index per queue; rows of later queues are dropped by the
 # ORDER BY + LIMIT), the jobs made Processing with a fresh fetch token, and their history rows.
 # The pusher claims with worker_pid NULL (a job in the local queue); a worker, for itself.
 CLAIM_CTES = f"""
 picked AS (
-    SELECT j.id FROM unnest(%(queues)s::text[]) WITH ORDINALITY AS q(name, position)
+    SELECT j.id FROM (
+        SELECT name, position FROM unnest(%(queues)s::text[]) WITH ORDINALITY AS q(name, position)
+        WHERE {flow.CLAIM_QUEUE_OPEN}
+    ) AS q
     CROSS JOIN LATERAL (
-        SELECT id FROM jobs_job
-        WHERE state = 'enqueued' AND queue = q.name
+        SELECT id FROM jobs_job AS c
+        WHERE state = 'enqueued' AND queue = q.name AND {flow.CLAIM_ADMITS}
         ORDER BY priority DESC, enqueued_at
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
@@ -109,7 +112,12 @@ def claim_jobs(server_id: str | None, queues: list[str], limit: int = 1) -> list
         with connection.cursor() as cursor:
             cursor.execute(CLAIM_SQL, params)
             return cursor.fetchall()
+    from jobs.queues import paused_queues
+
+    paused = paused_queues(params["now"])
     for queue in queues:
+        if queue in paused:
+            continue
         rows = _claim_portable(server_id, queue, limit, params["now"], params["lease_until"], params["claim_reason"])
         if rows:
             return rows
@@ -159,11 +167,18 @@ def _claim_portable(server_id, queue, limit, now, lease_until, reason):
     from django.db.models import F
 
     with transaction.atomic():
-        ids = list(
+        ids, taken = [], {}
+        candidates = (
             Job.objects.filter(state=State.ENQUEUED, queue=queue)
             .order_by("-priority", "enqueued_at")
-            .values_list("id", flat=True)[:limit]
+            .only("id", "concurrency_key", "concurrency_limit", "rate_key", "rate_limit", "rate_per")
         )
+        for candidate in candidates.iterator(chunk_size=max(limit, 50)):
+            if len(ids) == limit:
+                break
+            if flow.admits_portable(candidate, now, taken):
+                flow.count_taken(candidate, taken)
+                ids.append(candidate.id)
         rows = []
         for job_id in ids:
             token = uuid.uuid4()

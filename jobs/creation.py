@@ -177,7 +177,10 @@ def new_job(
     run_after = validate_run_after(run_after if run_after is not None else task.run_after)
     if state is None:
         state = State.SCHEDULED if run_after is not None and run_after > now else State.ENQUEUED
+    from jobs.flow import flow_fields
+
     return Job(
+        **flow_fields(task, args, kwargs, now),
         task_path=task.module_path,
         args=args,
         kwargs=kwargs,
@@ -203,7 +206,11 @@ def initial_reason(job: Job) -> str:
 
 
 def insert_jobs(jobs: list[Job], reasons: list[str] | None = None) -> list[Job]:
-    """Insert jobs and their first history rows together, and wake the servers on commit."""
+    """Insert jobs and their first history rows together, and wake the servers on commit.
+
+    Returns the jobs inserted: a unique job (jobs/flow.py) whose key is live already is not, and
+    its `duplicate_of` is set to the existing job instead.
+    """
     if not jobs:
         return jobs
     history = [
@@ -211,6 +218,8 @@ def insert_jobs(jobs: list[Job], reasons: list[str] | None = None) -> list[Job]:
                  created_at=job.created_at)
         for i, job in enumerate(jobs)
     ]
+    if any(job.unique_key is not None for job in jobs):
+        return _insert_with_unique(jobs, history)
     if connection.vendor == "postgresql" and len(jobs) == 1:
         _insert_one(jobs[0], history[0])
         _on_enqueued_hooks(jobs)
@@ -271,8 +280,11 @@ def insert_calls(task: Task, calls, *, now) -> list | None:
     COPY_THRESHOLD calls, or on_enqueued filters that want Job instances): the caller then
     uses new_job + insert_jobs, which give the same rows.
     """
+    from jobs.flow import has_flow
+
     calls = list(calls)
-    if connection.vendor != "postgresql" or len(calls) < COPY_THRESHOLD or _enqueued_hooks():
+    if connection.vendor != "postgresql" or len(calls) < COPY_THRESHOLD or _enqueued_hooks() or has_flow(task):
+        # (flow keys differ per call and unique ones need ON CONFLICT: the general path)
         return None
     # Validates the task, queue and run_after once (and the first call's arguments).
     template = new_job(task, *calls[0], now=now)
@@ -334,20 +346,76 @@ def _copy_text(value) -> str:
     raise TypeError(f"No COPY text format for {_describe(value)}")
 
 
-def _insert_one(job: Job, state: JobState) -> None:
+def _insert_with_unique(jobs: list[Job], history: list[JobState]) -> list[Job]:
+    """insert_jobs when some jobs are unique: each unique one is its own INSERT … ON CONFLICT DO
+    NOTHING (the partial unique index decides, so concurrent callers make one job), the rest in
+    bulk; all in one transaction. A duplicate gets `duplicate_of`, the live job of its key."""
+    inserted = []
+    with transaction.atomic():
+        plain = [(job, state) for job, state in zip(jobs, history, strict=True) if job.unique_key is None]
+        if plain:
+            Job.objects.bulk_create([job for job, _ in plain], batch_size=1000)
+            JobState.objects.bulk_create([state for _, state in plain], batch_size=1000)
+        for job, state in zip(jobs, history, strict=True):
+            if job.unique_key is None or _insert_unique(job, state):
+                inserted.append(job)
+        notify_servers({job.queue for job in inserted if job.state == State.ENQUEUED})
+        if any(job.state == State.SCHEDULED for job in inserted):
+            notify_servers({SCHEDULED_PAYLOAD})
+    _on_enqueued_hooks(inserted)
+    return inserted
+
+
+def _insert_unique(job: Job, state: JobState) -> bool:
+    """Insert a unique job unless its key is live; False (and job.duplicate_of set) if it is."""
+    from django.db import IntegrityError
+    from django.db.models import F
+    from django.db.models.functions import StrIndex
+
+    for _ in range(5):
+        if connection.vendor == "postgresql":
+            if _insert_one(job, state, on_conflict_do_nothing=True, notify=False):
+                return True
+        else:
+            try:
+                with transaction.atomic():
+                    job.save(force_insert=True)
+                    state.save(force_insert=True)
+                return True
+            except IntegrityError:
+                pass
+        # The key is live: the job that holds it. It may have finished since the insert looked
+        # (then the key is free and the insert is tried again).
+        existing = (
+            Job.objects.alias(live=StrIndex(F("unique_states"), F("state")))
+            .filter(unique_key=job.unique_key, live__gt=0)
+            .first()
+        )
+        if existing is not None:
+            job.duplicate_of = existing
+            return False
+    raise RuntimeError(f"Job {job.unique_key!r}: its unique key kept changing hands; not enqueued.")
+
+
+def _insert_one(job: Job, state: JobState, *, on_conflict_do_nothing: bool = False, notify: bool = True) -> bool:
     """One job, its history row and the NOTIFY in one statement: a single `.enqueue()` is one
-    round trip instead of five (BEGIN, two INSERTs, NOTIFY, COMMIT) — bench/findings.md, D."""
+    round trip instead of five (BEGIN, two INSERTs, NOTIFY, COMMIT) — bench/findings.md, D.
+
+    With `on_conflict_do_nothing` (a unique job) a live key inserts nothing: returns False."""
     fields, json_fields = _columns(Job)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
-    if job.state == State.ENQUEUED:
+    if not notify:
+        payload = None
+    elif job.state == State.ENQUEUED:
         payload = job.queue
     elif job.state == State.SCHEDULED:
         payload = SCHEDULED_PAYLOAD
     else:
         payload = None
+    conflict = " ON CONFLICT DO NOTHING" if on_conflict_do_nothing else ""
     sql = (
-        f"WITH job AS (INSERT INTO jobs_job ({columns}) VALUES ({placeholders}) RETURNING id), "
+        f"WITH job AS (INSERT INTO jobs_job ({columns}) VALUES ({placeholders}){conflict} RETURNING id), "
         "history AS (INSERT INTO jobs_jobstate (job_id, name, reason, data, created_at) "
         "SELECT id, %s, %s, '{}'::jsonb, %s FROM job) "
         + ("SELECT pg_notify(%s, %s) FROM job" if payload else "SELECT id FROM job")
@@ -357,7 +425,10 @@ def _insert_one(job: Job, state: JobState) -> None:
         params += [NOTIFY_CHANNEL, payload]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-    job._state.adding = False
+        done = cursor.fetchone() is not None
+    if done:
+        job._state.adding = False
+    return done
 
 
 def notify_servers(queues) -> None:

@@ -265,7 +265,8 @@ def trigger(id: str, *, now: datetime | None = None) -> Job:
             job = _new_job(row, now)
         except (UnknownTask, InvalidTask, TypeError, ValueError) as exc:
             raise InvalidSchedule(f"Recurring job {id!r} cannot run: {exc}") from None
-        insert_jobs([job], reasons=[f"Triggered from recurring job {id!r}"])
+        if not insert_jobs([job], reasons=[f"Triggered from recurring job {id!r}"]):
+            job = job.duplicate_of  # a unique task whose key is live: that job stands for this run
         row.last_run_at, row.last_job = now, job
         row.save(update_fields=["last_run_at", "last_job"])
     return job
@@ -368,8 +369,9 @@ def _fire_row(row: RecurringJob, now: datetime) -> int:
     except (UnknownTask, InvalidTask, TypeError, ValueError) as exc:
         return _record_error(row, f"No job was created: {exc}", following)
     if jobs:
-        insert_jobs(jobs, reasons=[_reason(row, at, now, plan.note) for at in plan.runs])
-        row.last_run_at, row.last_job = now, jobs[-1]
+        inserted = insert_jobs(jobs, reasons=[_reason(row, at, now, plan.note) for at in plan.runs])
+        # A unique task whose key is live inserts nothing: the live job stands for the run.
+        row.last_run_at, row.last_job = now, (inserted or [jobs[-1].duplicate_of])[-1]
     if plan.warning:
         logger.warning("Recurring job %r: %s", row.id, plan.warning)
     row.next_run_at, row.last_error = following, plan.warning

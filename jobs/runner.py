@@ -22,9 +22,10 @@ from django.utils import timezone
 from django.utils.json import normalize_json
 from django_q.exceptions import TimeoutException
 
-from jobs import capacity, worker
+from jobs import capacity, flow, worker
 from jobs.broker import CLAIM_CTES, JOB_COLUMNS, JOB_FIELDS, claim_parameters, release_worker_claims
 from jobs.filters import Stopwatch, filters_for, run_hook
+from jobs.flow import Snooze
 from jobs.models import Job, State
 from jobs.registry import UnknownTask, resolve_task
 from jobs.retry import Retry
@@ -415,6 +416,27 @@ def _succeed(job: Job, token: str, result, duration: float, *, claim: bool) -> t
     return State.SUCCEEDED, next_job
 
 
+def _snooze(locked: Job, snooze: Snooze, *, now, cleared: dict, data: dict) -> None:
+    """Back to Scheduled at now + delay; the attempt it used is given back (a snooze is not a
+    failed attempt). Past the snooze cap the job fails, so a bug cannot snooze it forever."""
+    limit = flow.snooze_limit()
+    if locked.snoozes >= limit:
+        errors = _exception_fields(snooze)
+        apply_state(
+            locked, State.FAILED, f"Snoozed more than {limit} times (JOBS_MAX_SNOOZES)", now=now,
+            fields={**cleared, **errors}, data={**data, "exception": errors},
+        )
+        return
+    apply_state(
+        locked, State.SCHEDULED, str(snooze), now=now,
+        fields={
+            **cleared, "run_at": now + timedelta(seconds=snooze.seconds),
+            "attempt": max(locked.attempt - 1, 0), "snoozes": locked.snoozes + 1,
+        },
+        data={**data, "snooze": snooze.seconds},
+    )
+
+
 def _finish(job: Job, token: str, *, result, exception, duration: float, retry: bool) -> str:
     with transaction.atomic():
         locked = Job.objects.select_for_update().filter(pk=job.pk, fetch_token=token, state=State.PROCESSING).first()
@@ -433,6 +455,8 @@ def _finish(job: Job, token: str, *, result, exception, duration: float, retry: 
                             now=now, fields={**cleared, "finished_at": None}, data=data)
             else:
                 apply_state(locked, State.DELETED, "Deleted while processing", now=now, fields=cleared, data=data)
+        elif isinstance(exception, Snooze):
+            _snooze(locked, exception, now=now, cleared=cleared, data=data)
         elif exception is None:
             apply_state(
                 locked, State.SUCCEEDED, f"Completed in {duration:.3f} s", now=now,

@@ -13,3 +13,4 @@ from jobs.models.engine import (  # noqa: F401
     Server,
     State,
 )
+from jobs.models.flow import QueuePause  # noqa: F401

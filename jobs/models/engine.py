@@ -11,6 +11,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import StrIndex
+from django.db.models.lookups import GreaterThan
 
 
 class State(models.TextChoices):
@@ -194,6 +196,19 @@ class Job(models.Model):
     )
     # Set when the job reaches Succeeded or Deleted; expiration removes it after that.
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Flow control (jobs/flow.py), rendered from the task's options at enqueue and frozen there.
+    # unique_key is unique among the rows whose state is listed in their unique_states.
+    unique_key = models.CharField(max_length=500, null=True, blank=True)  # noqa: DJ001 (NULL: no key, out of the partial indexes)
+    unique_states = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001 (NULL: no key, out of the partial indexes)
+    # At most concurrency_limit Processing jobs per concurrency_key, held by the claim.
+    concurrency_key = models.CharField(max_length=300, null=True, blank=True)  # noqa: DJ001 (NULL: no key, out of the partial indexes)
+    concurrency_limit = models.PositiveIntegerField(null=True, blank=True)
+    # At most rate_limit claims per rate_per seconds per rate_key (counted on started_at).
+    rate_key = models.CharField(max_length=300, null=True, blank=True)  # noqa: DJ001 (NULL: no key, out of the partial indexes)
+    rate_limit = models.PositiveIntegerField(null=True, blank=True)
+    rate_per = models.FloatField(null=True, blank=True)
+    # Times the task raised Snooze: at DHANMAN_JOBS["MAX_SNOOZES"] the next one fails the job.
+    snoozes = models.PositiveIntegerField(default=0, db_default=0)
 
     class Meta:
         ordering = ["-created_at"]
@@ -230,6 +245,21 @@ class Job(models.Model):
             models.Index(fields=["batch"], name="job_batch_idx", condition=Q(batch__isnull=False)),
             models.Index(
                 fields=["awaiting_batch"], name="job_awaiting_batch_idx", condition=Q(awaiting_batch__isnull=False)
+            ),
+            # Flow control's counts inside the claim: Processing jobs per concurrency key, recent
+            # starts per rate key. Partial: plain jobs write no entry.
+            models.Index(
+                fields=["concurrency_key"], name="job_concurrency_idx",
+                condition=Q(state="processing", concurrency_key__isnull=False),
+            ),
+            models.Index(fields=["rate_key", "started_at"], name="job_rate_idx", condition=Q(rate_key__isnull=False)),
+        ]
+        constraints = [
+            # Unique jobs (River's shape): one row per key among those in one of the states the
+            # key was declared for. strpos: no state's name is part of another's.
+            models.UniqueConstraint(
+                fields=["unique_key"], name="job_unique_key",
+                condition=Q(unique_key__isnull=False) & Q(GreaterThan(StrIndex("unique_states", "state"), 0)),
             ),
         ]
 

@@ -7,6 +7,7 @@ from django.tasks import task
 from django.utils import timezone
 
 from jobs.filters import JobFilter
+from jobs.flow import Concurrency, RateLimit, Snooze, Unique
 from jobs.retry import Retry
 from tests.testapp.models import Attempt, Execution
 
@@ -154,3 +155,47 @@ class UnbuildableFilter(JobFilter):
 @task(filters=[UnbuildableFilter], retry=Retry(attempts=0))
 def with_unbuildable_filter():
     return "never runs"
+
+
+# Flow control (tests/jobs/test_flow*.py). A run leaves an Attempt when it starts (its `at`) and
+# an Execution keyed by its job id when it ends, so tests can compare run intervals.
+@task(unique=Unique(keys=("key",)))
+def unique_noop(key, note=""):
+    return key
+
+
+@task(unique=Unique(keys=("key",), period=3600))
+def unique_hourly(key):
+    return key
+
+
+@task(takes_context=True, concurrency=Concurrency(key="group:{group}", limit=1))
+def mutex_run(context, group, seconds):
+    Attempt.objects.create(key=f"{group}", job_id=context.job_id, attempt=context.attempt)
+    time.sleep(seconds)
+    Execution.objects.create(key=context.job_id, job_id=context.job_id, pid=os.getpid())
+
+
+@task(takes_context=True, concurrency=Concurrency(key="pair:{group}", limit=2))
+def pair_run(context, group, seconds):
+    Attempt.objects.create(key=f"{group}", job_id=context.job_id, attempt=context.attempt)
+    time.sleep(seconds)
+    Execution.objects.create(key=context.job_id, job_id=context.job_id, pid=os.getpid())
+
+
+@task(takes_context=True, rate_limit=RateLimit(key="gateway", limit=10, per=1.0))
+def rate_limited(context, n):
+    Attempt.objects.create(key="rate", job_id=context.job_id, attempt=context.attempt)
+
+
+@task(takes_context=True)
+def snooze_twice(context, key):
+    Attempt.objects.create(key=key, job_id=context.job_id, attempt=context.attempt)
+    if Attempt.objects.filter(key=key).count() <= 2:
+        raise Snooze(0)
+    return context.attempt
+
+
+@task
+def snooze_forever():
+    raise Snooze(0)
