@@ -7,13 +7,16 @@ this list, so a URL added without a row in the matrix fails the suite.
 
 from django.urls import path
 
-from jobs.console.views import batches, dashboard, graphs, jobs, recurring, retries, servers
+from jobs.console.views import batches, dashboard, graphs, jobs, queues, recurring, retries, servers
 
 app_name = "jobs_console"
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("stats.json", dashboard.stats_json, name="stats"),
+    # Queues (the dashboard's queues table)
+    path("queue/<slug:queue>/pause/", queues.queue_pause, name="queue_pause"),
+    path("queue/<slug:queue>/resume/", queues.queue_resume, name="queue_resume"),
     # Jobs
     path("jobs/bulk/", jobs.job_bulk, name="job_bulk"),  # before jobs/<state>/, which would match it
     path("jobs/<slug:state>/", jobs.job_list, name="job_list"),

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 import pytest
 from django.test import Client
 from django.urls import URLPattern, reverse
+from django.utils import timezone
 
 from jobs.console import urls as console_urls
 from jobs.console.access import ADMINISTER, OPERATE, VIEW
-from jobs.models import Batch, BatchState, Job, RecurringJob, State
+from jobs.models import Batch, BatchState, Job, QueuePause, RecurringJob, State
 from tests.console import factories
 from tests.console.factories import ROLES
 
@@ -99,8 +100,28 @@ UNKNOWN_JOB = {"job_id": uuid.UUID(int=1)}
 UNKNOWN_BATCH = {"batch_id": uuid.UUID(int=2)}
 UNKNOWN_RECURRING = {"recurring_id": "no-such-recurring-job"}
 
+def _queue_pause():
+    return {
+        "kwargs": {"queue": "low-priority"},
+        "data": {"reason": "month-end run"},
+        "effect": lambda: QueuePause.objects.filter(queue="low-priority").exists(),
+    }
+
+
+def _queue_resume():
+    QueuePause.objects.create(queue="low-priority", reason="month-end run", paused_at=timezone.now())
+    return {
+        "kwargs": {"queue": "low-priority"},
+        "effect": lambda: not QueuePause.objects.filter(queue="low-priority").exists(),
+    }
+
+
+UNKNOWN_QUEUE = {"queue": "no-such-queue"}
+
 MATRIX = {
     "dashboard": Case(VIEW),
+    "queue_pause": Case(OPERATE, "POST", setup=_queue_pause, unknown=UNKNOWN_QUEUE),
+    "queue_resume": Case(OPERATE, "POST", setup=_queue_resume, unknown=UNKNOWN_QUEUE),
     "stats": Case(VIEW),
     "job_list": Case(VIEW, setup=lambda: {"kwargs": {"state": "failed"}}, unknown={"state": "exploded"}),
     "job_bulk": Case(OPERATE, "POST", setup=_bulk),

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from jobs.console import access
+from jobs.queues import paused_queues
 
 NAVIGATION = (
     ("dashboard", "Dashboard", "jobs_console:dashboard", ()),
@@ -35,6 +36,9 @@ def render_page(request, template: str, *, title: str, section: str, context=Non
         can_operate=access.can_operate(request.user),
         can_administer=access.can_administer(request.user),
         polling_interval_ms=settings.DHANMAN_JOBS["STATS_POLLING_INTERVAL_MS"],
+        # Shown at the top of every page: a paused queue must not go unnoticed.
+        paused_queues=sorted(paused_queues().values(), key=lambda pause: settings.JOB_QUEUES.index(pause.queue)
+                             if pause.queue in settings.JOB_QUEUES else len(settings.JOB_QUEUES)),
     )
     # The list filters without the page cursor, for the pager's links.
     query = request.GET.copy()

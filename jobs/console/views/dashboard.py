@@ -10,6 +10,7 @@ from jobs.console import stats
 from jobs.console.access import console_page
 from jobs.console.views.base import console_title, render_page
 from jobs.models import State
+from jobs.queues import paused_queues
 
 # Counters in Hangfire's order, each linked to the page that lists them.
 COUNTERS = (
@@ -54,6 +55,7 @@ def stats_payload(snapshot: dict, finished: dict, now, since) -> dict:
 def dashboard(request):
     snapshot = stats.snapshot()
     now = timezone.now()
+    pauses = paused_queues(now)
     counters = [
         {
             "key": state,
@@ -79,7 +81,8 @@ def dashboard(request):
         section="dashboard",
         context={
             "counters": counters,
-            "queues": snapshot["queues"],
+            # The counts may be a few seconds old (the snapshot's cache); the pauses are read now.
+            "queues": [{**row, "pause": pauses.get(row["queue"])} for row in snapshot["queues"]],
             "history": stats.history(),
             "stats_url": reverse("jobs_console:stats"),
             "now": now,

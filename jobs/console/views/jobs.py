@@ -9,6 +9,7 @@ from jobs.console.access import console_action, console_page
 from jobs.console.forms import BulkJobActionForm, JobFilterForm
 from jobs.console.listing import InvalidCursor, SearchTooSlow, bounded, keyset_page, parse_job_id
 from jobs.console.views.base import bad_request, redirect_after_action, render_page, report
+from jobs.flow import limit_waiting_reason
 from jobs.models import Job, State
 
 # What a list row shows; the heavy columns (traceback, result, retry policy) stay on disk.
@@ -119,6 +120,7 @@ def job_detail(request, job_id):
         section="jobs",
         context={
             "job": job,
+            "limit_waiting": limit_waiting_reason(job),
             "history": history,
             "continuations": continuations,
             "available_actions": [

@@ -1,0 +1,56 @@
+"""Pausing and resuming a queue from the dashboard's queues table (jobs.api.pause_queue)."""
+
+from datetime import datetime
+
+from django.conf import settings
+from django.http import Http404
+from django.urls import reverse
+from django.utils import timezone
+
+from jobs.console.access import console_action
+from jobs.console.views.base import redirect_after_action, report
+from jobs.queues import pause_queue, resume_queue
+
+
+def _known(queue: str) -> str:
+    if queue not in settings.JOB_QUEUES:
+        raise Http404(f"There is no queue {queue!r}.")
+    return queue
+
+
+def _resume_at(raw: str):
+    """The optional "resume at" field: a local date and time (the console's time zone)."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"Resume at {raw!r} is not a date and time (YYYY-MM-DD HH:MM).") from None
+    return timezone.make_aware(value) if timezone.is_naive(value) else value
+
+
+@console_action()
+def queue_pause(request, queue):
+    """Pause a queue: a reason is required, "resume at" is optional."""
+    _known(queue)
+    try:
+        until = _resume_at(request.POST.get("resume_at", ""))
+        pause_queue(queue, by=request.user, reason=request.POST.get("reason", ""), until=until)
+    except (TypeError, ValueError) as exc:
+        report(request, [("error", f"Queue {queue} was not paused: {exc}")])
+    else:
+        text = f"Queue {queue} paused: no server claims its jobs"
+        text += f" until {timezone.localtime(until):%Y-%m-%d %H:%M}." if until else " until it is resumed."
+        report(request, [("success", text)])
+    return redirect_after_action(request, reverse("jobs_console:dashboard"))
+
+
+@console_action()
+def queue_resume(request, queue):
+    _known(queue)
+    if resume_queue(queue, by=request.user):
+        report(request, [("success", f"Queue {queue} resumed.")])
+    else:
+        report(request, [("info", f"Queue {queue} was not paused.")])
+    return redirect_after_action(request, reverse("jobs_console:dashboard"))
