@@ -17,7 +17,7 @@ from django.utils import timezone
 import jobs.api
 from jobs.models import Job, JobState, State
 from tests.reliability.drill import start_servers, wait_until_all_finished
-from tests.support.cluster import FAST, ROOT, database_url, wait_for
+from tests.support.cluster import FAST, ROOT, database_url
 from tests.testapp import tasks
 from tests.testapp.models import Attempt, Execution
 
