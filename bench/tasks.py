@@ -9,6 +9,7 @@ process reads the files (`bench.marks`) to find first starts and enqueue-to-star
 from django.tasks import task
 
 from bench.marks import record_start
+from jobs.flow import Concurrency
 
 
 @task(queue_name="default")
@@ -19,4 +20,10 @@ def noop(label: str, seq: int) -> None:
 
 def stock_noop(label: str, seq: int) -> None:
     """django-q2's no-op task (a plain function, as django-q2 runs them)."""
+    record_start(label, seq)
+
+
+@task(queue_name="default", concurrency=Concurrency(key="bench:{key}", limit=2))
+def keyed_noop(label: str, seq: int, key: int) -> None:
+    """The same no-op, at most two at a time per key (bench/scenarios/flow.py)."""
     record_start(label, seq)

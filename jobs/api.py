@@ -7,7 +7,7 @@ import contextlib
 import uuid
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Avg, F
 from django.tasks import Task, TaskResult
 from django.utils import timezone
@@ -124,14 +124,23 @@ def requeue(job_or_id, *, by=None, reason: str = "") -> Job:
         if job.state in (State.ENQUEUED, State.PROCESSING):
             raise InvalidOperation(f"Job {job.pk} is {job.state}: it is already queued or running.")
         text = reason or (f"Requeued by {_who(by)}" if by else "Requeued")
-        apply_state(
-            job,
-            State.ENQUEUED,
-            text,
-            data={"by": _who(by)} if by else None,
-            # A person chose to run it again: its count of killed workers starts over.
-            fields={"cancel_requested": False, "cancel_reason": "", "run_at": None, "worker_deaths": 0},
-        )
+        try:
+            with transaction.atomic():
+                apply_state(
+                    job,
+                    State.ENQUEUED,
+                    text,
+                    data={"by": _who(by)} if by else None,
+                    # A person chose to run it again: its count of killed workers starts over.
+                    fields={"cancel_requested": False, "cancel_reason": "", "run_at": None, "worker_deaths": 0},
+                )
+        except IntegrityError:
+            # The partial unique index of unique jobs (jobs/flow.py): another job holds the key.
+            holder = Job.objects.filter(unique_key=job.unique_key).exclude(pk=job.pk).order_by("-created_at").first()
+            raise InvalidOperation(
+                f"Job {job.pk} cannot run again now: job {holder.pk if holder else '?'} with the same unique key "
+                f"{job.unique_key} is {holder.state if holder else 'live'}."
+            ) from None
         notify_servers({job.queue})
     return job
 

@@ -233,3 +233,12 @@ def test_bad_pauses_are_errors_and_write_nothing(call, error, message):
     with pytest.raises(error, match=message):
         call()
     assert not QueuePause.objects.exists()
+
+
+def test_requeueing_a_job_whose_unique_key_is_held_again_is_a_clear_error():
+    first = tasks.unique_noop.enqueue("k")
+    jobs.api.delete(first.id)
+    second = tasks.unique_noop.enqueue("k")
+    with pytest.raises(jobs.api.InvalidOperation, match=f"job {second.id} with the same unique key"):
+        jobs.api.requeue(first.id)
+    assert Job.objects.get(pk=first.id).state == State.DELETED
