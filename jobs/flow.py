@@ -268,18 +268,40 @@ RATE_LOCK = 815102
 # snapshot (READ COMMITTED), so once the key's lock is ours we see every claim committed before
 # it. The lock is transaction-scoped and tried without waiting: the claim statement holds it to
 # its commit, and a key another server is claiming right now is skipped, never waited for (no
-# worker blocks, no deadlock). Jobs admitted earlier in the same statement are not yet visible
-# to the count: a transaction-local setting per key counts them.
+# worker blocks, no deadlock). Each key is locked and counted once per statement; a
+# transaction-local setting per key carries the count (with the jobs this statement admitted,
+# which the count cannot see yet) or "full", so the jobs of a full key further down the queue
+# cost a lookup, not a query.
 ADMIT_FUNCTION_SQL = f"""
-CREATE OR REPLACE FUNCTION dhanman_flow_taken(setting text) RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
+CREATE OR REPLACE FUNCTION dhanman_flow_count(kind text, key text, lock_class integer, cap integer,
+                                              per double precision, now timestamptz) RETURNS integer
+LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    value text := current_setting(setting, true);
+    -- What this statement knows of the key: "<statement start>|<count>" (its jobs that count
+    -- against the limit, including those this statement admitted), or "<statement start>|-1"
+    -- when the key is full or another claim holds its lock. A value of an earlier statement of
+    -- the same transaction is stale and ignored.
+    setting text := 'dhanman_flow.' || kind || md5(key);
+    stamp text := statement_timestamp()::text;
+    known text := current_setting(setting, true);
+    counted integer;
 BEGIN
-    -- "<statement start>|<count>": a count left by an earlier statement of the transaction is 0.
-    IF value IS NULL OR split_part(value, '|', 1) <> statement_timestamp()::text THEN
-        RETURN 0;
+    IF known IS NOT NULL AND split_part(known, '|', 1) = stamp THEN
+        RETURN split_part(known, '|', 2)::integer;
     END IF;
-    RETURN split_part(value, '|', 2)::integer;
+    IF NOT pg_try_advisory_xact_lock(lock_class, hashtext(key)) THEN
+        counted := -1;
+    ELSIF kind = 'c' THEN
+        SELECT count(*) INTO counted FROM jobs_job WHERE concurrency_key = key AND state = 'processing';
+    ELSE
+        SELECT count(*) INTO counted FROM jobs_job
+        WHERE rate_key = key AND started_at > now - make_interval(secs => per);
+    END IF;
+    IF counted >= cap THEN
+        counted := -1;
+    END IF;
+    PERFORM set_config(setting, stamp || '|' || counted::text, true);
+    RETURN counted;
 END
 $$;
 
@@ -287,36 +309,26 @@ CREATE OR REPLACE FUNCTION dhanman_flow_admit(
     c_key text, c_limit integer, r_key text, r_limit integer, r_per double precision, now timestamptz
 ) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    c_setting text := 'dhanman_flow.c' || md5(coalesce(c_key, ''));
-    r_setting text := 'dhanman_flow.r' || md5(coalesce(r_key, ''));
-    c_taken integer := 0;
-    r_taken integer := 0;
-    counted integer;
+    c_count integer;
+    r_count integer;
 BEGIN
-    IF c_key IS NOT NULL AND NOT pg_try_advisory_xact_lock({CONCURRENCY_LOCK}, hashtext(c_key)) THEN
-        RETURN false;
-    END IF;
-    IF r_key IS NOT NULL AND NOT pg_try_advisory_xact_lock({RATE_LOCK}, hashtext(r_key)) THEN
-        RETURN false;
-    END IF;
     IF c_key IS NOT NULL THEN
-        c_taken := dhanman_flow_taken(c_setting);
-        SELECT count(*) INTO counted FROM jobs_job WHERE concurrency_key = c_key AND state = 'processing';
-        IF counted + c_taken >= c_limit THEN
+        c_count := dhanman_flow_count('c', c_key, {CONCURRENCY_LOCK}, c_limit, NULL, now);
+        IF c_count < 0 OR c_count >= c_limit THEN
             RETURN false;
         END IF;
     END IF;
     IF r_key IS NOT NULL THEN
-        r_taken := dhanman_flow_taken(r_setting);
-        SELECT count(*) INTO counted FROM jobs_job
-        WHERE rate_key = r_key AND started_at > now - make_interval(secs => r_per);
-        IF counted + r_taken >= r_limit THEN
+        r_count := dhanman_flow_count('r', r_key, {RATE_LOCK}, r_limit, r_per, now);
+        IF r_count < 0 OR r_count >= r_limit THEN
             RETURN false;
         END IF;
-        PERFORM set_config(r_setting, statement_timestamp()::text || '|' || (r_taken + 1)::text, true);
+        PERFORM set_config('dhanman_flow.r' || md5(r_key), statement_timestamp()::text || '|'
+                           || (CASE WHEN r_count + 1 >= r_limit THEN -1 ELSE r_count + 1 END)::text, true);
     END IF;
     IF c_key IS NOT NULL THEN
-        PERFORM set_config(c_setting, statement_timestamp()::text || '|' || (c_taken + 1)::text, true);
+        PERFORM set_config('dhanman_flow.c' || md5(c_key), statement_timestamp()::text || '|'
+                           || (CASE WHEN c_count + 1 >= c_limit THEN -1 ELSE c_count + 1 END)::text, true);
     END IF;
     RETURN true;
 END
@@ -324,7 +336,7 @@ $$;
 """
 DROP_ADMIT_FUNCTION_SQL = """
 DROP FUNCTION IF EXISTS dhanman_flow_admit(text, integer, text, integer, double precision, timestamptz);
-DROP FUNCTION IF EXISTS dhanman_flow_taken(text);
+DROP FUNCTION IF EXISTS dhanman_flow_count(text, text, integer, integer, double precision, timestamptz);
 """
 
 # The claim's condition on a candidate row `j`: a job without limits is admitted without a call

@@ -6,7 +6,74 @@ import django.db.models.lookups
 from django.conf import settings
 from django.db import migrations, models
 
-from jobs.flow import ADMIT_FUNCTION_SQL, DROP_ADMIT_FUNCTION_SQL
+# The claim's admission function, as jobs/flow.py had it when this migration was written (a
+# migration is frozen: a later change of the function is a new migration).
+ADMIT_FUNCTION_SQL = """
+CREATE OR REPLACE FUNCTION dhanman_flow_count(kind text, key text, lock_class integer, cap integer,
+                                              per double precision, now timestamptz) RETURNS integer
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    -- What this statement knows of the key: "<statement start>|<count>" (its jobs that count
+    -- against the limit, including those this statement admitted), or "<statement start>|-1"
+    -- when the key is full or another claim holds its lock. A value of an earlier statement of
+    -- the same transaction is stale and ignored.
+    setting text := 'dhanman_flow.' || kind || md5(key);
+    stamp text := statement_timestamp()::text;
+    known text := current_setting(setting, true);
+    counted integer;
+BEGIN
+    IF known IS NOT NULL AND split_part(known, '|', 1) = stamp THEN
+        RETURN split_part(known, '|', 2)::integer;
+    END IF;
+    IF NOT pg_try_advisory_xact_lock(lock_class, hashtext(key)) THEN
+        counted := -1;
+    ELSIF kind = 'c' THEN
+        SELECT count(*) INTO counted FROM jobs_job WHERE concurrency_key = key AND state = 'processing';
+    ELSE
+        SELECT count(*) INTO counted FROM jobs_job
+        WHERE rate_key = key AND started_at > now - make_interval(secs => per);
+    END IF;
+    IF counted >= cap THEN
+        counted := -1;
+    END IF;
+    PERFORM set_config(setting, stamp || '|' || counted::text, true);
+    RETURN counted;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION dhanman_flow_admit(
+    c_key text, c_limit integer, r_key text, r_limit integer, r_per double precision, now timestamptz
+) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    c_count integer;
+    r_count integer;
+BEGIN
+    IF c_key IS NOT NULL THEN
+        c_count := dhanman_flow_count('c', c_key, 815101, c_limit, NULL, now);
+        IF c_count < 0 OR c_count >= c_limit THEN
+            RETURN false;
+        END IF;
+    END IF;
+    IF r_key IS NOT NULL THEN
+        r_count := dhanman_flow_count('r', r_key, 815102, r_limit, r_per, now);
+        IF r_count < 0 OR r_count >= r_limit THEN
+            RETURN false;
+        END IF;
+        PERFORM set_config('dhanman_flow.r' || md5(r_key), statement_timestamp()::text || '|'
+                           || (CASE WHEN r_count + 1 >= r_limit THEN -1 ELSE r_count + 1 END)::text, true);
+    END IF;
+    IF c_key IS NOT NULL THEN
+        PERFORM set_config('dhanman_flow.c' || md5(c_key), statement_timestamp()::text || '|'
+                           || (CASE WHEN c_count + 1 >= c_limit THEN -1 ELSE c_count + 1 END)::text, true);
+    END IF;
+    RETURN true;
+END
+$$;
+"""
+DROP_ADMIT_FUNCTION_SQL = """
+DROP FUNCTION IF EXISTS dhanman_flow_admit(text, integer, text, integer, double precision, timestamptz);
+DROP FUNCTION IF EXISTS dhanman_flow_count(text, text, integer, integer, double precision, timestamptz);
+"""
 
 
 def install_admit_function(apps, schema_editor):

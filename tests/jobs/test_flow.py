@@ -242,3 +242,14 @@ def test_requeueing_a_job_whose_unique_key_is_held_again_is_a_clear_error():
     with pytest.raises(jobs.api.InvalidOperation, match=f"job {second.id} with the same unique key"):
         jobs.api.requeue(first.id)
     assert Job.objects.get(pk=first.id).state == State.DELETED
+
+
+def test_the_installed_admission_function_is_the_one_the_claim_expects():
+    """The migration froze a copy of jobs.flow's SQL: a change to one without the other (and a
+    new migration) would leave databases running another function than the code describes."""
+    import importlib
+
+    migration = importlib.import_module("jobs.migrations.0008_flow_control")
+    from jobs import flow
+
+    assert migration.ADMIT_FUNCTION_SQL == flow.ADMIT_FUNCTION_SQL

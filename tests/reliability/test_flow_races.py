@@ -17,7 +17,7 @@ from django.utils import timezone
 import jobs.api
 from jobs.models import Job, JobState, State
 from tests.reliability.drill import start_servers, wait_until_all_finished
-from tests.support.cluster import FAST, ROOT, database_url
+from tests.support.cluster import FAST, ROOT, database_url, wait_for
 from tests.testapp import tasks
 from tests.testapp.models import Attempt, Execution
 
@@ -101,11 +101,12 @@ def test_a_mutex_key_never_overlaps_on_two_servers_and_other_keys_run_meanwhile(
 
 
 def test_a_killed_servers_job_gives_its_slot_back_after_the_lease(cluster_factory):
-    (victim,) = start_servers(cluster_factory, 1, 2)
+    servers = start_servers(cluster_factory, 2, 2)
     holder = tasks.mutex_run.enqueue("k", 3.0)
+    wait_for(lambda: Attempt.objects.filter(job_id=holder.id).exists(), 20, "the holder to start")
     waiting = tasks.mutex_run.enqueue("k", 0.05)
-    victim.wait_for(lambda: Attempt.objects.filter(job_id=holder.id).exists(), 20, "the holder to start")
-    (survivor,) = start_servers(cluster_factory, 1, 2)
+    holder_server = Job.objects.get(pk=holder.id).server_id
+    victim, survivor = sorted(servers, key=lambda s: s.server().pk != holder_server)
     time.sleep(0.5)
     assert Job.objects.get(pk=waiting.id).state == State.ENQUEUED  # k is at its limit of 1
     victim.kill()
