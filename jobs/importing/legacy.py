@@ -1,0 +1,164 @@
+"""`import_schedules`: what the three legacy parsers find, turned into a checked plan, then written.
+
+A parser yields Found items (a schedule in our five-field CRON form and an IANA zone, or a
+one-off time, or why the entry cannot be carried). `plan` looks each up in the mapping, derives
+recurring ids, validates everything and compares with what is already stored, without writing.
+`apply` writes the plan in one transaction through the engine's own entry points
+(jobs.recurring.add_or_update, jobs.api.create_job): all of it or, on any error, none of it.
+"""
+
+import inspect
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from jobs import cron
+from jobs.api import create_job
+from jobs.importing.mapping import Mapping, Rule
+from jobs.importing.report import Entry, fill_next_runs
+from jobs.models import Job, RecurringJob
+from jobs.recurring import CONFIG_FIELDS, InvalidSchedule, Recurring, add_or_update
+
+
+@dataclass
+class Found:
+    source: str  # how the operator knows the entry ("line 4: 0 10 * * * /usr/local/bin/x")
+    keys: tuple  # what a [[map]] match may name, most exact first
+    name: str  # the legacy name a recurring id is derived from
+    cron: str = ""  # five-field CRON, already converted from the legacy form
+    timezone: str = ""  # IANA; empty: --timezone / settings.TIME_ZONE
+    run_at: datetime | None = None  # a one-off (a delayed job) instead of a schedule
+    external_id: str = ""  # for one-offs: what makes a second import find the job
+    error: str = ""  # wrong input: nothing is written
+    skip: str = ""  # valid, but not something we carry
+
+
+def slugify_id(name: str) -> str:
+    """A recurring id from a legacy name: "SendPaymentReminders" → "send-payment-reminders"."""
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name.strip())
+    text = re.sub(r"[^A-Za-z0-9_]+", "-", text).strip("-_").lower()
+    return (text or "imported")[:100].rstrip("-")
+
+
+def check_arguments(task, args, kwargs) -> str:
+    """Why (args, kwargs) cannot call `task`, or "" when they can."""
+    func = getattr(task, "func", None)
+    if func is None:
+        return ""
+    try:
+        signature = inspect.signature(func)
+        parameters = list(signature.parameters.values())
+        if getattr(task, "takes_context", False) and parameters:
+            signature = signature.replace(parameters=parameters[1:])
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        return f"the arguments {args!r} {kwargs or ''} do not fit {task.module_path}{signature}: {exc}".replace(" {}", "")
+    except ValueError:
+        return ""
+    return ""
+
+
+def _recurring_values(entry: Entry, rule: Rule) -> dict:
+    """RecurringJob field values, validated exactly as a declaration would be."""
+    return Recurring(
+        entry.id, rule.task, entry.cron, tz=entry.timezone, queue=rule.queue,
+        args=entry.args, kwargs=entry.kwargs,
+    ).validate()
+
+
+def compare_recurring(values: dict) -> str:
+    """'create', 'update' or 'unchanged' against the stored row (read only)."""
+    row = RecurringJob.objects.filter(pk=values["id"]).first()
+    if row is None:
+        return "create"
+    return "unchanged" if all(getattr(row, name) == values[name] for name in CONFIG_FIELDS) else "update"
+
+
+def plan(found: list[Found], mapping: Mapping, *, default_tz: str | None = None, now=None) -> list[Entry]:
+    now = now or timezone.now()
+    default_tz = default_tz or settings.TIME_ZONE
+    entries, used_ids = [], {}
+    for item in found:
+        entry = Entry(source=item.source, kind="job" if item.run_at else "recurring", cron=item.cron,
+                      timezone=item.timezone or default_tz)
+        entries.append(entry)
+        if item.error:
+            entry.fail(item.error)
+            continue
+        rule = mapping.find(*item.keys)
+        if item.skip:
+            entry.skip(item.skip)
+            if rule:
+                entry.task = rule.task.module_path
+            continue
+        if rule is None:
+            entry.skip(f"no [[map]] rule matches {item.keys[0]!r}: not imported (legacy commands are never run)", "unmapped")
+            continue
+        entry.task = rule.task.module_path
+        entry.args, entry.kwargs = list(rule.args or []), dict(rule.kwargs or {})
+        entry.queue = rule.queue or rule.task.queue_name
+        problem = check_arguments(rule.task, entry.args, entry.kwargs)
+        if problem:
+            entry.fail(f"{rule.label}: {problem}")
+            continue
+        if item.run_at:
+            _plan_one_off(entry, item, rule, now)
+            continue
+        base = rule.id or slugify_id(item.name)
+        entry.id = base
+        if base in used_ids:
+            if rule.id:
+                entry.fail(f"recurring id {base!r} is also used by {used_ids[base]}: give each entry its own [[map]] id")
+                continue
+            number = 2
+            while f"{base}-{number}" in used_ids:
+                number += 1
+            entry.id = f"{base}-{number}"[:100]
+        used_ids[entry.id] = item.source
+        try:
+            values = _recurring_values(entry, rule)
+        except InvalidSchedule as exc:
+            message = str(exc)
+            if "never runs" in message:
+                message = f"{entry.cron!r} never fires (no such date in any year): not imported. {message}"
+            entry.fail(message)
+            continue
+        entry.cron, entry.timezone, entry.queue = values["cron"], values["timezone"], values["queue"]
+        entry.status = compare_recurring(values)
+        fill_next_runs(entry, now)
+    return entries
+
+
+def _plan_one_off(entry: Entry, item: Found, rule: Rule, now) -> None:
+    entry.kind, entry.cron, entry.id = "job", "", item.external_id
+    entry.run_at = item.run_at.astimezone(cron.zone(entry.timezone))
+    if item.run_at <= now:
+        entry.skip(f"a one-off for {entry.run_at:%Y-%m-%d %H:%M %Z}, which has passed: not imported")
+        return
+    entry.state = "scheduled"
+    if Job.objects.filter(external_id=item.external_id).exists():
+        entry.status = "unchanged"
+
+
+def apply(entries: list[Entry]) -> None:
+    """Write every create/update entry in one transaction (the plan must have no errors)."""
+    from jobs.registry import resolve_task
+
+    assert not any(e.status == "error" for e in entries), "apply() needs a plan without errors"
+    with transaction.atomic():
+        for entry in entries:
+            if entry.status not in ("create", "update"):
+                continue
+            task = resolve_task(entry.task)
+            if entry.kind == "recurring":
+                add_or_update(entry.id, task, entry.cron, args=entry.args, kwargs=entry.kwargs,
+                              tz=entry.timezone, queue=entry.queue)
+            else:
+                if task.queue_name != entry.queue:
+                    task = task.using(queue_name=entry.queue)
+                create_job(task, entry.args, entry.kwargs, run_after=entry.run_at, external_id=entry.id,
+                           reason=f"Imported from {entry.source}")
