@@ -1,0 +1,206 @@
+"""`manage.py import_hangfire` against a real Hangfire.PostgreSql schema filled as Hangfire 1.8
+fills it (tests/importing/hangfire_db.py): Dhanman's 23 recurring jobs and its pending jobs."""
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from jobs.models import ContinuationOn, Job, JobState, RecurringJob, State
+from tests.importing import dhanman
+from tests.importing.hangfire_db import CANCELLATION, INT
+
+pytestmark = pytest.mark.django_db
+
+
+def run(db, mapping_path, *extra):
+    out = io.StringIO()
+    call_command("import_hangfire", "--dsn", db.dsn, "--schema", db.schema, "--map", str(mapping_path), *extra,
+                 stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def mapping(tmp_path):
+    path = tmp_path / "hangfire-map.toml"
+    path.write_text(dhanman.mapping_toml())
+    return path
+
+
+def test_imports_dhanman_recurring_and_pending_jobs_once(hangfire, mapping):
+    now = datetime.now(UTC).replace(microsecond=0)
+    ids = dhanman.fill(hangfire, now)
+    before = hangfire.snapshot()
+
+    report = json.loads(run(hangfire, mapping, "--json"))
+
+    assert hangfire.snapshot() == before  # read-only on the Hangfire side
+    assert report["written"] is True
+    # The 23 recurring jobs, with Windows zones converted and Hangfire's clock carried over.
+    declared = dhanman.declared_tasks()
+    rows = {row.id: row for row in RecurringJob.objects.all()}
+    assert set(rows) == {rid for rid, *_ in dhanman.RECURRING}
+    for index, (rid, _type, _method, cron, _tz) in enumerate(dhanman.RECURRING):
+        row = rows[rid]
+        assert (row.task_path, row.cron, row.timezone, row.args) == (declared[rid], cron, "Asia/Kolkata", [])
+        assert row.last_run_at == now - timedelta(hours=1 + index)
+        due = now - timedelta(minutes=2) if rid == "check-overdue-invoices" else now + timedelta(hours=1 + index)
+        assert row.next_run_at == due
+    assert rows["process-monthly-salaries"].cron == "0 23 L * *"
+
+    def job(hid):
+        return Job.objects.get(external_id=f"hangfire:{hangfire.conn.info.dbname}.{hangfire.schema}:{hid}")
+
+    reminders = [job(hid) for hid in ids["reminders"]]
+    assert [(j.state, j.args, j.task_path) for j in reminders] == [
+        (State.SCHEDULED, [invoice], "sales.tasks.send_invoice_reminder") for invoice in (101, 102, 103)
+    ]
+    assert reminders[0].run_at == now + timedelta(hours=24)
+    assert job(ids["reminder_due"]).state == State.ENQUEUED  # due during the cut-over: runs now
+    assert (job(ids["welcome"]).state, job(ids["welcome"]).args) == (State.ENQUEUED, [7])
+    assert (job(ids["payment"]).queue, job(ids["payment"]).args) == ("critical", [55])
+    create, ledger, notify = (job(hid) for hid in ids["chain"])
+    assert (create.state, ledger.state, notify.state) == (State.ENQUEUED, State.AWAITING, State.AWAITING)
+    assert (ledger.parent_id, notify.parent_id) == (create.pk, ledger.pk)
+    assert ledger.continuation_on == ContinuationOn.SUCCEEDED
+    failed = job(ids["failed"])
+    assert failed.state == State.FAILED
+    assert failed.exception_class == "Npgsql.NpgsqlException"
+    assert failed.exception_message == "Exception while reading from stream"
+    assert "ApproveInvoiceCommandHandler.UpdateRelatedSystems" in failed.exception_traceback
+    assert list(failed.history.values_list("name", flat=True)) == [State.ENQUEUED, State.FAILED]
+    assert job(ids["processing"]).state == State.ENQUEUED
+    assert not Job.objects.filter(external_id__endswith=f":{ids['unmapped']}").exists()
+    assert not Job.objects.filter(external_id__endswith=f":{ids['bad_arguments']}").exists()
+    assert Job.objects.filter(external_id__startswith="hangfire:").count() == 11
+
+    by_source = {e["source"].split(" ")[1] if e["source"].startswith("job ") else e["source"]: e
+                 for e in report["entries"]}
+    assert by_source[str(ids["unmapped"])]["status"] == "unmapped"
+    assert "AnalyticsService.UpdateAnalytics" in by_source[str(ids["unmapped"])]["reason"]
+    assert by_source[str(ids["bad_arguments"])]["status"] == "skipped"
+    assert "unparsable arguments" in by_source[str(ids["bad_arguments"])]["reason"]
+    assert by_source["3 Succeeded job(s)"]["status"] == "skipped"
+    assert by_source["1 Deleted job(s)"]["status"] == "skipped"
+    assert report["summary"]["create"] == 23 + 11
+
+    # A second run imports nothing new and changes nothing.
+    counts = (RecurringJob.objects.count(), Job.objects.count(), JobState.objects.count())
+    again = json.loads(run(hangfire, mapping, "--json"))
+    assert again["written"] is False
+    assert again["summary"]["create"] == again["summary"]["update"] == 0
+    assert (RecurringJob.objects.count(), Job.objects.count(), JobState.objects.count()) == counts
+    assert hangfire.snapshot() == before
+
+
+def test_dry_run_prints_the_table_and_writes_nothing(hangfire, mapping):
+    dhanman.fill(hangfire, datetime.now(UTC))
+    out = run(hangfire, mapping, "--dry-run", "--no-jobs")
+    assert "recurring-job:generate-monthly-invoices InvoiceService" in out
+    assert "0 6 1 * *" in out and "Asia/Kolkata" in out
+    assert "Dry run: nothing was written." in out
+    assert "job " not in out  # --no-jobs
+    assert RecurringJob.objects.count() == Job.objects.count() == 0
+
+
+def test_a_live_hangfire_server_stops_the_import_unless_forced(hangfire, mapping):
+    dhanman.fill(hangfire, datetime.now(UTC))
+    hangfire.heartbeat("web-02:5f0c", at=datetime.now(UTC) - timedelta(seconds=20))
+    with pytest.raises(CommandError, match="A Hangfire server is still running: web-02:5f0c"):
+        run(hangfire, mapping)
+    assert RecurringJob.objects.count() == Job.objects.count() == 0
+    out = run(hangfire, mapping, "--force")
+    assert "--force: imported although" in out
+    assert RecurringJob.objects.count() == 23
+
+
+# --- Bad input: a clear error, nothing written ---------------------------------------------------
+
+
+def assert_nothing_written():
+    assert RecurringJob.objects.count() == 0
+    assert Job.objects.count() == 0
+
+
+def test_invocation_data_that_is_not_json(make_hangfire, mapping):
+    db = make_hangfire(legacy_text_columns=True)  # before Hangfire.PostgreSql v20 it was a text column
+    dhanman.fill(db, datetime.now(UTC))
+    bad = db.add_job("", "", [], [], "Enqueued", {"Queue": "default"}, invocation="System.Int32 Foo(")
+    with pytest.raises(CommandError, match="1 entry .* cannot be imported; nothing was written") as caught:
+        run(db, mapping)
+    assert_nothing_written()
+    del caught
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("import_hangfire", "--dsn", db.dsn, "--schema", db.schema, "--map", str(mapping), stdout=out)
+    assert f"job {bad}: its invocation data is not JSON" in out.getvalue()
+
+
+def test_a_recurring_job_whose_payload_is_not_json(hangfire, mapping):
+    dhanman.fill(hangfire, datetime.now(UTC))
+    hangfire.add_recurring("broken", "", "", "0 1 * * *", job="{t: InvoiceService")
+    with pytest.raises(CommandError):
+        out = run(hangfire, mapping)
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("import_hangfire", "--dsn", hangfire.dsn, "--schema", hangfire.schema, "--map", str(mapping),
+                     stdout=out)
+    assert "recurring job 'broken': its invocation data is not JSON" in out.getvalue()
+    assert_nothing_written()
+
+
+def test_an_unknown_time_zone(hangfire, mapping):
+    dhanman.fill(hangfire, datetime.now(UTC))
+    hangfire.add_recurring("in-mars-time", dhanman.SALES.format("InvoiceService"), "CheckOverdueInvoices",
+                           "0 * * * *", tz="Mars Standard Time")
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("import_hangfire", "--dsn", hangfire.dsn, "--schema", hangfire.schema, "--map", str(mapping),
+                     stdout=out)
+    assert "Unknown time zone 'Mars Standard Time'" in out.getvalue()
+    assert_nothing_written()
+
+
+def test_a_dsn_that_does_not_answer(mapping):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(CommandError, match=r"does not answer") as caught:
+        call_command("import_hangfire", "--dsn", f"postgres://postgres:secret@127.0.0.1:{port}/hangfire",
+                     "--map", str(mapping), stdout=io.StringIO())
+    assert "secret" not in str(caught.value)
+    assert_nothing_written()
+
+
+def test_a_schema_that_is_not_hangfires(hangfire, mapping):
+    hangfire.execute("DROP TABLE {s}.jobqueue")
+    hangfire.execute("ALTER TABLE {s}.hash DROP COLUMN field")
+    with pytest.raises(CommandError, match=r"is not Hangfire.PostgreSql's: no table 'jobqueue'; table 'hash' has no column"):
+        run(hangfire, mapping)
+    with pytest.raises(CommandError, match="There is no schema 'nowhere'"):
+        call_command("import_hangfire", "--dsn", hangfire.dsn, "--schema", "nowhere", "--map", str(mapping),
+                     stdout=io.StringIO())
+    assert_nothing_written()
+
+
+def test_a_mapping_to_an_unregistered_task(hangfire, tmp_path):
+    path = tmp_path / "map.toml"
+    path.write_text('[[map]]\nmatch = "InvoiceService.CheckOverdueInvoices"\ntask = "os.system"\n')
+    with pytest.raises(CommandError, match="'os.system' is not a registered task"):
+        run(hangfire, path)
+
+
+def test_arguments_that_do_not_fit_the_task(hangfire, tmp_path):
+    path = tmp_path / "map.toml"
+    path.write_text('[[map]]\nmatch = "EmailService.SendWelcomeEmail"\ntask = "sales.tasks.check_overdue_invoices"\n')
+    hangfire.enqueued(dhanman.SALES.format("EmailService"), "SendWelcomeEmail", [INT, CANCELLATION], [7, None])
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("import_hangfire", "--dsn", hangfire.dsn, "--schema", hangfire.schema, "--map", str(path),
+                     stdout=out)
+    assert "do not fit sales.tasks.check_overdue_invoices" in out.getvalue()
+    assert_nothing_written()
