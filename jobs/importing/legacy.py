@@ -44,6 +44,53 @@ def slugify_id(name: str) -> str:
     return (text or "imported")[:100].rstrip("-")
 
 
+MONTH_NAMES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+LONGEST = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February 29 exists in leap years
+
+
+def _months(field: str) -> set[int] | None:
+    if field == "*":
+        return set(range(1, 13))
+    months = set()
+    for part in field.upper().split(","):
+        start, _, end = part.partition("-")
+        try:
+            first = MONTH_NAMES.index(start) + 1 if start in MONTH_NAMES else int(start)
+            last = (MONTH_NAMES.index(end) + 1 if end in MONTH_NAMES else int(end)) if end else first
+        except ValueError:
+            return None
+        months.update(range(first, last + 1))
+    return months
+
+
+def impossible_date(expression: str) -> str:
+    """Why a schedule naming only days its months never have ("0 0 31 2 *") can never fire, or ""."""
+    fields = expression.split()
+    if len(fields) != 5 or not re.fullmatch(r"\d+(,\d+)*", fields[2]):
+        return ""
+    days, months = [int(d) for d in fields[2].split(",")], _months(fields[3])
+    if not months or not all(1 <= m <= 12 for m in months):
+        return ""
+    if all(day > LONGEST[month - 1] for day in days for month in months):
+        return (f"{expression!r} never fires: no month it names has day {', '.join(map(str, days))}; "
+                "nothing would ever run, so it is not imported")
+    return ""
+
+
+def schedule_problem(expression: str) -> str:
+    """Why a five-field expression cannot be imported (malformed, or it never fires), or ""."""
+    if never := impossible_date(expression):
+        return never
+    try:
+        cron.validate_cron(expression)
+    except InvalidSchedule as exc:
+        message = str(exc)
+        if "never runs" in message:
+            return f"{expression!r} never fires: nothing would ever run, so it is not imported ({message})"
+        return message
+    return ""
+
+
 def check_arguments(task, args, kwargs) -> str:
     """Why (args, kwargs) cannot call `task`, or "" when they can."""
     func = getattr(task, "func", None)
@@ -95,6 +142,9 @@ def plan(found: list[Found], mapping: Mapping, *, default_tz: str | None = None,
             if rule:
                 entry.task = rule.task.module_path
             continue
+        if problem := schedule_problem(entry.cron) if not item.run_at else "":
+            entry.fail(problem)  # a wrong line is wrong whether or not it is mapped
+            continue
         if rule is None:
             entry.skip(f"no [[map]] rule matches {item.keys[0]!r}: not imported (legacy commands are never run)", "unmapped")
             continue
@@ -122,10 +172,7 @@ def plan(found: list[Found], mapping: Mapping, *, default_tz: str | None = None,
         try:
             values = _recurring_values(entry, rule)
         except InvalidSchedule as exc:
-            message = str(exc)
-            if "never runs" in message:
-                message = f"{entry.cron!r} never fires (no such date in any year): not imported. {message}"
-            entry.fail(message)
+            entry.fail(str(exc))
             continue
         entry.cron, entry.timezone, entry.queue = values["cron"], values["timezone"], values["queue"]
         entry.status = compare_recurring(values)
