@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import CommandError, call_command
 
+from jobs.console.listing import search_jobs
 from jobs.models import ContinuationOn, Job, JobState, RecurringJob, State
 from tests.importing import dhanman
 from tests.importing.hangfire_db import CANCELLATION, INT
@@ -72,6 +73,8 @@ def test_imports_dhanman_recurring_and_pending_jobs_once(hangfire, mapping):
     assert "ApproveInvoiceCommandHandler.UpdateRelatedSystems" in failed.exception_traceback
     assert list(failed.history.values_list("name", flat=True)) == [State.ENQUEUED, State.FAILED]
     assert job(ids["processing"]).state == State.ENQUEUED
+    # Operators find an imported job by its Hangfire id in the console's search.
+    assert list(search_jobs(Job.objects.all(), str(ids["welcome"]))) == [job(ids["welcome"])]
     assert not Job.objects.filter(external_id__endswith=f":{ids['unmapped']}").exists()
     assert not Job.objects.filter(external_id__endswith=f":{ids['bad_arguments']}").exists()
     assert Job.objects.filter(external_id__startswith="hangfire:").count() == 11
