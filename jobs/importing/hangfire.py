@@ -293,11 +293,15 @@ def hangfire_cron(expression: str) -> str:
     fields = (expression or "").replace("?", "*").split()
     if len(fields) == 6:
         if fields[0] not in ("0", "00"):
-            raise InvalidSchedule(
+            raise Inexpressible(
                 f"{expression!r} fires at second {fields[0]!r}: our Cron's finest unit is the minute"
             )
         fields = fields[1:]
     return " ".join(fields)
+
+
+class Inexpressible(ValueError):
+    """A valid Hangfire schedule that our five-field Cron cannot express."""
 
 
 # --- The plan --------------------------------------------------------------------------------
@@ -334,6 +338,10 @@ def plan_recurring(source: Source, mapping: Mapping, now) -> list[Entry]:
         entry.source = f"recurring-job:{rid} {invocation.keys[0]}"
         try:
             entry.cron = hangfire_cron(fields.get("Cron", ""))
+        except Inexpressible as exc:
+            entry.skip(f"no cron equivalent: {exc}; nothing imported for it")
+            continue
+        try:
             entry.timezone = to_iana(fields.get("TimeZoneId") or "UTC")
             last, following = parse_time(fields.get("LastExecution")), parse_time(fields.get("NextExecution"))
         except (InvalidSchedule, ValueError) as exc:

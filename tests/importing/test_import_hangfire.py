@@ -207,3 +207,25 @@ def test_arguments_that_do_not_fit_the_task(hangfire, tmp_path):
                      stdout=out)
     assert "do not fit sales.tasks.check_overdue_invoices" in out.getvalue()
     assert_nothing_written()
+
+
+def test_continuations_of_finished_or_missing_parents_and_second_level_crons(hangfire, tmp_path):
+    path = tmp_path / "map.toml"
+    path.write_text(dhanman.mapping_toml())
+    workflow = dhanman.SALES.format("InvoiceProcessingService")
+    done = hangfire.finished(workflow, "CreateInvoice", [INT, CANCELLATION], [1, None])
+    gone = hangfire.finished(workflow, "CreateInvoice", [INT, CANCELLATION], [2, None], state="Deleted")
+    released = hangfire.awaiting(workflow, "UpdateLedger", [INT, CANCELLATION], [1, None], done)
+    not_met = hangfire.awaiting(workflow, "UpdateLedger", [INT, CANCELLATION], [2, None], gone)
+    orphan = hangfire.add_job(workflow, "UpdateLedger", [INT, CANCELLATION], [3, None], "Awaiting",
+                              {"ParentId": "999999", "Options": "OnlyOnSucceededState"})
+    hangfire.add_recurring("every-30-seconds", dhanman.SALES.format("InvoiceService"), "CheckOverdueInvoices",
+                           "*/30 * * * * *")
+    report = {e["details"].get("hangfire_id"): e for e in json.loads(run(hangfire, path, "--json"))["entries"]}
+    assert report[released]["status"] == "create"
+    assert Job.objects.get(external_id__endswith=f":{released}").state == State.ENQUEUED  # parent succeeded
+    assert "continuation condition not met" in report[not_met]["reason"]
+    assert "no longer exists in Hangfire" in report[orphan]["reason"]
+    assert report["every-30-seconds"]["status"] == "skipped"
+    assert "finest unit is the minute" in report["every-30-seconds"]["reason"]
+    assert Job.objects.count() == 1 and RecurringJob.objects.count() == 0
