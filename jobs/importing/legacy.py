@@ -92,20 +92,23 @@ def schedule_problem(expression: str) -> str:
 
 
 def check_arguments(task, args, kwargs) -> str:
-    """Why (args, kwargs) cannot call `task`, or "" when they can."""
+    """Why (args, kwargs) cannot call `task`, or "" when they can (the context of a
+    takes_context task is not the caller's to pass)."""
     func = getattr(task, "func", None)
     if func is None:
         return ""
     try:
         signature = inspect.signature(func)
-        parameters = list(signature.parameters.values())
-        if getattr(task, "takes_context", False) and parameters:
-            signature = signature.replace(parameters=parameters[1:])
+    except (TypeError, ValueError):
+        return ""
+    parameters = list(signature.parameters.values())
+    if getattr(task, "takes_context", False) and parameters:
+        signature = signature.replace(parameters=parameters[1:])
+    try:
         signature.bind(*args, **kwargs)
     except TypeError as exc:
-        return f"the arguments {args!r} {kwargs or ''} do not fit {task.module_path}{signature}: {exc}".replace(" {}", "")
-    except ValueError:
-        return ""
+        given = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+        return f"the arguments ({given}) do not fit {task.module_path}{signature}: {exc}"
     return ""
 
 
