@@ -88,22 +88,46 @@ def parse(text: str) -> list[Found]:
                 continue
             keys = _keys(command)
             if keyword == "@reboot":
-                found.append(Found(source, keys, _name(keys[-1]), skip=(
-                    "@reboot runs when a machine starts, and a job platform has no such moment: "
-                    "refused (start it from the service's own start-up instead)")))
+                found.append(
+                    Found(
+                        source,
+                        keys,
+                        _name(keys[-1]),
+                        skip=(
+                            "@reboot runs when a machine starts, and a job platform has no such moment: "
+                            "refused (start it from the service's own start-up instead)"
+                        ),
+                    )
+                )
                 continue
             if keyword not in KEYWORDS:
-                found.append(Found(source, keys, _name(keys[-1]), error=(
-                    f"unknown keyword {keyword}: use five time fields or one of "
-                    f"{', '.join(sorted(KEYWORDS))}, @reboot")))
+                found.append(
+                    Found(
+                        source,
+                        keys,
+                        _name(keys[-1]),
+                        error=(
+                            f"unknown keyword {keyword}: use five time fields or one of "
+                            f"{', '.join(sorted(KEYWORDS))}, @reboot"
+                        ),
+                    )
+                )
                 continue
             found.append(Found(source, keys, _name(keys[-1]), cron=KEYWORDS[keyword], timezone=zone))
             continue
         parts = stripped.split(None, 5)
         if len(parts) < 6 or not all(TIME_FIELD.match(p) for p in parts[:5]):
-            found.append(Found(source, (stripped,), "", error=(
-                "malformed crontab line: it needs five time fields (minute hour day-of-month month "
-                "day-of-week) and then a command, or an @keyword and a command")))
+            found.append(
+                Found(
+                    source,
+                    (stripped,),
+                    "",
+                    error=(
+                        "malformed crontab line: it needs five time fields (minute hour day-of-month month "
+                        "day-of-week) and then a command, or an @keyword and a command"
+                    ),
+                )
+            )
             continue
         keys = _keys(parts[5])
         found.append(Found(source, keys, _name(keys[-1]), cron=" ".join(parts[:5]), timezone=zone))

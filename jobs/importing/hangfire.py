@@ -53,7 +53,11 @@ REQUIRED = {
     "server": {"id", "lastheartbeat"},
 }
 # Parameters Hangfire fills in at run time: they are not the job's arguments.
-RUNTIME_PARAMETERS = ("System.Threading.CancellationToken", "Hangfire.IJobCancellationToken", "Hangfire.Server.PerformContext")
+RUNTIME_PARAMETERS = (
+    "System.Threading.CancellationToken",
+    "Hangfire.IJobCancellationToken",
+    "Hangfire.Server.PerformContext",
+)
 CARRIED_STATES = ("Enqueued", "Scheduled", "Awaiting", "Failed", "Processing")
 FINISHED_STATES = ("Succeeded", "Deleted")
 CONTINUATION_OPTIONS = {
@@ -87,8 +91,17 @@ def libpq_dsn(dsn: str) -> str:
     Hangfire's appsettings.json holds it, are translated."""
     if "://" in dsn or ";" not in dsn:
         return dsn
-    names = {"host": "host", "server": "host", "port": "port", "database": "dbname", "username": "user",
-             "user id": "user", "userid": "user", "password": "password", "sslmode": "sslmode"}
+    names = {
+        "host": "host",
+        "server": "host",
+        "port": "port",
+        "database": "dbname",
+        "username": "user",
+        "user id": "user",
+        "userid": "user",
+        "password": "password",
+        "sslmode": "sslmode",
+    }
     parts = []
     for item in dsn.split(";"):
         key, _, value = item.partition("=")
@@ -110,9 +123,13 @@ class Source:
     def __init__(self, dsn: str, schema: str = "hangfire"):
         self.schema = schema
         try:
-            self.conn = psycopg.connect(libpq_dsn(dsn), connect_timeout=5, application_name="dhanman import_hangfire")
+            self.conn = psycopg.connect(
+                libpq_dsn(dsn), connect_timeout=5, application_name="dhanman import_hangfire"
+            )
         except psycopg.Error as exc:
-            raise HangfireError(f"The Hangfire database at {safe_dsn(dsn)} does not answer: {str(exc).strip()}") from None
+            raise HangfireError(
+                f"The Hangfire database at {safe_dsn(dsn)} does not answer: {str(exc).strip()}"
+            ) from None
         self.conn.read_only = True
         self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         self.database = self.conn.info.dbname
@@ -131,10 +148,13 @@ class Source:
     def check_schema(self) -> int | None:
         """Raise HangfireError unless the schema has Hangfire's tables; return its version."""
         rows = self.query(
-            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s", [self.schema]
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s",
+            [self.schema],
         )
         if not rows:
-            raise HangfireError(f"There is no schema {self.schema!r} (or it has no tables) in database {self.database!r}.")
+            raise HangfireError(
+                f"There is no schema {self.schema!r} (or it has no tables) in database {self.database!r}."
+            )
         columns = {}
         for table, column in rows:
             columns.setdefault(table, set()).add(column)
@@ -156,13 +176,21 @@ class Source:
     def live_servers(self) -> list[tuple[str, datetime]]:
         return self.query(
             "SELECT id, lastheartbeat FROM {t} WHERE lastheartbeat > now() - make_interval(secs => %s) ORDER BY id",
-            [HEARTBEAT_FRESH_SECONDS], t="server",
+            [HEARTBEAT_FRESH_SECONDS],
+            t="server",
         )
 
     def recurring_jobs(self) -> list[tuple[str, dict]]:
-        ids = [row[0] for row in self.query("SELECT value FROM {t} WHERE key = 'recurring-jobs' ORDER BY score, value", t="set")]
+        ids = [
+            row[0]
+            for row in self.query(
+                "SELECT value FROM {t} WHERE key = 'recurring-jobs' ORDER BY score, value", t="set"
+            )
+        ]
         hashes = {}
-        for key, name, value in self.query("SELECT key, field, value FROM {t} WHERE key LIKE 'recurring-job:%%'", t="hash"):
+        for key, name, value in self.query(
+            "SELECT key, field, value FROM {t} WHERE key LIKE 'recurring-job:%%'", t="hash"
+        ):
             hashes.setdefault(key.removeprefix("recurring-job:"), {})[name] = value
         return [(rid, hashes.get(rid, {})) for rid in ids]
 
@@ -172,12 +200,18 @@ class Source:
             "s.reason, s.data::text, (SELECT q.queue FROM {q} q WHERE q.jobid = j.id LIMIT 1) "
             "FROM {j} j LEFT JOIN {s} s ON s.id = j.stateid "
             "WHERE j.statename IS NOT NULL AND j.statename <> ALL(%s) ORDER BY j.id",
-            [list(FINISHED_STATES)], j="job", s="state", q="jobqueue",
+            [list(FINISHED_STATES)],
+            j="job",
+            s="state",
+            q="jobqueue",
         )
 
     def finished_counts(self) -> dict:
-        rows = self.query("SELECT statename, count(*) FROM {j} WHERE statename = ANY(%s) GROUP BY statename",
-                          [list(FINISHED_STATES)], j="job")
+        rows = self.query(
+            "SELECT statename, count(*) FROM {j} WHERE statename = ANY(%s) GROUP BY statename",
+            [list(FINISHED_STATES)],
+            j="job",
+        )
         return dict(rows)
 
     def job_states(self, ids) -> dict:
@@ -265,7 +299,9 @@ def job_arguments(invocation: Invocation, arguments_column: str | None = None) -
         try:
             values.append(json.loads(item))
         except ValueError:
-            raise BadArguments(f"argument #{index + 1} ({kind or 'unknown type'}) is not JSON: {item[:60]!r}") from None
+            raise BadArguments(
+                f"argument #{index + 1} ({kind or 'unknown type'}) is not JSON: {item[:60]!r}"
+            ) from None
     return values
 
 
@@ -318,8 +354,10 @@ def _queue(rule, hangfire_queue: str) -> str:
 
 def _validate_queue(entry: Entry) -> None:
     if entry.queue not in settings.JOB_QUEUES:
-        entry.fail(f"queue {entry.queue!r} is not one of ours ({', '.join(settings.JOB_QUEUES)}): "
-                   "name one with queue = … in its [[map]] rule")
+        entry.fail(
+            f"queue {entry.queue!r} is not one of ours ({', '.join(settings.JOB_QUEUES)}): "
+            "name one with queue = … in its [[map]] rule"
+        )
 
 
 def plan_recurring(source: Source, mapping: Mapping, now) -> list[Entry]:
@@ -381,7 +419,10 @@ def plan_recurring(source: Source, mapping: Mapping, now) -> list[Entry]:
         if following is not None and (entry.status == "create" or entry.reason):
             # The carried next execution comes first, whether it is still ahead or was due during the cut-over.
             zone = cron.zone(entry.timezone)
-            entry.next_runs = [run.astimezone(zone) for run in [following, *cron.upcoming(entry.cron, entry.timezone, following, 2)]]
+            entry.next_runs = [
+                run.astimezone(zone)
+                for run in [following, *cron.upcoming(entry.cron, entry.timezone, following, 2)]
+            ]
         else:
             fill_next_runs(entry, now)
     return entries
@@ -392,15 +433,31 @@ def _needs_carry(rid: str, last, following) -> bool:
     row = RecurringJob.objects.filter(pk=rid).first()
     if row is None or row.last_job_id is not None:
         return False
-    return (following is not None and row.next_run_at != following) or (last is not None and row.last_run_at != last)
+    return (following is not None and row.next_run_at != following) or (
+        last is not None and row.last_run_at != last
+    )
 
 
 def plan_jobs(source: Source, mapping: Mapping, now) -> list[Entry]:
     entries, by_hangfire_id = [], {}
-    for hid, state, invocation_text, arguments_text, created, _reason, data_text, queued in source.pending_jobs():
+    for (
+        hid,
+        state,
+        invocation_text,
+        arguments_text,
+        created,
+        _reason,
+        data_text,
+        queued,
+    ) in source.pending_jobs():
         external = f"hangfire:{source.label}:{hid}"
-        entry = Entry(source=f"job {hid} ({state})", kind="job", id=external, state=state.lower(),
-                      details={"hangfire_id": hid, "hangfire_state": state})
+        entry = Entry(
+            source=f"job {hid} ({state})",
+            kind="job",
+            id=external,
+            state=state.lower(),
+            details={"hangfire_id": hid, "hangfire_state": state},
+        )
         entries.append(entry)
         by_hangfire_id[hid] = entry
         try:
@@ -425,7 +482,9 @@ def plan_jobs(source: Source, mapping: Mapping, now) -> list[Entry]:
             entry.fail(f"job {hid}: its {state} state data is not a JSON object")
             continue
         try:
-            entry.args = list(rule.args) if rule.args is not None else job_arguments(invocation, arguments_text)
+            entry.args = (
+                list(rule.args) if rule.args is not None else job_arguments(invocation, arguments_text)
+            )
         except (BadArguments, BadInvocation) as exc:
             entry.skip(f"unparsable arguments: {exc}")
             continue
@@ -455,7 +514,9 @@ def _plan_state(entry: Entry, state: str, data: dict, created) -> None:
         if entry.run_at is None:
             raise ValueError("its Scheduled state has no EnqueueAt")
         entry.state = "scheduled" if entry.run_at > timezone.now() else "enqueued"
-        entry.details["reason"] = f"Imported from Hangfire job {hid} (Scheduled for {entry.run_at.isoformat()})"
+        entry.details["reason"] = (
+            f"Imported from Hangfire job {hid} (Scheduled for {entry.run_at.isoformat()})"
+        )
     elif state == "Awaiting":
         parent = str(data.get("ParentId") or "")
         if not parent.isdigit():
@@ -507,7 +568,9 @@ def _resolve_parents(source: Source, entries: list[Entry], by_hangfire_id: dict)
             entry.details.pop("parent")
             entry.details["reason"] += f"; parent {parent_id} {parent_state} in Hangfire, so released"
         else:
-            entry.skip(f"continuation condition not met: its parent job {parent_id} is {parent_state} in Hangfire")
+            entry.skip(
+                f"continuation condition not met: its parent job {parent_id} is {parent_state} in Hangfire"
+            )
 
 
 def order_for_writing(entries: list[Entry]) -> list[Entry]:
@@ -541,8 +604,15 @@ def apply(entries: list[Entry]) -> None:
             if entry.kind != "recurring" or entry.status not in ("create", "update"):
                 continue
             task = resolve_task(entry.task)
-            add_or_update(entry.id, task, entry.cron, args=entry.args, kwargs=entry.kwargs, tz=entry.timezone,
-                          queue=entry.queue)
+            add_or_update(
+                entry.id,
+                task,
+                entry.cron,
+                args=entry.args,
+                kwargs=entry.kwargs,
+                tz=entry.timezone,
+                queue=entry.queue,
+            )
             row = RecurringJob.objects.select_for_update().get(pk=entry.id)
             last, following = entry.details.get("last_execution"), entry.details.get("next_execution")
             if row.last_job_id is None:
@@ -569,11 +639,16 @@ def apply(entries: list[Entry]) -> None:
             parent_hid = entry.details.get("parent")
             parent = None
             if parent_hid is not None:
-                parent = created_ids.get(parent_hid) or Job.objects.filter(
-                    external_id=entry.id.rsplit(":", 1)[0] + f":{parent_hid}"
-                ).values_list("pk", flat=True).first()
+                parent = (
+                    created_ids.get(parent_hid)
+                    or Job.objects.filter(external_id=entry.id.rsplit(":", 1)[0] + f":{parent_hid}")
+                    .values_list("pk", flat=True)
+                    .first()
+                )
             job = create_job(
-                task, entry.args, entry.kwargs,
+                task,
+                entry.args,
+                entry.kwargs,
                 run_after=entry.run_at if entry.details["hangfire_state"] == "Scheduled" else None,
                 parent=parent,
                 on=entry.details.get("on", ContinuationOn.SUCCEEDED),

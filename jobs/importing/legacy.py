@@ -72,8 +72,10 @@ def impossible_date(expression: str) -> str:
     if not months or not all(1 <= m <= 12 for m in months):
         return ""
     if all(day > LONGEST[month - 1] for day in days for month in months):
-        return (f"{expression!r} never fires: no month it names has day {', '.join(map(str, days))}; "
-                "nothing would ever run, so it is not imported")
+        return (
+            f"{expression!r} never fires: no month it names has day {', '.join(map(str, days))}; "
+            "nothing would ever run, so it is not imported"
+        )
     return ""
 
 
@@ -115,8 +117,13 @@ def check_arguments(task, args, kwargs) -> str:
 def _recurring_values(entry: Entry, rule: Rule) -> dict:
     """RecurringJob field values, validated exactly as a declaration would be."""
     return Recurring(
-        entry.id, rule.task, entry.cron, tz=entry.timezone, queue=rule.queue,
-        args=entry.args, kwargs=entry.kwargs,
+        entry.id,
+        rule.task,
+        entry.cron,
+        tz=entry.timezone,
+        queue=rule.queue,
+        args=entry.args,
+        kwargs=entry.kwargs,
     ).validate()
 
 
@@ -133,8 +140,12 @@ def plan(found: list[Found], mapping: Mapping, *, default_tz: str | None = None,
     default_tz = default_tz or settings.TIME_ZONE
     entries, used_ids = [], {}
     for item in found:
-        entry = Entry(source=item.source, kind="job" if item.run_at else "recurring", cron=item.cron,
-                      timezone=item.timezone or default_tz)
+        entry = Entry(
+            source=item.source,
+            kind="job" if item.run_at else "recurring",
+            cron=item.cron,
+            timezone=item.timezone or default_tz,
+        )
         entries.append(entry)
         if item.error:
             entry.fail(item.error)
@@ -149,7 +160,10 @@ def plan(found: list[Found], mapping: Mapping, *, default_tz: str | None = None,
             entry.fail(problem)  # a wrong line is wrong whether or not it is mapped
             continue
         if rule is None:
-            entry.skip(f"no [[map]] rule matches {item.keys[0]!r}: not imported (legacy commands are never run)", "unmapped")
+            entry.skip(
+                f"no [[map]] rule matches {item.keys[0]!r}: not imported (legacy commands are never run)",
+                "unmapped",
+            )
             continue
         entry.task = rule.task.module_path
         entry.args, entry.kwargs = list(rule.args or []), dict(rule.kwargs or {})
@@ -165,7 +179,9 @@ def plan(found: list[Found], mapping: Mapping, *, default_tz: str | None = None,
         entry.id = base
         if base in used_ids:
             if rule.id:
-                entry.fail(f"recurring id {base!r} is also used by {used_ids[base]}: give each entry its own [[map]] id")
+                entry.fail(
+                    f"recurring id {base!r} is also used by {used_ids[base]}: give each entry its own [[map]] id"
+                )
                 continue
             number = 2
             while f"{base}-{number}" in used_ids:
@@ -205,10 +221,23 @@ def apply(entries: list[Entry]) -> None:
                 continue
             task = resolve_task(entry.task)
             if entry.kind == "recurring":
-                add_or_update(entry.id, task, entry.cron, args=entry.args, kwargs=entry.kwargs,
-                              tz=entry.timezone, queue=entry.queue)
+                add_or_update(
+                    entry.id,
+                    task,
+                    entry.cron,
+                    args=entry.args,
+                    kwargs=entry.kwargs,
+                    tz=entry.timezone,
+                    queue=entry.queue,
+                )
             else:
                 if task.queue_name != entry.queue:
                     task = task.using(queue_name=entry.queue)
-                create_job(task, entry.args, entry.kwargs, run_after=entry.run_at, external_id=entry.id,
-                           reason=f"Imported from {entry.source}")
+                create_job(
+                    task,
+                    entry.args,
+                    entry.kwargs,
+                    run_after=entry.run_at,
+                    external_id=entry.id,
+                    reason=f"Imported from {entry.source}",
+                )

@@ -80,7 +80,11 @@ def load_mapping(path) -> Mapping:
 
 def parse_mapping(data: dict, path: str = "the mapping") -> Mapping:
     extra = sorted(set(data) - {"map"})
-    problems = [f"unknown top-level key(s) {', '.join(map(repr, extra))}: write rules as [[map]] tables"] if extra else []
+    problems = (
+        [f"unknown top-level key(s) {', '.join(map(repr, extra))}: write rules as [[map]] tables"]
+        if extra
+        else []
+    )
     entries = data.get("map", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise MappingError(f"{path}: 'map' must be an array of tables ([[map]] ... ).")
@@ -89,7 +93,9 @@ def parse_mapping(data: dict, path: str = "the mapping") -> Mapping:
         where = f"[[map]] #{number}"
         unknown = sorted(set(entry) - KEYS)
         if unknown:
-            problems.append(f"{where}: unknown key(s) {', '.join(map(repr, unknown))} (allowed: {', '.join(sorted(KEYS))})")
+            problems.append(
+                f"{where}: unknown key(s) {', '.join(map(repr, unknown))} (allowed: {', '.join(sorted(KEYS))})"
+            )
         match, path_ = entry.get("match"), entry.get("task")
         if not isinstance(match, str) or not match.strip():
             problems.append(f"{where}: 'match' must be a non-empty string")
@@ -126,13 +132,20 @@ def parse_mapping(data: dict, path: str = "the mapping") -> Mapping:
                     raise ValidationError("")
                 validate_slug(rule_id)
             except ValidationError:
-                problems.append(f"{where}: 'id' must be a slug of at most 100 characters (letters, digits, '-', '_')")
+                problems.append(
+                    f"{where}: 'id' must be a slug of at most 100 characters (letters, digits, '-', '_')"
+                )
                 continue
         queue = entry.get("queue")
         if queue is not None and queue not in settings.JOB_QUEUES:
-            problems.append(f"{where}: unknown queue {queue!r}; the queues are {', '.join(settings.JOB_QUEUES)}")
+            problems.append(
+                f"{where}: unknown queue {queue!r}; the queues are {', '.join(settings.JOB_QUEUES)}"
+            )
             continue
         rules.append(Rule(match.strip(), task, args, kwargs, rule_id, queue, number))
     if problems:
-        raise MappingError(f"{path}: {len(problems)} problem(s), nothing was imported:\n" + "\n".join(f"  - {p}" for p in problems))
+        raise MappingError(
+            f"{path}: {len(problems)} problem(s), nothing was imported:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
     return Mapping(rules, path)

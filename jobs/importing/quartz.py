@@ -42,7 +42,9 @@ def _day_of_week_number(text: str) -> str:
     if text.upper() in DAY_NAMES:
         return str(DAY_NAMES.index(text.upper()))
     if not text.isdigit() or not 1 <= int(text) <= 7:
-        raise InvalidSchedule(f"{text!r} is not a Quartz day of the week (1 = Sunday … 7 = Saturday, or SUN … SAT)")
+        raise InvalidSchedule(
+            f"{text!r} is not a Quartz day of the week (1 = Sunday … 7 = Saturday, or SUN … SAT)"
+        )
     return str(int(text) - 1)
 
 
@@ -78,9 +80,13 @@ def _day_of_month(field: str) -> str:
         return "*"
     upper = field.upper()
     if re.match(r"^L-\d+$", upper):
-        raise Inexpressible(f"day-of-month {field!r} (the {upper[2:]}th day before the month's last) has no cron form")
+        raise Inexpressible(
+            f"day-of-month {field!r} (the {upper[2:]}th day before the month's last) has no cron form"
+        )
     if re.search(r"\d+W", upper):
-        raise Inexpressible(f"day-of-month {field!r} (the weekday nearest a date) has no cron form here; only LW (last weekday) does")
+        raise Inexpressible(
+            f"day-of-month {field!r} (the weekday nearest a date) has no cron form here; only LW (last weekday) does"
+        )
     return _steps(field, 1, 31)
 
 
@@ -107,7 +113,13 @@ def to_cron(expression: str) -> str:
     if dom == "?" and dow == "?":
         raise InvalidSchedule(f"{expression!r}: '?' can be in day-of-month or day-of-week, not both")
     return " ".join(
-        (_steps(minute, 0, 59), _steps(hour, 0, 23), _day_of_month(dom), _steps(month, 1, 12), _day_of_week(dow))
+        (
+            _steps(minute, 0, 59),
+            _steps(hour, 0, 23),
+            _day_of_month(dom),
+            _steps(month, 1, 12),
+            _day_of_week(dow),
+        )
     )
 
 
@@ -148,8 +160,16 @@ def parse(raw: bytes) -> list[Found]:
     except InvalidSchedule as exc:
         return [Found("the file", ("",), "", error=str(exc))]
     if _local(root.tag) != "job-scheduling-data":
-        return [Found("the file", ("",), "", error=(
-            f"not a Quartz.NET job scheduling file: its root is <{_local(root.tag)}>, not <job-scheduling-data>"))]
+        return [
+            Found(
+                "the file",
+                ("",),
+                "",
+                error=(
+                    f"not a Quartz.NET job scheduling file: its root is <{_local(root.tag)}>, not <job-scheduling-data>"
+                ),
+            )
+        ]
     jobs, triggers = {}, []
     for schedule in _children(root, "schedule"):
         for job in _children(schedule, "job"):
@@ -176,8 +196,16 @@ def parse(raw: bytes) -> list[Found]:
         name = job_name if per_job[key] == 1 else f"{job_name}-{trigger_name}"
         source = f"{key} trigger {trigger_name}"
         if kind != "cron":
-            found.append(Found(source, keys, name, skip=(
-                f"a <{kind}> trigger: only <cron> triggers are imported; declare this schedule as a CRON by hand")))
+            found.append(
+                Found(
+                    source,
+                    keys,
+                    name,
+                    skip=(
+                        f"a <{kind}> trigger: only <cron> triggers are imported; declare this schedule as a CRON by hand"
+                    ),
+                )
+            )
             continue
         expression = " ".join(_child(trigger, "cron-expression").split())
         source = f"{source}: {expression}"
@@ -189,7 +217,9 @@ def parse(raw: bytes) -> list[Found]:
             zone = to_iana(zone) if zone else ""
             found.append(Found(source, keys, name, cron=to_cron(expression), timezone=zone))
         except Inexpressible as exc:
-            found.append(Found(source, keys, name, skip=f"no cron equivalent: {exc}; nothing imported for it"))
+            found.append(
+                Found(source, keys, name, skip=f"no cron equivalent: {exc}; nothing imported for it")
+            )
         except InvalidSchedule as exc:
             found.append(Found(source, keys, name, error=str(exc)))
     return found

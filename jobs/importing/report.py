@@ -55,7 +55,9 @@ def fill_next_runs(entry: Entry, now: datetime, count: int = 3) -> None:
     """The next `count` fire times, as aware datetimes in the entry's own zone."""
     if entry.cron and entry.timezone:
         zone = cron.zone(entry.timezone)
-        entry.next_runs = [run.astimezone(zone) for run in cron.upcoming(entry.cron, entry.timezone, now, count)]
+        entry.next_runs = [
+            run.astimezone(zone) for run in cron.upcoming(entry.cron, entry.timezone, now, count)
+        ]
 
 
 def summary(entries: list[Entry]) -> dict:

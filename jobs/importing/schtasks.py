@@ -16,8 +16,20 @@ from jobs.importing.legacy import Found
 from jobs.importing.quartz import _child, _children, _local, read_xml
 
 WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-          "October", "November", "December")
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 _DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 
 
@@ -79,7 +91,9 @@ def _times(trigger, start: datetime) -> tuple[str, str]:
             raise _Inexpressible(f"its repetition runs past midnight ({span_text} from {start:%H:%M})")
         hours = f"{start.hour}-{last}" if last > start.hour else str(start.hour)
     else:
-        raise _Inexpressible(f"its repetition lasts {span_text} from {start:%H:%M}, which is not a whole-hour window")
+        raise _Inexpressible(
+            f"its repetition lasts {span_text} from {start:%H:%M}, which is not a whole-hour window"
+        )
     if minutes < 60:
         if 60 % minutes:
             raise _Inexpressible(f"it repeats every {minutes} minutes, which does not divide an hour")
@@ -139,7 +153,9 @@ def _calendar_cron(trigger, start: datetime) -> str:
         parts = [f"{d}L" if w.lower() == "last" else f"{d}#{w}" for w in weeks for d in days]
         months = _names(by_mdow, "Months", MONTHS, "month")
         return f"{minute} {hour} * {_months(months)} {','.join(parts)}"
-    raise InvalidSchedule("the CalendarTrigger has no ScheduleByDay, ScheduleByWeek, ScheduleByMonth or ScheduleByMonthDayOfWeek")
+    raise InvalidSchedule(
+        "the CalendarTrigger has no ScheduleByDay, ScheduleByWeek, ScheduleByMonth or ScheduleByMonthDayOfWeek"
+    )
 
 
 def _months(months: list[int]) -> str:
@@ -168,8 +184,16 @@ def parse(raw: bytes, *, tz: str, fallback_name: str = "task") -> list[Found]:
     except InvalidSchedule as exc:
         return [Found("the file", ("",), "", error=str(exc))]
     if _local(root.tag) not in ("Task", "Tasks"):
-        return [Found("the file", ("",), "", error=(
-            f"not a Task Scheduler export: its root is <{_local(root.tag)}>, not <Task> or <Tasks>"))]
+        return [
+            Found(
+                "the file",
+                ("",),
+                "",
+                error=(
+                    f"not a Task Scheduler export: its root is <{_local(root.tag)}>, not <Task> or <Tasks>"
+                ),
+            )
+        ]
     found = []
     for name, task in _tasks(root, fallback_name):
         commands = []
@@ -184,31 +208,71 @@ def parse(raw: bytes, *, tz: str, fallback_name: str = "task") -> list[Found]:
         settings_enabled = all(_enabled(s) for s in _children(task, "Settings"))
         triggers = [t for holder in _children(task, "Triggers") for t in holder if _local(t.tag)]
         if not triggers:
-            found.append(Found(f"{name}", keys, base, skip="the task has no trigger: it runs only when started by hand"))
+            found.append(
+                Found(
+                    f"{name}", keys, base, skip="the task has no trigger: it runs only when started by hand"
+                )
+            )
         for number, trigger in enumerate(triggers, 1):
             kind = _local(trigger.tag)
             source = f"{name} trigger {number} ({kind})"
             item_name = base if len(triggers) == 1 else f"{base}-{number}"
             if not settings_enabled or not _enabled(trigger):
-                found.append(Found(source, keys, item_name, skip="disabled in Task Scheduler (Enabled is false): not imported"))
+                found.append(
+                    Found(
+                        source,
+                        keys,
+                        item_name,
+                        skip="disabled in Task Scheduler (Enabled is false): not imported",
+                    )
+                )
                 continue
             try:
                 if kind == "TimeTrigger":
                     start = _start(trigger, tz)
-                    if _children(trigger, "Repetition") and _child(_children(trigger, "Repetition")[0], "Interval"):
-                        raise _Inexpressible("a one-off start that then repeats: declare it as a CRON by hand")
-                    found.append(Found(f"{source}: once at {start.isoformat()}", keys, item_name, run_at=start,
-                                       timezone=tz, external_id=f"schtasks:{name}@{start.isoformat()}"))
+                    if _children(trigger, "Repetition") and _child(
+                        _children(trigger, "Repetition")[0], "Interval"
+                    ):
+                        raise _Inexpressible(
+                            "a one-off start that then repeats: declare it as a CRON by hand"
+                        )
+                    found.append(
+                        Found(
+                            f"{source}: once at {start.isoformat()}",
+                            keys,
+                            item_name,
+                            run_at=start,
+                            timezone=tz,
+                            external_id=f"schtasks:{name}@{start.isoformat()}",
+                        )
+                    )
                 elif kind == "CalendarTrigger":
                     start = _start(trigger, tz)
                     expression = _calendar_cron(trigger, start)
-                    found.append(Found(f"{source}: from {start:%Y-%m-%d %H:%M}", keys, item_name,
-                                       cron=expression, timezone=tz))
+                    found.append(
+                        Found(
+                            f"{source}: from {start:%Y-%m-%d %H:%M}",
+                            keys,
+                            item_name,
+                            cron=expression,
+                            timezone=tz,
+                        )
+                    )
                 else:
-                    found.append(Found(source, keys, item_name, skip=(
-                        f"a {kind} runs on a machine event a job platform does not see: not imported")))
+                    found.append(
+                        Found(
+                            source,
+                            keys,
+                            item_name,
+                            skip=(
+                                f"a {kind} runs on a machine event a job platform does not see: not imported"
+                            ),
+                        )
+                    )
             except _Inexpressible as exc:
-                found.append(Found(source, keys, item_name, skip=f"no cron equivalent: {exc}; nothing imported for it"))
+                found.append(
+                    Found(source, keys, item_name, skip=f"no cron equivalent: {exc}; nothing imported for it")
+                )
             except (InvalidSchedule, ValueError) as exc:
                 found.append(Found(source, keys, item_name, error=str(exc)))
     return found

@@ -4,19 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0006_finished_counts'),
+        ("jobs", "0006_finished_counts"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='job',
-            name='external_id',
-            field=models.CharField(blank=True, db_default='', default='', max_length=200),
+            model_name="job",
+            name="external_id",
+            field=models.CharField(blank=True, db_default="", default="", max_length=200),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(condition=models.Q(('external_id', ''), _negated=True), fields=['external_id'], name='job_external_idx'),
+            model_name="job",
+            index=models.Index(
+                condition=models.Q(("external_id", ""), _negated=True),
+                fields=["external_id"],
+                name="job_external_idx",
+            ),
         ),
     ]

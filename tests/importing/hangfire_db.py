@@ -67,12 +67,14 @@ def _argument_texts(types, args):
 
 
 def invocation_data(type_name: str, method: str, types: list, args: list) -> str:
-    return compact({
-        "Type": type_name,
-        "Method": method,
-        "ParameterTypes": compact(types),
-        "Arguments": compact(_argument_texts(types, args)),
-    })
+    return compact(
+        {
+            "Type": type_name,
+            "Method": method,
+            "ParameterTypes": compact(types),
+            "Arguments": compact(_argument_texts(types, args)),
+        }
+    )
 
 
 def recurring_payload(type_name: str, method: str, types: list, args: list) -> str:
@@ -107,8 +109,22 @@ class HangfireDb:
 
     # --- writes as Hangfire makes them ---
 
-    def add_recurring(self, rid, type_name, method, cron, *, tz="UTC", queue="default", types=(CANCELLATION,),
-                      args=None, last=None, next_=None, created=None, job=None):
+    def add_recurring(
+        self,
+        rid,
+        type_name,
+        method,
+        cron,
+        *,
+        tz="UTC",
+        queue="default",
+        types=(CANCELLATION,),
+        args=None,
+        last=None,
+        next_=None,
+        created=None,
+        job=None,
+    ):
         types = list(types)
         args = list(args) if args is not None else [None] * len(types)
         fields = {
@@ -124,20 +140,43 @@ class HangfireDb:
         if last:
             fields["LastExecution"] = hangfire_time(last)
             fields["LastJobId"] = "1"
-        self.execute("INSERT INTO {s}.\"set\" (key, score, value) VALUES ('recurring-jobs', %s, %s)",
-                     [next_.timestamp() if next_ else 0, rid])
+        self.execute(
+            "INSERT INTO {s}.\"set\" (key, score, value) VALUES ('recurring-jobs', %s, %s)",
+            [next_.timestamp() if next_ else 0, rid],
+        )
         for name, value in fields.items():
-            self.execute("INSERT INTO {s}.hash (key, field, value) VALUES (%s, %s, %s)", [f"recurring-job:{rid}", name, value])
+            self.execute(
+                "INSERT INTO {s}.hash (key, field, value) VALUES (%s, %s, %s)",
+                [f"recurring-job:{rid}", name, value],
+            )
 
-    def add_job(self, type_name, method, types, args, state, data, *, reason=None, created=None, queue=None,
-                invocation=None) -> int:
+    def add_job(
+        self,
+        type_name,
+        method,
+        types,
+        args,
+        state,
+        data,
+        *,
+        reason=None,
+        created=None,
+        queue=None,
+        invocation=None,
+    ) -> int:
         created = created or datetime.now(UTC)
         types = list(types)
         texts = _argument_texts(types, list(args))
         row = self.execute(
             "INSERT INTO {s}.job (invocationdata, arguments, createdat, statename) VALUES (%s, %s, %s, %s) RETURNING id",
-            [invocation if invocation is not None else invocation_data(type_name, method, types, list(args)),
-             compact(texts), created, state],
+            [
+                invocation
+                if invocation is not None
+                else invocation_data(type_name, method, types, list(args)),
+                compact(texts),
+                created,
+                state,
+            ],
         ).fetchone()
         job_id = row[0]
         state_id = self.execute(
@@ -146,54 +185,121 @@ class HangfireDb:
         ).fetchone()[0]
         self.execute("UPDATE {s}.job SET stateid = %s WHERE id = %s", [state_id, job_id])
         for name, value in (("CurrentCulture", '"en-IN"'), ("CurrentUICulture", '"en-US"')):
-            self.execute("INSERT INTO {s}.jobparameter (jobid, name, value) VALUES (%s, %s, %s)", [job_id, name, value])
+            self.execute(
+                "INSERT INTO {s}.jobparameter (jobid, name, value) VALUES (%s, %s, %s)", [job_id, name, value]
+            )
         if queue:
             self.execute("INSERT INTO {s}.jobqueue (jobid, queue) VALUES (%s, %s)", [job_id, queue])
         return job_id
 
     def enqueued(self, type_name, method, types, args, queue="default", **kw) -> int:
-        return self.add_job(type_name, method, types, args, "Enqueued",
-                            {"EnqueuedAt": hangfire_time(datetime.now(UTC)), "Queue": queue}, queue=queue, **kw)
+        return self.add_job(
+            type_name,
+            method,
+            types,
+            args,
+            "Enqueued",
+            {"EnqueuedAt": hangfire_time(datetime.now(UTC)), "Queue": queue},
+            queue=queue,
+            **kw,
+        )
 
     def scheduled(self, type_name, method, types, args, enqueue_at, **kw) -> int:
-        return self.add_job(type_name, method, types, args, "Scheduled",
-                            {"EnqueueAt": hangfire_time(enqueue_at), "ScheduledAt": hangfire_time(datetime.now(UTC))}, **kw)
+        return self.add_job(
+            type_name,
+            method,
+            types,
+            args,
+            "Scheduled",
+            {"EnqueueAt": hangfire_time(enqueue_at), "ScheduledAt": hangfire_time(datetime.now(UTC))},
+            **kw,
+        )
 
-    def awaiting(self, type_name, method, types, args, parent_id, options="OnlyOnSucceededState", **kw) -> int:
+    def awaiting(
+        self, type_name, method, types, args, parent_id, options="OnlyOnSucceededState", **kw
+    ) -> int:
         next_state = compact({"$type": "Hangfire.States.EnqueuedState, Hangfire.Core", "Queue": "default"})
-        job_id = self.add_job(type_name, method, types, args, "Awaiting",
-                              {"ParentId": parent_id, "NextState": next_state, "Options": options,
-                               "Expiration": "365.00:00:00"}, **kw)
+        job_id = self.add_job(
+            type_name,
+            method,
+            types,
+            args,
+            "Awaiting",
+            {
+                "ParentId": parent_id,
+                "NextState": next_state,
+                "Options": options,
+                "Expiration": "365.00:00:00",
+            },
+            **kw,
+        )
         continuations = self.execute(
-            "SELECT value FROM {s}.jobparameter WHERE jobid = %s AND name = 'Continuations'", [parent_id]).fetchone()
+            "SELECT value FROM {s}.jobparameter WHERE jobid = %s AND name = 'Continuations'", [parent_id]
+        ).fetchone()
         listed = json.loads(continuations[0]) if continuations else []
         listed.append({"JobId": str(job_id), "Options": 1 if options == "OnlyOnSucceededState" else 0})
         self.execute("DELETE FROM {s}.jobparameter WHERE jobid = %s AND name = 'Continuations'", [parent_id])
-        self.execute("INSERT INTO {s}.jobparameter (jobid, name, value) VALUES (%s, 'Continuations', %s)",
-                     [parent_id, compact(listed)])
+        self.execute(
+            "INSERT INTO {s}.jobparameter (jobid, name, value) VALUES (%s, 'Continuations', %s)",
+            [parent_id, compact(listed)],
+        )
         return job_id
 
     def failed(self, type_name, method, types, args, exception_type, message, details, **kw) -> int:
-        return self.add_job(type_name, method, types, args, "Failed", {
-            "FailedAt": hangfire_time(datetime.now(UTC)), "ExceptionType": exception_type,
-            "ExceptionMessage": message, "ExceptionDetails": details,
-        }, reason="An exception occurred during performance of the job.", **kw)
+        return self.add_job(
+            type_name,
+            method,
+            types,
+            args,
+            "Failed",
+            {
+                "FailedAt": hangfire_time(datetime.now(UTC)),
+                "ExceptionType": exception_type,
+                "ExceptionMessage": message,
+                "ExceptionDetails": details,
+            },
+            reason="An exception occurred during performance of the job.",
+            **kw,
+        )
 
     def finished(self, type_name, method, types, args, state="Succeeded", **kw) -> int:
         data = {"SucceededAt": hangfire_time(datetime.now(UTC)), "PerformanceDuration": "53", "Latency": "12"}
-        return self.add_job(type_name, method, types, args, state, data if state == "Succeeded" else {
-            "DeletedAt": hangfire_time(datetime.now(UTC))}, **kw)
+        return self.add_job(
+            type_name,
+            method,
+            types,
+            args,
+            state,
+            data if state == "Succeeded" else {"DeletedAt": hangfire_time(datetime.now(UTC))},
+            **kw,
+        )
 
     def heartbeat(self, server_id=None, at=None):
-        self.execute("INSERT INTO {s}.server (id, data, lastheartbeat) VALUES (%s, %s, %s)", [
-            server_id or f"web-01:{uuid.uuid4()}",
-            compact({"WorkerCount": 20, "Queues": ["critical", "default", "low-priority"],
-                     "StartedAt": hangfire_time(datetime.now(UTC))}),
-            at or datetime.now(UTC),
-        ])
+        self.execute(
+            "INSERT INTO {s}.server (id, data, lastheartbeat) VALUES (%s, %s, %s)",
+            [
+                server_id or f"web-01:{uuid.uuid4()}",
+                compact(
+                    {
+                        "WorkerCount": 20,
+                        "Queues": ["critical", "default", "low-priority"],
+                        "StartedAt": hangfire_time(datetime.now(UTC)),
+                    }
+                ),
+                at or datetime.now(UTC),
+            ],
+        )
 
     def snapshot(self) -> dict:
         """Every row of every table, to show an import wrote nothing here."""
-        tables = [r[0] for r in self.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1", [self.schema])]
-        return {t: sorted(map(repr, self.execute(f'SELECT * FROM "{self.schema}"."{t}"').fetchall())) for t in tables}
+        tables = [
+            r[0]
+            for r in self.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1",
+                [self.schema],
+            )
+        ]
+        return {
+            t: sorted(map(repr, self.execute(f'SELECT * FROM "{self.schema}"."{t}"').fetchall()))
+            for t in tables
+        }

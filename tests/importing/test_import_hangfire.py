@@ -18,8 +18,17 @@ pytestmark = pytest.mark.django_db
 
 def run(db, mapping_path, *extra):
     out = io.StringIO()
-    call_command("import_hangfire", "--dsn", db.dsn, "--schema", db.schema, "--map", str(mapping_path), *extra,
-                 stdout=out)
+    call_command(
+        "import_hangfire",
+        "--dsn",
+        db.dsn,
+        "--schema",
+        db.schema,
+        "--map",
+        str(mapping_path),
+        *extra,
+        stdout=out,
+    )
     return out.getvalue()
 
 
@@ -47,7 +56,11 @@ def test_imports_dhanman_recurring_and_pending_jobs_once(hangfire, mapping):
         row = rows[rid]
         assert (row.task_path, row.cron, row.timezone, row.args) == (declared[rid], cron, "Asia/Kolkata", [])
         assert row.last_run_at == now - timedelta(hours=1 + index)
-        due = now - timedelta(minutes=2) if rid == "check-overdue-invoices" else now + timedelta(hours=1 + index)
+        due = (
+            now - timedelta(minutes=2)
+            if rid == "check-overdue-invoices"
+            else now + timedelta(hours=1 + index)
+        )
         assert row.next_run_at == due
     assert rows["process-monthly-salaries"].cron == "0 23 L * *"
 
@@ -79,8 +92,10 @@ def test_imports_dhanman_recurring_and_pending_jobs_once(hangfire, mapping):
     assert not Job.objects.filter(external_id__endswith=f":{ids['bad_arguments']}").exists()
     assert Job.objects.filter(external_id__startswith="hangfire:").count() == 11
 
-    by_source = {e["source"].split(" ")[1] if e["source"].startswith("job ") else e["source"]: e
-                 for e in report["entries"]}
+    by_source = {
+        e["source"].split(" ")[1] if e["source"].startswith("job ") else e["source"]: e
+        for e in report["entries"]
+    }
     assert by_source[str(ids["unmapped"])]["status"] == "unmapped"
     assert "AnalyticsService.UpdateAnalytics" in by_source[str(ids["unmapped"])]["reason"]
     assert by_source[str(ids["bad_arguments"])]["status"] == "skipped"
@@ -130,8 +145,9 @@ def assert_nothing_written():
 def run_failing(db, mapping_path):
     out = io.StringIO()
     with pytest.raises(CommandError) as caught:
-        call_command("import_hangfire", "--dsn", db.dsn, "--schema", db.schema, "--map", str(mapping_path),
-                     stdout=out)
+        call_command(
+            "import_hangfire", "--dsn", db.dsn, "--schema", db.schema, "--map", str(mapping_path), stdout=out
+        )
     return out.getvalue(), str(caught.value)
 
 
@@ -155,8 +171,13 @@ def test_a_recurring_job_whose_payload_is_not_json(hangfire, mapping):
 
 def test_an_unknown_time_zone(hangfire, mapping):
     dhanman.fill(hangfire, datetime.now(UTC))
-    hangfire.add_recurring("in-mars-time", dhanman.SALES.format("InvoiceService"), "CheckOverdueInvoices",
-                           "0 * * * *", tz="Mars Standard Time")
+    hangfire.add_recurring(
+        "in-mars-time",
+        dhanman.SALES.format("InvoiceService"),
+        "CheckOverdueInvoices",
+        "0 * * * *",
+        tz="Mars Standard Time",
+    )
     out, _ = run_failing(hangfire, mapping)
     assert "Unknown time zone 'Mars Standard Time'" in out
     assert_nothing_written()
@@ -169,8 +190,14 @@ def test_a_dsn_that_does_not_answer(mapping):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(CommandError, match=r"does not answer") as caught:
-        call_command("import_hangfire", "--dsn", f"postgres://postgres:secret@127.0.0.1:{port}/hangfire",
-                     "--map", str(mapping), stdout=io.StringIO())
+        call_command(
+            "import_hangfire",
+            "--dsn",
+            f"postgres://postgres:secret@127.0.0.1:{port}/hangfire",
+            "--map",
+            str(mapping),
+            stdout=io.StringIO(),
+        )
     assert "secret" not in str(caught.value)
     assert_nothing_written()
 
@@ -178,11 +205,21 @@ def test_a_dsn_that_does_not_answer(mapping):
 def test_a_schema_that_is_not_hangfires(hangfire, mapping):
     hangfire.execute("DROP TABLE {s}.jobqueue")
     hangfire.execute("ALTER TABLE {s}.hash DROP COLUMN field")
-    with pytest.raises(CommandError, match=r"is not Hangfire.PostgreSql's: no table 'jobqueue'; table 'hash' has no column"):
+    with pytest.raises(
+        CommandError, match=r"is not Hangfire.PostgreSql's: no table 'jobqueue'; table 'hash' has no column"
+    ):
         run(hangfire, mapping)
     with pytest.raises(CommandError, match="There is no schema 'nowhere'"):
-        call_command("import_hangfire", "--dsn", hangfire.dsn, "--schema", "nowhere", "--map", str(mapping),
-                     stdout=io.StringIO())
+        call_command(
+            "import_hangfire",
+            "--dsn",
+            hangfire.dsn,
+            "--schema",
+            "nowhere",
+            "--map",
+            str(mapping),
+            stdout=io.StringIO(),
+        )
     assert_nothing_written()
 
 
@@ -195,8 +232,12 @@ def test_a_mapping_to_an_unregistered_task(hangfire, tmp_path):
 
 def test_arguments_that_do_not_fit_the_task(hangfire, tmp_path):
     path = tmp_path / "map.toml"
-    path.write_text('[[map]]\nmatch = "EmailService.SendWelcomeEmail"\ntask = "sales.tasks.check_overdue_invoices"\n')
-    hangfire.enqueued(dhanman.SALES.format("EmailService"), "SendWelcomeEmail", [INT, CANCELLATION], [7, None])
+    path.write_text(
+        '[[map]]\nmatch = "EmailService.SendWelcomeEmail"\ntask = "sales.tasks.check_overdue_invoices"\n'
+    )
+    hangfire.enqueued(
+        dhanman.SALES.format("EmailService"), "SendWelcomeEmail", [INT, CANCELLATION], [7, None]
+    )
     out, _ = run_failing(hangfire, path)
     assert "do not fit sales.tasks.check_overdue_invoices" in out
     assert_nothing_written()
@@ -210,11 +251,20 @@ def test_continuations_of_finished_or_missing_parents_and_second_level_crons(han
     gone = hangfire.finished(workflow, "CreateInvoice", [INT, CANCELLATION], [2, None], state="Deleted")
     released = hangfire.awaiting(workflow, "UpdateLedger", [INT, CANCELLATION], [1, None], done)
     not_met = hangfire.awaiting(workflow, "UpdateLedger", [INT, CANCELLATION], [2, None], gone)
-    orphan = hangfire.add_job(workflow, "UpdateLedger", [INT, CANCELLATION], [3, None], "Awaiting",
-                              {"ParentId": "999999", "Options": "OnlyOnSucceededState"})
-    hangfire.add_recurring("every-30-seconds", dhanman.SALES.format("InvoiceService"), "CheckOverdueInvoices",
-                           "*/30 * * * * *")
-    report = {e["details"].get("hangfire_id"): e for e in json.loads(run(hangfire, path, "--json"))["entries"]}
+    orphan = hangfire.add_job(
+        workflow,
+        "UpdateLedger",
+        [INT, CANCELLATION],
+        [3, None],
+        "Awaiting",
+        {"ParentId": "999999", "Options": "OnlyOnSucceededState"},
+    )
+    hangfire.add_recurring(
+        "every-30-seconds", dhanman.SALES.format("InvoiceService"), "CheckOverdueInvoices", "*/30 * * * * *"
+    )
+    report = {
+        e["details"].get("hangfire_id"): e for e in json.loads(run(hangfire, path, "--json"))["entries"]
+    }
     assert report[released]["status"] == "create"
     assert Job.objects.get(external_id__endswith=f":{released}").state == State.ENQUEUED  # parent succeeded
     assert "continuation condition not met" in report[not_met]["reason"]

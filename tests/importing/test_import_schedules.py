@@ -121,8 +121,16 @@ def test_crontab_import_then_again_changes_nothing(write, mapping):
     source = write("crontab", CRONTAB)
     out = run(source, "--format", "crontab", "--map", mapping)
     rows = {r.id: r for r in RecurringJob.objects.all()}
-    assert set(rows) == {"send-payment-reminders", "check-overdue-invoices", "grn-matching", "calculate-late-fees"}
-    assert (rows["grn-matching"].cron, rows["grn-matching"].timezone) == ("30 9 * JAN-MAR,OCT MON-FRI", "Asia/Kolkata")
+    assert set(rows) == {
+        "send-payment-reminders",
+        "check-overdue-invoices",
+        "grn-matching",
+        "calculate-late-fees",
+    }
+    assert (rows["grn-matching"].cron, rows["grn-matching"].timezone) == (
+        "30 9 * JAN-MAR,OCT MON-FRI",
+        "Asia/Kolkata",
+    )
     assert rows["calculate-late-fees"].timezone == "Europe/London"
     assert "unmapped" in out and "/usr/local/bin/not-mapped" in out
     assert "@reboot runs when a machine starts" in out
@@ -133,19 +141,37 @@ def test_crontab_import_then_again_changes_nothing(write, mapping):
 
 
 def test_dry_run_shows_next_three_fire_times_in_the_zone(write, mapping):
-    out = run(write("crontab", "CRON_TZ=Asia/Kolkata\n0 10 * * * /usr/local/bin/send-payment-reminders\n"),
-              "--format", "crontab", "--map", mapping, "--dry-run", "--json")
+    out = run(
+        write("crontab", "CRON_TZ=Asia/Kolkata\n0 10 * * * /usr/local/bin/send-payment-reminders\n"),
+        "--format",
+        "crontab",
+        "--map",
+        mapping,
+        "--dry-run",
+        "--json",
+    )
     entry = json.loads(out)["entries"][0]
     runs = [datetime.fromisoformat(r) for r in entry["next_runs"]]
     assert len(runs) == 3 and all(r.utcoffset() == timedelta(hours=5, minutes=30) for r in runs)
     assert [r.hour for r in runs] == [10, 10, 10]
-    assert (entry["id"], entry["task"], entry["status"]) == ("send-payment-reminders", "sales.tasks.send_payment_reminders", "create")
+    assert (entry["id"], entry["task"], entry["status"]) == (
+        "send-payment-reminders",
+        "sales.tasks.send_payment_reminders",
+        "create",
+    )
     assert RecurringJob.objects.count() == 0
 
 
 def test_without_a_zone_the_timezone_option_applies(write, mapping):
-    run(write("crontab", "0 * * * * /usr/local/bin/check-overdue-invoices\n"), "--format", "crontab",
-        "--map", mapping, "--timezone", "Eastern Standard Time")
+    run(
+        write("crontab", "0 * * * * /usr/local/bin/check-overdue-invoices\n"),
+        "--format",
+        "crontab",
+        "--map",
+        mapping,
+        "--timezone",
+        "Eastern Standard Time",
+    )
     assert RecurringJob.objects.get().timezone == "America/New_York"
 
 
@@ -175,8 +201,10 @@ def test_an_unknown_timezone_option(write, mapping):
 
 def test_a_mapping_file_with_problems_is_refused_whole(tmp_path):
     path = tmp_path / "map.toml"
-    path.write_text('[[map]]\nmatch = "a"\ntask = "os.system"\n[[map]]\nmatch = "b"\ntask = "sales.tasks.send_payment_reminders"\n'
-                    'args = "x"\n[[map]]\nmatch = "a"\ntask = "sales.tasks.send_payment_reminders"\nid = "Not a slug!"\n')
+    path.write_text(
+        '[[map]]\nmatch = "a"\ntask = "os.system"\n[[map]]\nmatch = "b"\ntask = "sales.tasks.send_payment_reminders"\n'
+        'args = "x"\n[[map]]\nmatch = "a"\ntask = "sales.tasks.send_payment_reminders"\nid = "Not a slug!"\n'
+    )
     with pytest.raises(MappingError) as caught:
         load_mapping(path)
     text = str(caught.value)
@@ -298,7 +326,9 @@ def test_quartz_with_an_unknown_zone_or_a_bad_expression_writes_nothing(write, m
     bad = QUARTZ.replace("0 0 23 L * ?", "0 0 23 L * 3")
     out, _ = run_failing(write("q2.xml", bad), "--format", "quartz", "--map", mapping)
     assert "Quartz needs '?'" in out
-    out, _ = run_failing(write("q3.xml", "<job-scheduling-data><schedule>"), "--format", "quartz", "--map", mapping)
+    out, _ = run_failing(
+        write("q3.xml", "<job-scheduling-data><schedule>"), "--format", "quartz", "--map", mapping
+    )
     assert "not well-formed XML" in out
     assert RecurringJob.objects.count() == 0
 
@@ -329,18 +359,51 @@ def calendar(body, start="2026-01-05T08:00:00", repetition=""):
     ("trigger", "expected"),
     [
         (calendar("<ScheduleByDay><DaysInterval>1</DaysInterval></ScheduleByDay>"), "0 8 * * *"),
-        (calendar("<ScheduleByDay><DaysInterval>1</DaysInterval></ScheduleByDay>", start="2026-01-05T00:00:00",
-                  repetition="<Repetition><Interval>PT30M</Interval><Duration>P1D</Duration></Repetition>"), "*/30 * * * *"),
-        (calendar("<ScheduleByDay><DaysInterval>1</DaysInterval></ScheduleByDay>", start="2026-01-05T09:00:00",
-                  repetition="<Repetition><Interval>PT15M</Interval><Duration>PT8H</Duration></Repetition>"), "*/15 9-16 * * *"),
-        (calendar("<ScheduleByDay><DaysInterval>1</DaysInterval></ScheduleByDay>", start="2026-01-05T01:00:00",
-                  repetition="<Repetition><Interval>PT4H</Interval></Repetition>"), "0 1-23/4 * * *"),
-        (calendar("<ScheduleByWeek><WeeksInterval>1</WeeksInterval><DaysOfWeek><Friday/><Monday/></DaysOfWeek></ScheduleByWeek>",
-                  start="2026-01-02T17:00:00"), "0 17 * * 1,5"),
-        (calendar("<ScheduleByMonth><DaysOfMonth><Day>1</Day><Day>Last</Day></DaysOfMonth>"
-                  "<Months><January/><July/></Months></ScheduleByMonth>"), "0 8 1,L 1,7 *"),
-        (calendar("<ScheduleByMonthDayOfWeek><Weeks><Week>2</Week><Week>Last</Week></Weeks>"
-                  "<DaysOfWeek><Tuesday/></DaysOfWeek></ScheduleByMonthDayOfWeek>"), "0 8 * * 2#2,2L"),
+        (
+            calendar(
+                "<ScheduleByDay><DaysInterval>1</DaysInterval></ScheduleByDay>",
+                start="2026-01-05T00:00:00",
+                repetition="<Repetition><Interval>PT30M</Interval><Duration>P1D</Duration></Repetition>",
+            ),
+            "*/30 * * * *",
+        ),
+        (
+            calendar(
+                "<ScheduleByDay><DaysInterval>1</DaysInterval></ScheduleByDay>",
+                start="2026-01-05T09:00:00",
+                repetition="<Repetition><Interval>PT15M</Interval><Duration>PT8H</Duration></Repetition>",
+            ),
+            "*/15 9-16 * * *",
+        ),
+        (
+            calendar(
+                "<ScheduleByDay><DaysInterval>1</DaysInterval></ScheduleByDay>",
+                start="2026-01-05T01:00:00",
+                repetition="<Repetition><Interval>PT4H</Interval></Repetition>",
+            ),
+            "0 1-23/4 * * *",
+        ),
+        (
+            calendar(
+                "<ScheduleByWeek><WeeksInterval>1</WeeksInterval><DaysOfWeek><Friday/><Monday/></DaysOfWeek></ScheduleByWeek>",
+                start="2026-01-02T17:00:00",
+            ),
+            "0 17 * * 1,5",
+        ),
+        (
+            calendar(
+                "<ScheduleByMonth><DaysOfMonth><Day>1</Day><Day>Last</Day></DaysOfMonth>"
+                "<Months><January/><July/></Months></ScheduleByMonth>"
+            ),
+            "0 8 1,L 1,7 *",
+        ),
+        (
+            calendar(
+                "<ScheduleByMonthDayOfWeek><Weeks><Week>2</Week><Week>Last</Week></Weeks>"
+                "<DaysOfWeek><Tuesday/></DaysOfWeek></ScheduleByMonthDayOfWeek>"
+            ),
+            "0 8 * * 2#2,2L",
+        ),
     ],
 )
 def test_schtasks_calendar_triggers(trigger, expected):
@@ -352,10 +415,19 @@ def test_schtasks_calendar_triggers(trigger, expected):
     ("trigger", "why"),
     [
         (calendar("<ScheduleByDay><DaysInterval>3</DaysInterval></ScheduleByDay>"), "every 3 days"),
-        (calendar("<ScheduleByWeek><WeeksInterval>2</WeeksInterval><DaysOfWeek><Monday/></DaysOfWeek></ScheduleByWeek>"),
-         "every 2 weeks"),
-        (calendar("<ScheduleByDay><DaysInterval>1</DaysInterval></ScheduleByDay>",
-                  repetition="<Repetition><Interval>PT7M</Interval></Repetition>"), "does not divide an hour"),
+        (
+            calendar(
+                "<ScheduleByWeek><WeeksInterval>2</WeeksInterval><DaysOfWeek><Monday/></DaysOfWeek></ScheduleByWeek>"
+            ),
+            "every 2 weeks",
+        ),
+        (
+            calendar(
+                "<ScheduleByDay><DaysInterval>1</DaysInterval></ScheduleByDay>",
+                repetition="<Repetition><Interval>PT7M</Interval></Repetition>",
+            ),
+            "does not divide an hour",
+        ),
         ("<BootTrigger><Enabled>true</Enabled></BootTrigger>", "machine event"),
     ],
 )
@@ -383,7 +455,11 @@ def test_schtasks_import(write, mapping):
         "visitor-passes": ("*/30 * * * *", "Asia/Kolkata", "community.tasks.expire_visitor_passes"),
     }
     job = Job.objects.get()
-    assert (job.state, job.task_path, job.args) == (State.SCHEDULED, "sales.tasks.send_invoice_reminder", [42])
+    assert (job.state, job.task_path, job.args) == (
+        State.SCHEDULED,
+        "sales.tasks.send_invoice_reminder",
+        [42],
+    )
     assert job.run_at == soon.replace(tzinfo=ZoneInfo("Asia/Kolkata"))
     assert "disabled in Task Scheduler" in out
     run(source, "--format", "schtasks", "--map", mapping, "--timezone", "India Standard Time")

@@ -22,19 +22,31 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--dsn", required=True, help="The Hangfire database: postgres://… or Host=…;Database=…")
+        parser.add_argument(
+            "--dsn", required=True, help="The Hangfire database: postgres://… or Host=…;Database=…"
+        )
         parser.add_argument("--schema", default="hangfire", help="Hangfire's schema (default: hangfire).")
-        parser.add_argument("--map", dest="mapping", required=True, help="The TOML mapping file (Type.Method → task).")
+        parser.add_argument(
+            "--map", dest="mapping", required=True, help="The TOML mapping file (Type.Method → task)."
+        )
         parser.add_argument("--dry-run", action="store_true", help="Print the report; write nothing.")
         parser.add_argument(
-            "--jobs", action="store_true", default=True,
+            "--jobs",
+            action="store_true",
+            default=True,
             help="Also import Scheduled, Enqueued, Awaiting and Failed jobs (the default).",
         )
-        parser.add_argument("--no-jobs", dest="jobs", action="store_false", help="Import recurring jobs only.")
-        parser.add_argument("--force", action="store_true", help="Import although a Hangfire server looks alive.")
+        parser.add_argument(
+            "--no-jobs", dest="jobs", action="store_false", help="Import recurring jobs only."
+        )
+        parser.add_argument(
+            "--force", action="store_true", help="Import although a Hangfire server looks alive."
+        )
         parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
 
-    def handle(self, *args, dsn, schema, mapping, dry_run=False, jobs=True, force=False, json=False, **options):
+    def handle(
+        self, *args, dsn, schema, mapping, dry_run=False, jobs=True, force=False, json=False, **options
+    ):
         try:
             rules = load_mapping(mapping)
         except MappingError as exc:
@@ -46,7 +58,9 @@ class Command(BaseCommand):
         notes = []
         try:
             version = source.check_schema()
-            notes.append(f"Read {source.label} (Hangfire.PostgreSql schema version {version or 'unknown'}), read-only.")
+            notes.append(
+                f"Read {source.label} (Hangfire.PostgreSql schema version {version or 'unknown'}), read-only."
+            )
             live = source.live_servers()
             if live:
                 names = ", ".join(f"{name} (heartbeat {beat:%H:%M:%S %Z})" for name, beat in live)
@@ -61,8 +75,14 @@ class Command(BaseCommand):
             if jobs:
                 entries += hangfire.plan_jobs(source, rules, now)
                 for state, count in sorted(source.finished_counts().items()):
-                    entries.append(Entry(source=f"{count} {state} job(s)", kind="job", status="skipped",
-                                         reason=f"{state} in Hangfire: finished, not carried"))
+                    entries.append(
+                        Entry(
+                            source=f"{count} {state} job(s)",
+                            kind="job",
+                            status="skipped",
+                            reason=f"{state} in Hangfire: finished, not carried",
+                        )
+                    )
         except hangfire.HangfireError as exc:
             raise CommandError(str(exc)) from None
         finally:

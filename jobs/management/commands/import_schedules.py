@@ -26,16 +26,23 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("source", help="The crontab file, quartz_jobs.xml, or schtasks /query /xml export.")
+        parser.add_argument(
+            "source", help="The crontab file, quartz_jobs.xml, or schtasks /query /xml export."
+        )
         parser.add_argument("--format", required=True, choices=("crontab", "quartz", "schtasks"))
-        parser.add_argument("--map", dest="mapping", help="The TOML mapping file ([[map]] match/task/args/id).")
+        parser.add_argument(
+            "--map", dest="mapping", help="The TOML mapping file ([[map]] match/task/args/id)."
+        )
         parser.add_argument("--dry-run", action="store_true", help="Print the table; write nothing.")
         parser.add_argument(
-            "--timezone", help=f"Zone of entries that name none (IANA or Windows id; default {settings.TIME_ZONE})."
+            "--timezone",
+            help=f"Zone of entries that name none (IANA or Windows id; default {settings.TIME_ZONE}).",
         )
         parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
 
-    def handle(self, *args, source, format, mapping=None, dry_run=False, timezone=None, json=False, **options):
+    def handle(
+        self, *args, source, format, mapping=None, dry_run=False, timezone=None, json=False, **options
+    ):
         try:
             tz = to_iana(timezone) if timezone else settings.TIME_ZONE
         except InvalidSchedule as exc:
@@ -66,4 +73,6 @@ class Command(BaseCommand):
         render = as_json if json else as_table
         self.stdout.write(render(entries, dry_run=dry_run, written=written))
         if errors:
-            raise CommandError(f"{len(errors)} entr{'y' if len(errors) == 1 else 'ies'} in {source} cannot be imported; nothing was written.")
+            raise CommandError(
+                f"{len(errors)} entr{'y' if len(errors) == 1 else 'ies'} in {source} cannot be imported; nothing was written."
+            )
