@@ -12,6 +12,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
+from django.utils import timezone
+
 from jobs import cron
 
 WRITES = ("create", "update")
@@ -90,7 +92,7 @@ def _when(entry: Entry) -> str:
     if entry.next_runs:
         return ", ".join(run.strftime("%Y-%m-%d %H:%M") for run in entry.next_runs)
     if entry.run_at:
-        return entry.run_at.strftime("%Y-%m-%d %H:%M %Z")
+        return timezone.localtime(entry.run_at).strftime("%Y-%m-%d %H:%M %Z")
     return ""
 
 

@@ -4,6 +4,8 @@ that ran them), and pending jobs of every kind."""
 
 from datetime import datetime, timedelta
 
+from jobs import cron
+from jobs.importing.timezones import to_iana
 from tests.importing.hangfire_db import CANCELLATION, INT
 
 # (recurring id, .NET type, method, Hangfire cron, TimeZoneId)
@@ -214,17 +216,21 @@ def fill(db, now: datetime) -> dict:
 
 
 def _fill(db, now: datetime) -> dict:
-    for index, (rid, type_name, method, cron, tz) in enumerate(RECURRING):
-        # Hangfire ran each at its last occurrence and waits for the next one; one is due during
-        # the cut-over (its next execution has just passed).
-        last = now - timedelta(hours=1 + index)
-        following = (
-            now - timedelta(minutes=2)
-            if rid == "check-overdue-invoices"
-            else now + timedelta(hours=1 + index)
-        )
-        db.add_recurring(rid, type_name, method, cron, tz=tz, last=last, next_=following)
-    ids = {}
+    clock = {}
+    for rid, type_name, method, expression, tz in RECURRING:
+        # Hangfire ran each at its latest occurrence and waits for the next one; for one of them
+        # the next occurrence fell due during the cut-over (no Hangfire server ran it).
+        zone = to_iana(tz)
+        following = cron.next_run(expression, zone, now)
+        last = cron.latest_run(expression, zone, now - timedelta(days=400), now)
+        if rid == "check-overdue-invoices":
+            following, last = (
+                last,
+                cron.latest_run(expression, zone, now - timedelta(days=400), last - timedelta(seconds=1)),
+            )
+        clock[rid] = (last, following)
+        db.add_recurring(rid, type_name, method, expression, tz=tz, last=last, next_=following)
+    ids = {"clock": clock}
     reminder = SALES.format("ReminderService")
     ids["reminders"] = [
         db.scheduled(
