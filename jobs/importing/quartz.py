@@ -183,6 +183,13 @@ def parse(raw: bytes) -> list[Found]:
         key = f"{_child(trigger, 'job-group') or 'DEFAULT'}.{_child(trigger, 'job-name')}"
         per_job[key] = per_job.get(key, 0) + 1
     found = []
+    for key in sorted(set(jobs) - set(per_job)):
+        job_name, job_type = jobs[key]
+        type_name = job_type.split(",")[0].strip()
+        keys = tuple(k for k in (key, type_name, type_name.rsplit(".", 1)[-1]) if k)
+        found.append(
+            Found(key, keys, job_name, skip="the job has no trigger: it runs only when triggered by hand")
+        )
     for trigger in triggers:
         kind = _local(trigger.tag)
         if not kind:

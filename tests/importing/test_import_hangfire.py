@@ -3,6 +3,7 @@ fills it (tests/importing/hangfire_db.py): Dhanman's 23 recurring jobs and its p
 
 import io
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -268,3 +269,28 @@ def test_continuations_of_finished_or_missing_parents_and_second_level_crons(han
     assert report["every-30-seconds"]["status"] == "skipped"
     assert "finest unit is the minute" in report["every-30-seconds"]["reason"]
     assert Job.objects.count() == 1 and RecurringJob.objects.count() == 0
+
+
+def test_a_select_only_database_user_is_enough(hangfire, mapping):
+    """The import needs no write privilege on Hangfire's side: a role that may only SELECT does."""
+    dhanman.fill(hangfire, datetime.now(UTC))
+    role = f"hangfire_reader_{uuid.uuid4().hex[:10]}"  # roles are cluster-wide: never a fixed name
+    hangfire.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        hangfire.execute(f"GRANT USAGE ON SCHEMA {{s}} TO {role}")
+        hangfire.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {{s}} TO {role}")
+        dsn = hangfire.dsn.replace(f"//{hangfire.conninfo['user']}@", f"//{role}@")
+        call_command(
+            "import_hangfire",
+            "--dsn",
+            dsn,
+            "--schema",
+            hangfire.schema,
+            "--map",
+            str(mapping),
+            stdout=io.StringIO(),
+        )
+        assert RecurringJob.objects.count() == 23
+    finally:
+        hangfire.execute(f"DROP OWNED BY {role}")
+        hangfire.execute(f"DROP ROLE {role}")

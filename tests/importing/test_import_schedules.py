@@ -268,6 +268,11 @@ QUARTZ = """<?xml version="1.0" encoding="UTF-8"?>
       <job-type>Dhanman.Jobs.SalaryJob, Dhanman.Jobs</job-type>
     </job>
     <job>
+      <name>ManualRebuild</name>
+      <group>Maintenance</group>
+      <job-type>Dhanman.Jobs.RebuildJob, Dhanman.Jobs</job-type>
+    </job>
+    <job>
       <name>NewYearGreeting</name>
       <job-type>Dhanman.Jobs.GreetingJob, Dhanman.Jobs</job-type>
     </job>
@@ -317,6 +322,7 @@ def test_quartz_file_import(write, mapping):
     assert rows["month-end-salaries"].cron == "0 23 L * *"
     assert "year field ('2027')" in out  # per entry, and nothing imported for it
     assert "only <cron> triggers are imported" in out
+    assert "Maintenance.ManualRebuild" in out and "no trigger" in out
 
 
 def test_quartz_with_an_unknown_zone_or_a_bad_expression_writes_nothing(write, mapping):
