@@ -50,7 +50,9 @@ def _unquote(value: str) -> str:
 
 def _keys(command: str) -> tuple:
     """The command as written, then its program alone (a rule may name either)."""
-    command = command.split("%", 1)[0].strip()  # cron feeds what follows an unescaped % to stdin
+    command = re.split(r"(?<!\\)%", command, maxsplit=1)[
+        0
+    ].strip()  # cron feeds what follows an unescaped % to stdin
     try:
         program = shlex.split(command)[0]
     except (ValueError, IndexError):
