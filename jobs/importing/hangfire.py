@@ -645,6 +645,10 @@ def apply(entries: list[Entry]) -> None:
                     .values_list("pk", flat=True)
                     .first()
                 )
+                if parent is None:  # the plan released or skipped every continuation without a parent here
+                    raise RuntimeError(
+                        f"Hangfire job {parent_hid}, the parent of {entry.id}, was not imported"
+                    )
             job = create_job(
                 task,
                 entry.args,
