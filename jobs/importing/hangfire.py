@@ -33,6 +33,7 @@ from psycopg import sql
 from jobs import cron
 from jobs.api import Failure, create_job
 from jobs.continuations import decide
+from jobs.creation import insert_jobs, new_job
 from jobs.cron import InvalidSchedule
 from jobs.importing.legacy import _recurring_values, check_arguments, compare_recurring
 from jobs.importing.mapping import Mapping
@@ -501,10 +502,22 @@ def plan_jobs(source: Source, mapping: Mapping, now) -> list[Entry]:
         except ValueError as exc:
             entry.fail(f"job {hid}: {exc}")
             continue
-        if Job.objects.filter(external_id=external).exists():
+    # One query per thousand jobs, not one per job: a second run must be cheap.
+    imported = imported_ids([e.id for e in entries if e.status == "create"])
+    for entry in entries:
+        if entry.status == "create" and entry.id in imported:
             entry.skip("already imported (a job with this Hangfire id exists)", "unchanged")
     _resolve_parents(source, entries, by_hangfire_id)
     return entries
+
+
+def imported_ids(external_ids) -> dict:
+    """external id → our job id, for the ones already imported."""
+    found, external_ids = {}, list(external_ids)
+    for start in range(0, len(external_ids), 1000):
+        chunk = external_ids[start : start + 1000]
+        found.update(Job.objects.filter(external_id__in=chunk).values_list("external_id", "pk"))
+    return found
 
 
 def _plan_state(entry: Entry, state: str, data: dict, created) -> None:
@@ -625,35 +638,49 @@ def apply(entries: list[Entry]) -> None:
                     update["last_run_at"] = last
                 if update:
                     RecurringJob.objects.filter(pk=row.pk).update(**update)
-        for entry in order_for_writing(entries):
-            if entry.status != "create":
-                if entry.status == "unchanged" and entry.id:
-                    existing = Job.objects.filter(external_id=entry.id).values_list("pk", flat=True).first()
-                    if existing:
-                        created_ids[entry.details["hangfire_id"]] = existing
+        ordered = order_for_writing(entries)
+        for external_id, pk in imported_ids(
+            [e.id for e in ordered if e.status == "unchanged" and e.id]
+        ).items():
+            created_ids[int(external_id.rsplit(":", 1)[1])] = pk
+        # Enqueued and Scheduled jobs in one bulk insert (COPY from 200 on) through the engine's
+        # own creation path; then continuations and failed jobs, one by one, parents first.
+        plain = [
+            e
+            for e in ordered
+            if e.status == "create" and "parent" not in e.details and "failure" not in e.details
+        ]
+        built = [
+            new_job(
+                _task(entry),
+                entry.args,
+                entry.kwargs,
+                run_after=entry.run_at if entry.details["hangfire_state"] == "Scheduled" else None,
+                external_id=entry.id,
+            )
+            for entry in plain
+        ]
+        insert_jobs(built, reasons=[entry.details.get("reason", "") for entry in plain])
+        for entry, job in zip(plain, built, strict=True):
+            created_ids[entry.details["hangfire_id"]] = job.pk
+            entry.details["job_id"] = str(job.pk)
+        bulk = {id(entry) for entry in plain}
+        for entry in ordered:
+            if entry.status != "create" or id(entry) in bulk:
                 continue
-            task = resolve_task(entry.task)
-            if task.queue_name != entry.queue:
-                task = task.using(queue_name=entry.queue)
             failure = entry.details.get("failure")
             parent_hid = entry.details.get("parent")
             parent = None
             if parent_hid is not None:
-                parent = (
-                    created_ids.get(parent_hid)
-                    or Job.objects.filter(external_id=entry.id.rsplit(":", 1)[0] + f":{parent_hid}")
-                    .values_list("pk", flat=True)
-                    .first()
-                )
+                parent = created_ids.get(parent_hid)
                 if parent is None:  # the plan released or skipped every continuation without a parent here
                     raise RuntimeError(
                         f"Hangfire job {parent_hid}, the parent of {entry.id}, was not imported"
                     )
             job = create_job(
-                task,
+                _task(entry),
                 entry.args,
                 entry.kwargs,
-                run_after=entry.run_at if entry.details["hangfire_state"] == "Scheduled" else None,
                 parent=parent,
                 on=entry.details.get("on", ContinuationOn.SUCCEEDED),
                 failure=Failure(**failure) if failure else None,
@@ -662,3 +689,8 @@ def apply(entries: list[Entry]) -> None:
             )
             created_ids[entry.details["hangfire_id"]] = job.pk
             entry.details["job_id"] = str(job.pk)
+
+
+def _task(entry: Entry):
+    task = resolve_task(entry.task)
+    return task if task.queue_name == entry.queue else task.using(queue_name=entry.queue)
