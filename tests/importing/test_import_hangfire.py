@@ -294,3 +294,21 @@ def test_a_select_only_database_user_is_enough(hangfire, mapping):
     finally:
         hangfire.execute(f"DROP OWNED BY {role}")
         hangfire.execute(f"DROP ROLE {role}")
+
+
+def test_many_pending_jobs_go_in_one_bulk_insert(hangfire, mapping):
+    """From 200 jobs on the engine writes them with COPY: the external ids must come along."""
+    reminder = dhanman.SALES.format("ReminderService")
+    later = datetime.now(UTC) + timedelta(days=1)
+    with hangfire.conn.transaction():
+        hids = [
+            hangfire.scheduled(reminder, "SendInvoiceReminder", [INT, CANCELLATION], [n, None], later)
+            for n in range(250)
+        ]
+    run(hangfire, mapping)
+    jobs = Job.objects.filter(external_id__startswith="hangfire:")
+    assert jobs.count() == 250 and set(jobs.values_list("state", flat=True)) == {State.SCHEDULED}
+    assert sorted(int(e.rsplit(":", 1)[1]) for e in jobs.values_list("external_id", flat=True)) == hids
+    assert JobState.objects.filter(reason__startswith="Imported from Hangfire job").count() == 250
+    run(hangfire, mapping)
+    assert Job.objects.count() == 250
