@@ -7,7 +7,6 @@ recurring ids, validates everything and compares with what is already stored, wi
 (jobs.recurring.add_or_update, jobs.api.create_job): all of it or, on any error, none of it.
 """
 
-import inspect
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +17,7 @@ from django.utils import timezone
 
 from jobs import cron
 from jobs.api import create_job
+from jobs.creation import bind_arguments
 from jobs.importing.mapping import Mapping, Rule
 from jobs.importing.report import Entry, fill_next_runs
 from jobs.models import Job, RecurringJob
@@ -94,23 +94,13 @@ def schedule_problem(expression: str) -> str:
 
 
 def check_arguments(task, args, kwargs) -> str:
-    """Why (args, kwargs) cannot call `task`, or "" when they can (the context of a
-    takes_context task is not the caller's to pass)."""
-    func = getattr(task, "func", None)
-    if func is None:
-        return ""
+    """Why (args, kwargs) cannot call `task`, or "" when they can: the engine's own check at
+    enqueue (jobs.creation.bind_arguments), asked before anything is written."""
     try:
-        signature = inspect.signature(func)
-    except (TypeError, ValueError):
-        return ""
-    parameters = list(signature.parameters.values())
-    if getattr(task, "takes_context", False) and parameters:
-        signature = signature.replace(parameters=parameters[1:])
-    try:
-        signature.bind(*args, **kwargs)
+        bind_arguments(task, args, kwargs)
     except TypeError as exc:
         given = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
-        return f"the arguments ({given}) do not fit {task.module_path}{signature}: {exc}"
+        return f"the arguments ({given}) do not fit: {exc}"
     return ""
 
 

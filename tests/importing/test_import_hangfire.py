@@ -236,7 +236,7 @@ def test_arguments_that_do_not_fit_the_task(hangfire, tmp_path):
         dhanman.SALES.format("EmailService"), "SendWelcomeEmail", [INT, CANCELLATION], [7, None]
     )
     out, _ = run_failing(hangfire, path)
-    assert "do not fit sales.tasks.check_overdue_invoices" in out
+    assert "do not fit: check_overdue_invoices() " in out
     assert_nothing_written()
 
 
