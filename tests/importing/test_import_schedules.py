@@ -470,3 +470,22 @@ def test_schtasks_import(write, mapping):
     assert "disabled in Task Scheduler" in out
     run(source, "--format", "schtasks", "--map", mapping, "--timezone", "India Standard Time")
     assert Job.objects.count() == 1 and RecurringJob.objects.count() == 2
+
+
+@pytest.mark.sqlite
+def test_import_schedules_on_the_embedded_sqlite(write, mapping):
+    """`make run` uses SQLite: the legacy importer works there too (recurring jobs and a one-off)."""
+    later = (datetime.now(ZoneInfo("Asia/Kolkata")) + timedelta(days=1)).replace(microsecond=0, tzinfo=None)
+    run(write("crontab", CRONTAB), "--format", "crontab", "--map", mapping)
+    trigger = f"<TimeTrigger><StartBoundary>{later.isoformat()}</StartBoundary></TimeTrigger>"
+    run(
+        write("t-utf16.xml", task_xml("\\Dhanman\\InvoiceReminderJob", trigger)),
+        "--format",
+        "schtasks",
+        "--map",
+        mapping,
+        "--timezone",
+        "Asia/Kolkata",
+    )
+    assert RecurringJob.objects.count() == 4
+    assert Job.objects.get().state == State.SCHEDULED
