@@ -196,6 +196,9 @@ class Job(models.Model):
     )
     # Set when the job reaches Succeeded or Deleted; expiration removes it after that.
     expires_at = models.DateTimeField(null=True, blank=True)
+    # The job's id in the system it was imported from (`manage.py import_hangfire`:
+    # "hangfire:<database>.<schema>:<id>"), so an operator can find it, and a second import skips it.
+    external_id = models.CharField(max_length=200, blank=True, default="", db_default="")
     # Flow control (jobs/flow.py), rendered from the task's options at enqueue and frozen there.
     # unique_key is unique among the rows whose state is listed in their unique_states.
     unique_key = models.CharField(max_length=500, null=True, blank=True)  # noqa: DJ001 (NULL: no key, out of the partial indexes)
@@ -246,6 +249,8 @@ class Job(models.Model):
             models.Index(
                 fields=["awaiting_batch"], name="job_awaiting_batch_idx", condition=Q(awaiting_batch__isnull=False)
             ),
+            # Imported jobs by their old id (empty for every other job, hence partial).
+            models.Index(fields=["external_id"], name="job_external_idx", condition=~Q(external_id="")),
             # Flow control's counts inside the claim: Processing jobs per concurrency key, recent
             # starts per rate key. Partial: plain jobs write no entry.
             models.Index(

@@ -89,7 +89,7 @@ def remove_admit_function(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0007_job_worker_deaths'),
+        ('jobs', '0008_job_external_id'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
