@@ -39,8 +39,12 @@ class JobLogger(JobFilter):
 
     def on_performed(self, context, exception, duration):
         job = context.job
+        from jobs.flow import Snooze
+
         if exception is None:
             self.log.info("Job succeeded %s id=%s duration=%.3fs", job.task_path, job.id, duration)
+        elif isinstance(exception, Snooze):
+            self.log.info("Job snoozed %s id=%s duration=%.3fs: %s", job.task_path, job.id, duration, exception)
         else:
             self.log.warning(
                 "Job failed %s id=%s attempt=%s duration=%.3fs: %s: %s",
