@@ -27,3 +27,12 @@ class QueuePause(models.Model):
 
     def __str__(self):
         return f"{self.queue} paused"
+
+    # The names jobs.api.queues() documents: who, since when (why and until are fields).
+    @property
+    def by(self) -> str:
+        return self.paused_by_name
+
+    @property
+    def since(self):
+        return self.paused_at

@@ -28,7 +28,7 @@ def test_an_operator_pauses_a_queue_with_a_reason_and_every_page_shows_it(client
     )
     assert response.status_code == 302
     pause = QueuePause.objects.get(queue="low-priority")
-    assert pause.reason == "month-end run" and pause.paused_by_name == "operator" and pause.until.year == 2099
+    assert pause.reason == "month-end run" and pause.paused_by_name.startswith("operator") and pause.until.year == 2099
     for name in ("dashboard", "servers", "retries"):
         page = html_of(client_for("viewer").get(reverse(f"jobs_console:{name}")))
         assert 'id="paused-queues"' in page and "Queue low-priority is paused" in page and "month-end run" in page

@@ -133,6 +133,7 @@ def test_a_paused_queue_is_not_claimed_and_resume_releases_it(django_user_model)
     assert [str(row[0]) for row in claim_jobs(None, QUEUES, 4)] == [critical.id]
     info = {q.name: q for q in jobs.api.queues()}
     assert info["default"].paused.reason == "month-end run" and info["default"].paused.paused_by == user
+    assert info["default"].paused.by == "ops" and info["default"].paused.since is not None
     assert info["default"].enqueued == 1 and info["critical"].paused is None
     assert jobs.api.resume_queue("default", by=user) is True
     assert [str(row[0]) for row in claim_jobs(None, QUEUES, 4)] == [job.id]
