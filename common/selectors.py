@@ -1,5 +1,6 @@
 """Read-only views of the job system for the common service's reports (the system health
-report). The console has its own queries; these are the few the reports need, in JSON-ready form."""
+report). The console has its own queries; these are the few the reports need, in JSON-ready form.
+They read the engine's tables through its models, as any context may; the engine never calls them."""
 
 from datetime import datetime
 
