@@ -12,7 +12,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0006_finished_counts'),
+        ('jobs', '0007_job_worker_deaths'),
     ]
 
     operations = [
