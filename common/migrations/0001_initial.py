@@ -1,6 +1,6 @@
 """The common service's models, moved from the jobs app without touching data.
 
-The tables keep their jobs_* names (Meta.db_table); jobs 0008 removes the models from the
+The tables keep their jobs_* names (Meta.db_table); jobs 0009 removes the models from the
 jobs app's state."""
 
 import django.db.models.deletion

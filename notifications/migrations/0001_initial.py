@@ -1,6 +1,6 @@
 """The outbox model, moved from the jobs app without touching data.
 
-The table keeps its name, jobs_outboxmessage (Meta.db_table); jobs 0008 removes the model from
+The table keeps its name, jobs_outboxmessage (Meta.db_table); jobs 0009 removes the model from
 the jobs app's state."""
 
 import django.utils.timezone

@@ -1,6 +1,6 @@
 """The move of the outbox to notifications/ and of the common service to common/ keeps data.
 
-A database migrated to the state before the move (jobs at 0007, the new apps unmigrated) gets
+A database migrated to the state before the move (jobs at 0008, the new apps unmigrated) gets
 rows through the historical models, then migrates forward: every row is still there, the moved
 models read the same tables, the stored task paths name common.tasks, and the content types
 (and so the permissions on them) carry the new app label. Migrating back restores the paths.
@@ -16,7 +16,7 @@ from django.utils import timezone
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE_MOVE = [
-    ("jobs", "0007_job_worker_deaths"),
+    ("jobs", "0008_job_external_id"),
     ("common", None),
     ("notifications", None),
     ("contenttypes", "0002_remove_content_type_name"),  # its leaf: for today's ContentType columns

@@ -12,7 +12,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0007_job_worker_deaths'),
+        ('jobs', '0008_job_external_id'),
     ]
 
     operations = [
