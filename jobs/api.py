@@ -16,7 +16,15 @@ from django.db.models import Avg, F
 from django.tasks import Task, TaskResult
 from django.utils import timezone
 
-from jobs.creation import initial_reason, insert_calls, insert_jobs, new_job, notify_servers, validate_delay
+from jobs.creation import (
+    existing_job,
+    initial_reason,
+    insert_calls,
+    insert_jobs,
+    new_job,
+    notify_servers,
+    validate_delay,
+)
 from jobs.models import Batch, BatchState, ContinuationOn, Job, State
 from jobs.queues import pause_queue, queues, resume_queue  # noqa: F401 (part of this API)
 from jobs.states import apply_state
@@ -85,7 +93,7 @@ def enqueue_many(task: Task, calls: Iterable[Call]) -> Enqueued:
     jobs = [new_job(task, args, kwargs, now=now) for args, kwargs in calls]
     insert_jobs(jobs)
     duplicates = {
-        index: job.duplicate_of.id for index, job in enumerate(jobs) if getattr(job, "duplicate_of", None) is not None
+        index: existing_job(job).id for index, job in enumerate(jobs) if job.duplicate_of is not None
     }
     return Enqueued([duplicates.get(index, job.id) for index, job in enumerate(jobs)], duplicates)
 
@@ -117,7 +125,7 @@ def continue_with(
         parent_job = _locked_job(parent)
         child = new_job(task, args, kwargs, state=State.AWAITING, parent=parent_job, continuation_on=on)
         if not _attach_continuation(parent_job, child):
-            return result_for(child.duplicate_of, task)
+            return result_for(existing_job(child), task)
     return result_for(child, task)
 
 
@@ -177,14 +185,14 @@ def create_job(
                 continuation_on=_validate_on(on, JOB_CONTINUATION_ON), external_id=external_id,
             )
             if not _attach_continuation(parent_job, child, reason):
-                return child.duplicate_of  # a unique task whose key is live
+                return existing_job(child)  # a unique task whose key is live
             return child
         state = State.ENQUEUED if failure is not None else None
         job = new_job(task, args, kwargs, state=state, run_after=run_after, external_id=external_id)
         if job.state == State.SCHEDULED and reason:
             reason = f"{reason}; {initial_reason(job).lower()}"
         if not insert_jobs([job], reasons=[reason] if reason else None):
-            return job.duplicate_of  # a unique task whose key is live
+            return existing_job(job)  # a unique task whose key is live
         if failure is not None:
             text = f"{failure.exception_class}: {failure.message}" if failure.exception_class else failure.message
             # Enqueued -> Failed is not a transition a run makes (a run fails from Processing):
@@ -313,14 +321,14 @@ class BatchBuilder:
 
     def _skip_duplicates(self, target: Batch) -> None:
         """Unique jobs that were not written are not members: the batch counts the others."""
-        skipped = [job for job in self.jobs if getattr(job, "duplicate_of", None) is not None]
-        self.duplicates += [(job, job.duplicate_of) for job in skipped + self.continuations
-                            if getattr(job, "duplicate_of", None) is not None]
+        skipped = [job for job in self.jobs if job.duplicate_of is not None]
+        self.duplicates += [(job, existing_job(job)) for job in skipped + self.continuations
+                            if job.duplicate_of is not None]
         if skipped:
-            self.jobs = [job for job in self.jobs if getattr(job, "duplicate_of", None) is None]
+            self.jobs = [job for job in self.jobs if job.duplicate_of is None]
             Batch.objects.filter(pk=target.pk).update(total=F("total") - len(skipped))
             target.total -= len(skipped)
-        self.continuations = [job for job in self.continuations if getattr(job, "duplicate_of", None) is None]
+        self.continuations = [job for job in self.continuations if job.duplicate_of is None]
 
 
 # A batch: the row, the builder of `with batch() as b` (after the block), or its id.
@@ -367,7 +375,7 @@ def continue_batch_with(
         target = _locked_batch(batch_or_id)
         child = new_job(task, args, kwargs, state=State.AWAITING, awaiting_batch=target, continuation_on=on)
         if not insert_jobs([child]):
-            return result_for(child.duplicate_of, task)
+            return result_for(existing_job(child), task)
         if target.state != BatchState.STARTED:
             release_batch_continuations(target.pk, target.state, failed=target.failed, now=timezone.now())
         child.refresh_from_db()

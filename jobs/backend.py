@@ -65,13 +65,13 @@ class JobBackend(BaseTaskBackend):
     supports_async_task = False
 
     def enqueue(self, task: Task, args: list[Any], kwargs: dict[str, Any]) -> TaskResult:
-        from jobs.creation import insert_jobs, new_job
+        from jobs.creation import existing_job, insert_jobs, new_job
 
         job = new_job(task, args, kwargs)
         inserted = insert_jobs([job])
         if not inserted:
             # A unique job whose key is live: the existing job stands for this call.
-            return result_for(job.duplicate_of, task)
+            return result_for(existing_job(job), task)
         return result_for(job, task)
 
     def get_result(self, result_id: str) -> TaskResult:

@@ -167,7 +167,8 @@ def _claim_portable(server_id, queue, limit, now, lease_until, reason):
     from django.db.models import F
 
     with transaction.atomic():
-        ids, taken = [], {}
+        ids: list = []
+        taken: dict = {}
         candidates = (
             Job.objects.filter(state=State.ENQUEUED, queue=queue)
             .order_by("-priority", "enqueued_at")

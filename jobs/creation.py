@@ -346,6 +346,13 @@ def _copy_text(value) -> str:
     raise TypeError(f"No COPY text format for {_describe(value)}")
 
 
+def existing_job(job: Job) -> Job:
+    """The live job that stands for `job`, a unique job insert_jobs did not write."""
+    if job.duplicate_of is None:
+        raise ValueError(f"Job {job.pk} was written: it is no duplicate.")
+    return job.duplicate_of
+
+
 def _insert_with_unique(jobs: list[Job], history: list[JobState]) -> list[Job]:
     """insert_jobs when some jobs are unique: each unique one is its own INSERT … ON CONFLICT DO
     NOTHING (the partial unique index decides, so concurrent callers make one job), the rest in

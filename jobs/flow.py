@@ -142,7 +142,7 @@ class Unique:
     @property
     def states_text(self) -> str:
         # Matched by strpos(unique_states, state) in the index: no state name is part of another.
-        return ",".join(self.states)
+        return ",".join(self.states or ())
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ away the next time someone looks at the queues.
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -108,7 +109,7 @@ def queues(now=None) -> list[QueueInfo]:
     # Pauses whose `until` passed resumed by themselves: drop their rows.
     QueuePause.objects.filter(until__lte=now).delete()
     pauses = paused_queues(now)
-    counts = {
+    counts: dict[str, Any] = {
         row["queue"]: row
         for row in Job.objects.filter(state__in=(State.ENQUEUED, State.PROCESSING))
         .values("queue")

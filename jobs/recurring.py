@@ -29,7 +29,7 @@ from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
 
 from jobs import cron
-from jobs.creation import bind_arguments, insert_jobs, new_job, validate_arguments
+from jobs.creation import bind_arguments, existing_job, insert_jobs, new_job, validate_arguments
 from jobs.cron import Cron, InvalidSchedule, describe, latest_run, next_run, runs_between
 from jobs.models import Job, Misfire, RecurringJob
 from jobs.registry import UnknownTask, resolve_task
@@ -267,7 +267,7 @@ def trigger(id: str, *, now: datetime | None = None) -> Job:
         except (UnknownTask, InvalidTask, TypeError, ValueError) as exc:
             raise InvalidSchedule(f"Recurring job {id!r} cannot run: {exc}") from None
         if not insert_jobs([job], reasons=[f"Triggered from recurring job {id!r}"]):
-            job = job.duplicate_of  # a unique task whose key is live: that job stands for this run
+            job = existing_job(job)  # a unique task whose key is live: that job stands for this run
         row.last_run_at, row.last_job = now, job
         row.save(update_fields=["last_run_at", "last_job"])
     return job
@@ -372,7 +372,7 @@ def _fire_row(row: RecurringJob, now: datetime) -> int:
     if jobs:
         inserted = insert_jobs(jobs, reasons=[_reason(row, at, now, plan.note) for at in plan.runs])
         # A unique task whose key is live inserts nothing: the live job stands for the run.
-        row.last_run_at, row.last_job = now, (inserted or [jobs[-1].duplicate_of])[-1]
+        row.last_run_at, row.last_job = now, (inserted or [existing_job(jobs[-1])])[-1]
     if plan.warning:
         logger.warning("Recurring job %r: %s", row.id, plan.warning)
     row.next_run_at, row.last_error = following, plan.warning

@@ -268,6 +268,10 @@ class Job(models.Model):
             ),
         ]
 
+    # Not a column: set by jobs.creation.insert_jobs on a unique job it did not write because its
+    # key was live, to the job that holds the key.
+    duplicate_of: "Job | None" = None
+
     def __str__(self):
         return f"{self.task_name} ({self.id})"
 
