@@ -48,17 +48,21 @@
   function showQueues(queues) {
     const body = document.querySelector("#queues-table tbody");
     if (!body) return;
-    while (body.firstChild) body.removeChild(body.firstChild);
+    // Counts are updated in place: the last cell (pause state and its pause/resume form) is the
+    // page's, and a form being filled in must not be replaced under the operator's hands.
     queues.forEach((q) => {
-      const row = document.createElement("tr");
-      row.dataset.queue = q.queue;
+      let row = Array.from(body.rows).find((r) => r.dataset.queue === q.queue);
+      if (!row) {
+        row = document.createElement("tr");
+        row.dataset.queue = q.queue;
+        for (let i = 0; i < 5; i += 1) row.appendChild(document.createElement("td"));
+        row.cells[1].dataset.column = "enqueued";
+        row.cells[2].dataset.column = "processing";
+        body.appendChild(row);
+      }
       [q.queue, number(q.enqueued), number(q.processing), duration(q.oldest_wait_seconds)].forEach((text, i) => {
-        const cell = document.createElement("td");
-        cell.textContent = text;
-        if (i > 0 && i < 3) cell.dataset.column = i === 1 ? "enqueued" : "processing";
-        row.appendChild(cell);
+        row.cells[i].textContent = text;
       });
-      body.appendChild(row);
     });
   }
 
