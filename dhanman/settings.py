@@ -36,11 +36,15 @@ INSTALLED_APPS = [
     "payroll",
     "community",
     "inventory",
+    "demo",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: `runserver` then serves static files through WhiteNoise too, so the
+    # dev server and gunicorn answer /static/ the same way.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_q",
 ]
@@ -51,6 +55,9 @@ if env.bool("DHANMAN_TEST_APPS", default=False):
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the process itself (gunicorn has no static handler): right after
+    # SecurityMiddleware, as WhiteNoise documents, so its responses get the security headers.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -116,7 +123,14 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# `collectstatic` (in `make run` and the Procfile's release step) writes hashed, compressed copies
+# here; WhiteNoise serves them with far-future cache headers. While DEBUG is on, WhiteNoise also
+# finds files straight in the apps, so an edited stylesheet shows without collecting again.
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 # Files that jobs write (payslip PDFs); served by the web server, never by Django, in production.
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
