@@ -28,12 +28,15 @@ $(VENV)/.dev: requirements-dev.txt requirements.txt $(VENV)/.runtime
 venv: $(VENV)/.runtime
 venv-dev: $(VENV)/.dev
 
+# ensure_admin comes last: its banner (URL, user, password) is what stays on screen. The Procfile
+# runs through dhanman/procfile.py, honcho with a kill wait that covers the job server's stop.
 run: venv
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py ensure_admin
+	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_recurring_jobs
 	@if $(PY) manage.py help seed_demo >/dev/null 2>&1; then $(PY) manage.py seed_demo; fi
-	$(VENV)/bin/honcho -f Procfile.dev start
+	$(PY) manage.py ensure_admin
+	$(PY) -m dhanman.procfile Procfile.dev
 
 lint: venv-dev
 	$(VENV)/bin/ruff check .

@@ -1,7 +1,14 @@
 import pytest
 from django.test.utils import override_settings
 
+from tests.support import make_run
 from tests.support.cluster import start_cluster
+
+
+@pytest.fixture(scope="session")
+def make_run_install(tmp_path_factory):
+    """`make run`'s setup on a fresh SQLite file, once per session (tests/support/make_run.py)."""
+    return make_run.install(tmp_path_factory.mktemp("make-run"))
 
 
 @pytest.fixture(scope="session", autouse=True)
