@@ -127,6 +127,8 @@ STATIC_URL = "static/"
 # here; WhiteNoise serves them with far-future cache headers. While DEBUG is on, WhiteNoise also
 # finds files straight in the apps, so an edited stylesheet shows without collecting again.
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+# Files browsers ask for at the site's root (favicon.ico), served by WhiteNoise as they are.
+WHITENOISE_ROOT = BASE_DIR / "dhanman" / "public"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
