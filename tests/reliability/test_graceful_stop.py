@@ -26,7 +26,7 @@ from tests.reliability.drill import (
     history,
     wait_until_all_finished,
 )
-from tests.reliability.probes import cooperative_first_attempt, stubborn_first_attempt
+from tests.reliability.probes import cooperative_first_attempt, deaf_first_attempt, stubborn_first_attempt
 from tests.support.cluster import FAST
 from tests.testapp.models import Attempt
 from tests.testapp.tasks import record, record_slowly
@@ -127,3 +127,20 @@ def test_a_stop_signal_to_the_whole_process_group_is_as_graceful(cluster_factory
     assert Server.objects.get(pk=server_id).status == "stopped"
     assert not [pid for pid in tree if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
     assert_quiet_logs([server])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_guard_still_ends_a_worker_stuck_past_its_timeout(cluster_factory):
+    """Workers ignore SIGTERM (above), which is how django-q2's guard ended a worker whose job
+    outlived its timeout: the guard must now kill it, and the job runs again elsewhere."""
+    import psutil
+
+    server = cluster_factory(workers=1)
+    job_id = deaf_first_attempt.enqueue("deaf", 60.0).id
+    server.wait_for(lambda: Attempt.objects.filter(job_id=job_id).exists(), 20, "the first attempt")
+    worker_pid = Job.objects.get(pk=job_id).worker_pid
+    # The guard fires after the timeout + 5 s + django-q2's 3 s; the job's lease then runs out.
+    server.wait_for(lambda: not psutil.pid_exists(worker_pid) or psutil.Process(worker_pid).status() == "zombie",
+                    20, "the guard to end the stuck worker")
+    server.wait_for(lambda: Job.objects.get(pk=job_id).state == State.SUCCEEDED, 30, "the job's second attempt")
+    assert Job.objects.get(pk=job_id).attempt == 2
