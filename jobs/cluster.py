@@ -10,7 +10,7 @@
   only to qcluster's main one. django-q2's Sentinel and everything it forks keep SIGTERM's default
   action, so such a signal killed the workers in the middle of their jobs and left the server row
   "running". Here only the main process acts on SIGTERM/SIGINT (it sets the stop event, and the
-  Sentinel stops as above); the Sentinel, pusher, monitor and workers ignore both. We chose this
+  Sentinel stops as above); the Sentinel, pusher, monitor and workers disregard both. We chose this
   over a wrapper that forwards signals to the main pid only: a wrapper cannot shield the children
   from a supervisor that signals every process of a cgroup, and a SIGKILL to the group still takes
   the whole tree down (no orphaned workers). Where django-q2 relied on SIGTERM to end a worker
@@ -44,13 +44,19 @@ CANCEL_WAIT_SECONDS = 5.0
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
+def _disregard_stop_signal(signum, frame):
+    """The Sentinel's and its children's handler of SIGTERM/SIGINT: the main process stops the
+    server. A handler rather than SIG_IGN, because an ignored signal stays ignored across exec:
+    a program a task runs (pg_dump for the backup job) would then be deaf to SIGTERM too."""
+
+
 class JobSentinel(Sentinel):
     def start(self):
-        # django-q2's __init__ has just set SIGTERM back to its default action (death); ignore
-        # both stop signals instead, for this process and every process it forks, then take the
-        # signals the main process blocked while forking us (pending ones are discarded).
+        # django-q2's __init__ has just set SIGTERM back to its default action (death); disregard
+        # both stop signals instead, in this process and every process it forks, then take the
+        # signals the main process blocked while forking us.
         for signum in STOP_SIGNALS:
-            signal.signal(signum, signal.SIG_IGN)
+            signal.signal(signum, _disregard_stop_signal)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         super().start()
 
@@ -72,7 +78,7 @@ class JobSentinel(Sentinel):
     def reincarnate(self, process):
         if process in self.pool and process.timer.value == 0 and process.is_alive():
             # The guard's timeout: django-q2 ends such a worker with SIGTERM, which workers
-            # ignore here (see start), so kill it first.
+            # disregard here (see start), so kill it first.
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGKILL)
             process.join(5)
@@ -115,7 +121,7 @@ class JobSentinel(Sentinel):
         self._mark_stopped()
 
     def _kill_leftover_children(self):
-        """On exit, multiprocessing ends daemonic children with SIGTERM and joins them; ours ignore
+        """On exit, multiprocessing ends daemonic children with SIGTERM and joins them; ours disregard
         SIGTERM, so a child still alive now (a monitor stuck past its wait) would hang the exit."""
         for process in multiprocessing.active_children():
             logger.warning("Killing %s (pid %s), still running at the end of the stop", process.name, process.pid)
@@ -198,9 +204,9 @@ class JobCluster(Cluster):
             name=f"Process-{uuid.uuid4().hex}",
             args=(self.stop_event, self.start_event, self.cluster_id, self.broker, self.timeout),
         )
-        # A stop signal that arrives while forking would reach the Sentinel before it can ignore
+        # A stop signal that arrives while forking would reach the Sentinel before it can disregard
         # it: block them until the fork is done. The child starts with them blocked (the mask
-        # is inherited) and unblocks once it ignores them; here a pending one is handled now.
+        # is inherited) and unblocks once it disregards them; here a pending one is handled now.
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
             self.sentinel.start()
