@@ -158,6 +158,9 @@ class Job(models.Model):
         Server, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs", db_index=False
     )
     worker_pid = models.IntegerField(null=True, blank=True)
+    # Times a worker process died while running this job (counted by the reaper, maintenance.py):
+    # at DHANMAN_JOBS["MAX_WORKER_DEATHS"] the job fails instead of killing yet another worker.
+    worker_deaths = models.PositiveSmallIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
     # Why: "delete" (a person deleted the running job) or "shutdown" (its server is stopping and
     # the job goes back to its queue).
@@ -191,6 +194,9 @@ class Job(models.Model):
     )
     # Set when the job reaches Succeeded or Deleted; expiration removes it after that.
     expires_at = models.DateTimeField(null=True, blank=True)
+    # The job's id in the system it was imported from (`manage.py import_hangfire`:
+    # "hangfire:<database>.<schema>:<id>"), so an operator can find it, and a second import skips it.
+    external_id = models.CharField(max_length=200, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-created_at"]
@@ -228,6 +234,8 @@ class Job(models.Model):
             models.Index(
                 fields=["awaiting_batch"], name="job_awaiting_batch_idx", condition=Q(awaiting_batch__isnull=False)
             ),
+            # Imported jobs by their old id (empty for every other job, hence partial).
+            models.Index(fields=["external_id"], name="job_external_idx", condition=~Q(external_id="")),
         ]
 
     def __str__(self):
