@@ -18,9 +18,13 @@ class LoggingEmailBackend(BaseEmailBackend):
         for message in email_messages:
             logger.info(
                 "Mail (not sent, development backend) to %s: %s",
-                ", ".join(message.recipients()) or "nobody", message.subject,
+                ", ".join(message.recipients()) or "nobody",
+                message.subject,
             )
             if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("Full text of the mail to %s:\n%s", ", ".join(message.recipients()),
-                             message.message().as_string())
+                logger.debug(
+                    "Full text of the mail to %s:\n%s",
+                    ", ".join(message.recipients()),
+                    message.message().as_string(),
+                )
         return len(email_messages)

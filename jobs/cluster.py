@@ -125,8 +125,7 @@ class JobSentinel(Sentinel):
         SIGTERM, so a child still alive now (a monitor stuck past its wait) would hang the exit."""
         for process in multiprocessing.active_children():
             logger.warning("Killing %s (pid %s), still running at the end of the stop", process.name, process.pid)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGKILL)
+            process.kill()  # SIGKILL
             process.join(5)
 
     def _offer_pills(self, pills: int, deadline: float) -> int:

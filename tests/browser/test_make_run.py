@@ -14,16 +14,27 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db]  # (the browser fixtur
 
 @pytest.fixture(scope="module")
 def app(make_run_install, tmp_path_factory):
-    with make_run(make_run_install, tmp_path_factory.mktemp("make-run-browser") / "run.log",
-                  {"JOBS_STATS_POLLING_INTERVAL_MS": "500"}) as running:
+    with make_run(
+        make_run_install,
+        tmp_path_factory.mktemp("make-run-browser") / "run.log",
+        {"JOBS_STATS_POLLING_INTERVAL_MS": "500"},
+    ) as running:
         yield running
 
 
 def test_the_dashboard_loads_everything_it_asks_for_and_draws_its_counters(app, page):
     failed = []
     page.on("requestfailed", lambda request: failed.append(f"{request.url}: {request.failure}"))
-    page.on("response", lambda response: response.status >= 400 and failed.append(f"{response.url}: {response.status}"))
-    page.on("console", lambda message: message.type == "error" and failed.append(f"console: {message.text} {message.location}"))
+    page.on(
+        "response",
+        lambda response: response.status >= 400 and failed.append(f"{response.url}: {response.status}"),
+    )
+    page.on(
+        "console",
+        lambda message: (
+            message.type == "error" and failed.append(f"console: {message.text} {message.location}")
+        ),
+    )
     page.on("pageerror", lambda error: failed.append(f"page error: {error}"))
 
     page.goto(app.url("/admin/login/"))

@@ -13,10 +13,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def send_test_mail(tmp_path, log_level):
     env = {k: v for k, v in os.environ.items() if k not in ("EMAIL_URL", "DHANMAN_TEST_APPS")}
-    env.update(LOG_LEVEL=log_level, DATABASE_URL=f"sqlite:///{tmp_path / 'mail.db'}", TIME_ZONE="Asia/Kolkata")
+    env.update(
+        LOG_LEVEL=log_level, DATABASE_URL=f"sqlite:///{tmp_path / 'mail.db'}", TIME_ZONE="Asia/Kolkata"
+    )
     done = subprocess.run(
         [sys.executable, "manage.py", "sendtestemail", "resident@example.com"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return [line for line in (done.stdout + done.stderr).splitlines() if "django.db" not in line]

@@ -23,7 +23,9 @@ class Browser:
 
     def __init__(self, app):
         self.app = app
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
 
     def get(self, path, headers=None):
         request = urllib.request.Request(self.app.url(path), headers=headers or {})
@@ -36,8 +38,9 @@ class Browser:
         form = urllib.parse.urlencode(
             {"username": "admin", "password": ADMIN_PASSWORD, "csrfmiddlewaretoken": token, "next": "/admin/"}
         ).encode()
-        request = urllib.request.Request(self.app.url("/admin/login/"), data=form,
-                                         headers={"Referer": self.app.url("/admin/login/")})
+        request = urllib.request.Request(
+            self.app.url("/admin/login/"), data=form, headers={"Referer": self.app.url("/admin/login/")}
+        )
         with self.opener.open(request, timeout=10) as response:
             assert response.url.endswith("/admin/"), "the login did not go through"
 
@@ -58,7 +61,9 @@ def check_assets(browser, page: str, headers=None) -> dict:
         assert status == 200, (path, status)
         assert suffix, path
         assert response_headers["Content-Type"].startswith(CONTENT_TYPES["." + suffix.group(1)]), (
-            path, response_headers["Content-Type"])
+            path,
+            response_headers["Content-Type"],
+        )
         found[path] = (response_headers, content)
     return found
 
@@ -83,7 +88,13 @@ def test_the_admin_and_the_console_come_with_their_css_and_javascript(app):
     login_assets = check_assets(browser, "/admin/")
     console_assets = check_assets(browser, "/admin/jobs/")
     paths = {*login_assets, *console_assets}
-    for expected in ("admin/css/base.css", "jobs/console.css", "jobs/console.js", "jobs/dashboard.js", "jobs/chart.js"):
+    for expected in (
+        "admin/css/base.css",
+        "jobs/console.css",
+        "jobs/console.js",
+        "jobs/dashboard.js",
+        "jobs/chart.js",
+    ):
         assert any(expected.rsplit(".", 1)[0] in path for path in paths), (expected, sorted(paths))
 
 
@@ -93,7 +104,9 @@ def test_the_logs_keep_one_clock_the_time_zone_of_the_settings(app):
     # gunicorn's own lines (the master's too) and Django's carry the zone of TIME_ZONE.
     gunicorn_stamps = re.findall(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ([+-]\d{4})\]", log)
     assert gunicorn_stamps and set(gunicorn_stamps) == {"+0530"}, log[-3000:]
-    django_stamps = re.findall(r"\| (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.\d{3} (\w+) (?:INFO|WARNING|ERROR|DEBUG) ", log)
+    django_stamps = re.findall(
+        r"\| (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.\d{3} (\w+) (?:INFO|WARNING|ERROR|DEBUG) ", log
+    )
     assert django_stamps and {zone for _, zone in django_stamps} == {"IST"}, log[-3000:]
     # honcho's prefixes too: its first line is stamped within minutes of now, in that zone.
     hours, minutes, seconds = map(int, re.match(r"(\d\d):(\d\d):(\d\d) system", log).groups())
@@ -102,8 +115,12 @@ def test_the_logs_keep_one_clock_the_time_zone_of_the_settings(app):
 
 
 def test_in_production_static_files_are_hashed_compressed_and_cached_for_long(make_run_install, tmp_path):
-    production = {"DEBUG": "False", "SECRET_KEY": "make-run-production-test-" + "x" * 30,
-                  "SESSION_COOKIE_SECURE": "False", "CSRF_COOKIE_SECURE": "False"}  # plain http here
+    production = {
+        "DEBUG": "False",
+        "SECRET_KEY": "make-run-production-test-" + "x" * 30,
+        "SESSION_COOKIE_SECURE": "False",
+        "CSRF_COOKIE_SECURE": "False",
+    }  # plain http here
     with make_run(make_run_install, tmp_path / "run.log", production) as app:
         browser = Browser(app)
         browser.log_in()

@@ -31,8 +31,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 )
 def test_stopping_make_run_lets_the_running_job_finish_and_marks_the_server_stopped(tmp_path, stop):
     env = base_env(tmp_path, database_url())
-    env.update(FAST, DHANMAN_TEST_APPS="1", CONN_MAX_AGE="0", JOBS_WORKER_COUNT="2",
-               JOBS_SHUTDOWN_GRACE_SECONDS=str(GRACE))
+    env.update(
+        FAST,
+        DHANMAN_TEST_APPS="1",
+        CONN_MAX_AGE="0",
+        JOBS_WORKER_COUNT="2",
+        JOBS_SHUTDOWN_GRACE_SECONDS=str(GRACE),
+    )
     with make_run(env, tmp_path / "run.log") as app:
         job_id = record_slowly.enqueue("make-run-stop", JOB_SECONDS).id
         wait_for(lambda: Attempt.objects.filter(job_id=job_id).exists(), 30, message="the job to start")

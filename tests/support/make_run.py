@@ -114,8 +114,12 @@ def run_setup(env: dict) -> str:
     """`make run`'s setup steps; their output."""
     output = []
     for step in SETUP_STEPS:
-        done = subprocess.run([sys.executable, "manage.py", *step], cwd=ROOT, env=env, capture_output=True, text=True)
-        assert done.returncode == 0, f"manage.py {' '.join(step)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        done = subprocess.run(
+            [sys.executable, "manage.py", *step], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, (
+            f"manage.py {' '.join(step)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
         output.append(done.stdout)
     return "".join(output)
 
@@ -132,7 +136,11 @@ def start(env: dict, log_path: Path) -> RunningApp:
     log = open(log_path, "wb")  # noqa: SIM115 (the process writes to it until it ends)
     process = subprocess.Popen(
         [sys.executable, "-m", "dhanman.procfile", "Procfile.dev"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     return RunningApp(process, int(env["DHANMAN_PORT"]), log_path, env)
 

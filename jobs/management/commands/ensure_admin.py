@@ -46,7 +46,7 @@ class Command(BaseCommand):
         if superusers.exists():
             existing = superusers.filter(username=USERNAME).first()
             if existing is None:
-                name = superusers.order_by("pk").values_list("username", flat=True).first()
+                name = str(superusers.order_by("pk").values_list("username", flat=True).first())
                 self.stdout.write(f"A superuser exists already ({name}): nothing created.")
                 self._banner(name, "the one set when it was created")
                 return
@@ -55,10 +55,14 @@ class Command(BaseCommand):
                 if wanted and not existing.check_password(wanted):
                     existing.set_password(_checked(wanted, existing))
                     existing.save(update_fields=["password"])
-                    self.stdout.write(f"The superuser '{USERNAME}' exists already; its password is now DHANMAN_ADMIN_PASSWORD.")
+                    self.stdout.write(
+                        f"The superuser '{USERNAME}' exists already; its password is now DHANMAN_ADMIN_PASSWORD."
+                    )
                 else:
                     self.stdout.write(f"The superuser '{USERNAME}' exists already: nothing created.")
-            self._banner(USERNAME, "from DHANMAN_ADMIN_PASSWORD" if wanted else "the one printed when it was created")
+            self._banner(
+                USERNAME, "from DHANMAN_ADMIN_PASSWORD" if wanted else "the one printed when it was created"
+            )
             return
         password = wanted or secrets.token_urlsafe(15)
         with transaction.atomic():
@@ -72,7 +76,11 @@ class Command(BaseCommand):
             user.save()
             user.groups.add(admin_group)
         if wanted:
-            self.stdout.write(self.style.SUCCESS(f"Created superuser '{USERNAME}' with the password from DHANMAN_ADMIN_PASSWORD."))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Created superuser '{USERNAME}' with the password from DHANMAN_ADMIN_PASSWORD."
+                )
+            )
             self._banner(USERNAME, "from DHANMAN_ADMIN_PASSWORD")
         else:
             self.stdout.write(self.style.SUCCESS(f"Created superuser '{USERNAME}'."))
