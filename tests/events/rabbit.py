@@ -239,3 +239,37 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: 
             extra = f"\n--- consumer log ---\n{log()[-4000:]}" if log else ""
             raise AssertionError(f"Timed out after {timeout} s waiting for {message or predicate}{extra}")
         time.sleep(interval)
+
+
+def dead_letter(reason: str = "a test dead letter") -> str:
+    """Put a dead letter, as the consumer writes one, in the configured dead-letter queue."""
+    from jobs.events.config import config
+    from jobs.events.publisher import ConfirmingPublisher, Outgoing
+
+    cfg = config()
+    letter_id = uuid.uuid4().hex
+    publisher = ConfirmingPublisher(cfg)
+    try:
+        publisher.channel.queue_declare(cfg.dead_letter_queue, durable=True, auto_delete=False)
+        publisher.channel.queue_declare(cfg.queue, durable=True, auto_delete=False)
+        body = json.dumps(envelope("tests.probe", {"key": letter_id})).encode()
+        publisher.publish(Outgoing(body=body, exchange="", routing_key=cfg.dead_letter_queue, type="tests.probe",
+                                   headers={"x-dhanman-dead-letter-id": letter_id, "x-dhanman-reason": reason,
+                                            "x-dhanman-deliveries": 5}))
+    finally:
+        publisher.close()
+    return letter_id
+
+
+def queued_replay_of(letter_id: str) -> bool:
+    """Whether our queue holds the replay of that dead letter (looked at, left in place)."""
+    from jobs.events.config import config
+
+    cfg = config()
+    with kombu.Connection(cfg.amqp_url, connect_timeout=2) as connection:
+        channel = connection.channel()
+        found = False
+        while (message := channel.basic_get(cfg.queue, no_ack=False)) is not None:
+            if (message.headers or {}).get("x-dhanman-replayed-from") == letter_id:
+                found = True
+        return found  # closing the channel returns every message unacknowledged
