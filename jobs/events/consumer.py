@@ -196,6 +196,7 @@ class Consumer:
                     idle_since = time.monotonic()
                 except TimeoutError:
                     connection.heartbeat_check()
+                    publisher.connection.heartbeat_check()  # idle between failures: keep it alive
                     if self._idle_exit is not None and time.monotonic() - idle_since > self._idle_exit:
                         break
                 self._heartbeat()
