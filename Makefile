@@ -57,7 +57,7 @@ test: venv-dev
 drills: venv-dev
 	@./scripts/test-services
 	@# Every drill at full size: the ones `make test` runs small, and those marked `drill`.
-	@set -a; source var/test.env; set +a; DRILL_SIZE=full $(PY) -m pytest -p no:cacheprovider tests/reliability \
+	@set -a; source var/test.env; set +a; DRILL_SIZE=full $(PY) -m pytest -p no:cacheprovider tests/reliability tests/events/test_crash_drill.py \
 	  -m "not sqlite" --timeout=1800 -s $(PYTEST_ARGS)
 
 bench: venv-dev
