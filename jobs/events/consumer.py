@@ -26,12 +26,12 @@ import uuid
 
 from django.db import (
     DatabaseError,
-    IntegrityError,
     InterfaceError,
     OperationalError,
     close_old_connections,
     transaction,
 )
+from django.db import connection as db
 from django.db.models import F
 from django.utils import timezone
 from kombu import Consumer as KombuConsumer
@@ -60,6 +60,20 @@ def deliveries_so_far(headers) -> int:
         return 0
 
 
+def record_processed(event: Event, queue: str) -> bool:
+    """Insert the message id; False when it is there already. One statement (no savepoint):
+    on PostgreSQL a concurrent transaction inserting the same id makes this one wait for its
+    outcome, so two consumers holding one message never both go on."""
+    table = ProcessedEvent._meta.db_table
+    with db.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {db.ops.quote_name(table)} (message_id, type, queue, processed_at) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (message_id) DO NOTHING",
+            [event.id, event.type, queue, timezone.now()],
+        )
+        return cursor.rowcount == 1
+
+
 def run_handlers(event: Event, queue: str) -> str:
     """Step 2 above. Returns "handled" or "duplicate"; raises BadMessage or the handler's error."""
     handlers = registry.handlers_for(event.type)
@@ -67,10 +81,7 @@ def run_handlers(event: Event, queue: str) -> str:
         raise BadMessage(f"unknown type {event.type!r}: no handler here.")
     prepared = [(handler, handler.prepare(event)) for handler in handlers]
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                ProcessedEvent.objects.create(message_id=event.id, type=event.type, queue=queue)
-        except IntegrityError:
+        if not record_processed(event, queue):
             return "duplicate"
         for handler, view in prepared:
             try:

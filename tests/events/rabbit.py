@@ -95,6 +95,21 @@ class Rabbit:
                                application_headers=headers or {})
         self.channel.basic_publish(message, exchange=self.names["EXCHANGE"], routing_key=routing_key)
 
+    def send_many(self, documents: list[dict]):
+        """Many envelopes at once, confirmed by RabbitMQ in one round trip."""
+        from jobs.events.config import config
+        from jobs.events.publisher import ConfirmingPublisher, Outgoing
+
+        publisher = ConfirmingPublisher(config())
+        try:
+            confirmed = publisher.publish_many([
+                Outgoing(body=json.dumps(d).encode(), exchange=self.names["EXCHANGE"], routing_key=d["type"])
+                for d in documents
+            ])
+        finally:
+            publisher.close()
+        assert all(confirmed)
+
     def depth(self, queue: str) -> int:
         return self.channel.queue_declare(queue, passive=True).message_count
 
