@@ -29,6 +29,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to bench/EVENTS.md")
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dhanman.settings")
+    # As in production: DEBUG would keep every query in memory and wrap every cursor.
+    os.environ.setdefault("DEBUG", "False")
+    os.environ.setdefault("SECRET_KEY", "bench-events-only-" + "x" * 40)
     tag = uuid.uuid4().hex[:8]
     os.environ["EVENTS_EXCHANGE"] = f"bench.{tag}.events"
     os.environ["EVENTS_QUEUE"] = f"bench.{tag}.jobs"
@@ -123,7 +126,7 @@ def report(rows, record: bool):
 
     lines = [
         f"### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"Django {django.get_version()}",
+        f"Django {django.get_version()}, load average {os.getloadavg()[0]:.1f} at the end",
         "",
         "| measure | count | seconds | rate |",
         "|---|---:|---:|---:|",
