@@ -27,7 +27,7 @@ from jobs.events.config import EventsConfig, config
 from jobs.events.envelope import encode, envelope
 from jobs.events.publisher import ConfirmingPublisher, Outgoing, PublishFailed
 from jobs.events.topology import CONNECTION_ERRORS, exchange
-from jobs.models import EventOutbox, ProcessedEvent
+from jobs.models import EventConsumer, EventOutbox, ProcessedEvent
 
 logger = logging.getLogger("jobs.events.relay")
 
@@ -107,14 +107,17 @@ def relay_once(publisher: ConfirmingPublisher, cfg: EventsConfig) -> int:
 
 
 def expire(cfg: EventsConfig | None = None, now=None) -> dict:
-    """Delete sent outbox rows and processed message ids past their retention."""
+    """Delete sent outbox rows and processed message ids past their retention, and the rows of
+    consumers that stopped (or vanished) longer ago than the outbox's retention."""
     cfg = cfg or config()
     now = now or timezone.now()
-    removed = {"outbox": 0, "processed": 0}
+    removed = {"outbox": 0, "processed": 0, "consumers": 0}
+    outbox_cutoff = now - timedelta(seconds=cfg.outbox_retention_seconds)
     for key, queryset in (
-        ("outbox", EventOutbox.objects.filter(sent_at__lt=now - timedelta(seconds=cfg.outbox_retention_seconds))),
+        ("outbox", EventOutbox.objects.filter(sent_at__lt=outbox_cutoff)),
         ("processed", ProcessedEvent.objects.filter(
             processed_at__lt=now - timedelta(seconds=cfg.processed_retention_seconds))),
+        ("consumers", EventConsumer.objects.filter(heartbeat_at__lt=outbox_cutoff)),
     ):
         while True:
             ids = list(queryset.values_list("pk", flat=True)[:EXPIRE_BATCH])

@@ -16,7 +16,7 @@ from jobs.events.config import config
 from jobs.events.outbox import PublishError
 from jobs.events.publisher import ConfirmingPublisher
 from jobs.events.relay import Relay, expire, relay_once, select_batch
-from jobs.models import EventOutbox, ProcessedEvent
+from jobs.models import EventConsumer, EventOutbox, ProcessedEvent
 from tests.events.rabbit import TcpProxy, wait_for
 
 RELAY_DB = pytest.mark.django_db(transaction=True)  # the relay runs in a thread of its own
@@ -139,6 +139,9 @@ def test_sent_rows_and_processed_ids_expire(settings):
     EventOutbox.objects.filter(pk=fresh.pk).update(sent_at=now)
     ProcessedEvent.objects.create(message_id="old", type="tests.probe", queue="q", processed_at=now - timedelta(minutes=5))
     ProcessedEvent.objects.create(message_id="new", type="tests.probe", queue="q")
-    assert expire() == {"outbox": 1, "processed": 1}
+    EventConsumer.objects.create(id="gone", host="h", pid=1, queue="q", heartbeat_at=now - timedelta(minutes=5))
+    EventConsumer.objects.create(id="here", host="h", pid=2, queue="q", heartbeat_at=now)
+    assert expire() == {"outbox": 1, "processed": 1, "consumers": 1}
+    assert list(EventConsumer.objects.values_list("id", flat=True)) == ["here"]
     assert set(EventOutbox.objects.values_list("pk", flat=True)) == {fresh.pk, unsent.pk}
     assert list(ProcessedEvent.objects.values_list("message_id", flat=True)) == ["new"]
