@@ -26,7 +26,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.events")
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--outbox", type=int, default=5000)
-    parser.add_argument("--no-record", action="store_true", help="print only; do not append to bench/EVENTS.md")
+    parser.add_argument(
+        "--no-record", action="store_true", help="print only; do not append to bench/EVENTS.md"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dhanman.settings")
     # As in production: DEBUG would keep every query in memory and wrap every cursor.
@@ -71,16 +73,30 @@ def run(args) -> list[tuple[str, int, float, str]]:
     with connect(cfg) as connection:
         declare(connection.channel(), cfg)
     parsed = kombu.Connection(cfg.amqp_url)
-    sender = amqp.Connection(f"{parsed.hostname}:{parsed.port or 5672}", userid=parsed.userid,
-                             password=parsed.password, virtual_host=parsed.virtual_host)
+    sender = amqp.Connection(
+        f"{parsed.hostname}:{parsed.port or 5672}",
+        userid=parsed.userid,
+        password=parsed.password,
+        virtual_host=parsed.virtual_host,
+    )
     sender.connect()
     channel = sender.channel()
     due = (datetime.now(UTC) + timedelta(days=20)).isoformat()
     for n in range(args.messages):
-        body = json.dumps({"id": str(uuid.uuid4()), "type": "sales.invoice_created", "source": "bench",
-                           "occurred_at": datetime.now(UTC).isoformat(), "data": {"invoice_id": n + 1, "due_at": due}})
-        channel.basic_publish(amqp.Message(body, content_type="application/json", delivery_mode=2),
-                              exchange=cfg.exchange, routing_key="sales.invoice_created")
+        body = json.dumps(
+            {
+                "id": str(uuid.uuid4()),
+                "type": "sales.invoice_created",
+                "source": "bench",
+                "occurred_at": datetime.now(UTC).isoformat(),
+                "data": {"invoice_id": n + 1, "due_at": due},
+            }
+        )
+        channel.basic_publish(
+            amqp.Message(body, content_type="application/json", delivery_mode=2),
+            exchange=cfg.exchange,
+            routing_key="sales.invoice_created",
+        )
     sender.close()
     consumer = Consumer(cfg, relay=False)
     started = time.perf_counter()
@@ -88,7 +104,14 @@ def run(args) -> list[tuple[str, int, float, str]]:
     elapsed = time.perf_counter() - started - 1.0  # the idle second at the end is not work
     jobs = Job.objects.count()
     assert consumer.counts["consumed"] == args.messages, consumer.counts
-    rows.append(("events consumed (one transaction each)", args.messages, elapsed, f"{args.messages / elapsed:,.0f} events/s"))
+    rows.append(
+        (
+            "events consumed (one transaction each)",
+            args.messages,
+            elapsed,
+            f"{args.messages / elapsed:,.0f} events/s",
+        )
+    )
     rows.append(("→ jobs created by their handlers", jobs, elapsed, f"{jobs / elapsed:,.0f} jobs/s"))
     # 2. Outbox → RabbitMQ.
     for n in range(args.outbox):
@@ -101,8 +124,14 @@ def run(args) -> list[tuple[str, int, float, str]]:
     elapsed = time.perf_counter() - started
     publisher.close()
     assert not EventOutbox.objects.filter(sent_at__isnull=True).exists()
-    rows.append((f"outbox events published (confirmed, batches of {cfg.relay_batch})", sent, elapsed,
-                 f"{sent / elapsed:,.0f} events/s"))
+    rows.append(
+        (
+            f"outbox events published (confirmed, batches of {cfg.relay_batch})",
+            sent,
+            elapsed,
+            f"{sent / elapsed:,.0f} events/s",
+        )
+    )
     return rows
 
 
@@ -138,8 +167,10 @@ def report(rows, record: bool):
     if record:
         path = ROOT / "bench" / "EVENTS.md"
         if not path.exists():
-            path.write_text("# Domain events: measured rates (`python -m bench.events`)\n\n"
-                            "Real RabbitMQ and PostgreSQL on this machine; one consumer process, one relay.\n\n")
+            path.write_text(
+                "# Domain events: measured rates (`python -m bench.events`)\n\n"
+                "Real RabbitMQ and PostgreSQL on this machine; one consumer process, one relay.\n\n"
+            )
         with path.open("a") as f:
             f.write(text + "\n")
 

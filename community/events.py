@@ -10,4 +10,6 @@ from jobs.events import handles
 def schedule_pass_expiry(event):
     """A visitor registered at the gate: the pass expires at its end exactly, instead of at the
     next run of `expire-visitor-passes` (every 30 minutes), which stays as the safety net."""
-    tasks.expire_visitor_pass.using(run_after=event.data["valid_until"]).enqueue(event.data["visitor_pass_id"])
+    tasks.expire_visitor_pass.using(run_after=event.data["valid_until"]).enqueue(
+        event.data["visitor_pass_id"]
+    )

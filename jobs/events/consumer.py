@@ -101,7 +101,9 @@ class HandlerFailed(RuntimeError):
 
 
 class Consumer:
-    def __init__(self, cfg: EventsConfig | None = None, *, relay: bool | None = None, name: str | None = None):
+    def __init__(
+        self, cfg: EventsConfig | None = None, *, relay: bool | None = None, name: str | None = None
+    ):
         self.cfg = cfg or config()
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stopping = threading.Event()
@@ -110,7 +112,9 @@ class Consumer:
         self._last_heartbeat = 0.0
         self._status = "connecting"
         self._last_error = ""
-        self.relay = Relay(self.cfg, on_sent=self._relayed) if (self.cfg.relay if relay is None else relay) else None
+        self.relay = (
+            Relay(self.cfg, on_sent=self._relayed) if (self.cfg.relay if relay is None else relay) else None
+        )
         self._lock = threading.Lock()
 
     # --- bookkeeping -----------------------------------------------------------------------
@@ -130,7 +134,11 @@ class Consumer:
         with self._lock:
             delta = {k: self.counts[k] - self._flushed[k] for k in self.counts}
             self._flushed = dict(self.counts)
-        fields = {"heartbeat_at": timezone.now(), "status": self._status, "last_error": self._last_error[:2000]}
+        fields = {
+            "heartbeat_at": timezone.now(),
+            "status": self._status,
+            "last_error": self._last_error[:2000],
+        }
         fields.update({k: F(k) + v for k, v in delta.items() if v})
         if self._status == "stopped":
             fields["stopped_at"] = timezone.now()
@@ -139,8 +147,13 @@ class Consumer:
             updated = EventConsumer.objects.filter(pk=self.id).update(**fields)
             if not updated:
                 EventConsumer.objects.create(
-                    id=self.id, host=socket.gethostname(), pid=os.getpid(), queue=self.cfg.queue,
-                    status=self._status, last_error=self._last_error[:2000], **delta,
+                    id=self.id,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    queue=self.cfg.queue,
+                    status=self._status,
+                    last_error=self._last_error[:2000],
+                    **delta,
                 )
         except DatabaseError:
             with self._lock:  # counted again at the next heartbeat
@@ -194,11 +207,18 @@ class Consumer:
             queue = declare(channel, self.cfg)
             channel.basic_qos(0, self.cfg.prefetch, False)
             self._publisher = publisher
-            consumer = KombuConsumer(channel, queues=[queue], on_message=self._on_message, no_ack=False,
-                                     prefetch_count=self.cfg.prefetch)
+            consumer = KombuConsumer(
+                channel,
+                queues=[queue],
+                on_message=self._on_message,
+                no_ack=False,
+                prefetch_count=self.cfg.prefetch,
+            )
             consumer.consume()
             self._status, self._last_error = "connected", ""
-            logger.info("Consuming %s (types: %s)", self.cfg.queue, ", ".join(registry.declared_types()) or "none")
+            logger.info(
+                "Consuming %s (types: %s)", self.cfg.queue, ", ".join(registry.declared_types()) or "none"
+            )
             self._heartbeat(force=True)
             idle_since = time.monotonic()
             while not self.stopping.is_set():
@@ -253,33 +273,49 @@ class Consumer:
         self._count("failed")
         routing_key = message.delivery_info.get("routing_key", "")
         original = headers.get("x-dhanman-original-routing-key") or routing_key
-        headers.update({
-            DELIVERIES_HEADER: delivery,
-            "x-dhanman-reason": reason[:1000],
-            "x-dhanman-original-routing-key": original,
-            "x-dhanman-original-exchange": headers.get("x-dhanman-original-exchange")
-            or message.delivery_info.get("exchange", ""),
-        })
+        headers.update(
+            {
+                DELIVERIES_HEADER: delivery,
+                "x-dhanman-reason": reason[:1000],
+                "x-dhanman-original-routing-key": original,
+                "x-dhanman-original-exchange": headers.get("x-dhanman-original-exchange")
+                or message.delivery_info.get("exchange", ""),
+            }
+        )
         properties = message.properties or {}
         dead = delivery >= self.cfg.max_deliveries
         if dead:
-            headers.update({
-                "x-dhanman-dead-letter-id": uuid.uuid4().hex,
-                "x-dhanman-dead-lettered-at": timezone.now().isoformat(),
-                "x-dhanman-consumer": self.id,
-            })
-        self._publisher.publish(Outgoing(
-            body=message.body if isinstance(message.body, bytes) else str(message.body).encode(),
-            exchange="", routing_key=self.cfg.dead_letter_queue if dead else self.cfg.queue,
-            message_id=str(properties.get("message_id") or (event.id if event else "")),
-            type=str(properties.get("type") or (event.type if event else "")),
-            headers=headers, content_type=message.content_type or "application/octet-stream",
-        ))
+            headers.update(
+                {
+                    "x-dhanman-dead-letter-id": uuid.uuid4().hex,
+                    "x-dhanman-dead-lettered-at": timezone.now().isoformat(),
+                    "x-dhanman-consumer": self.id,
+                }
+            )
+        self._publisher.publish(
+            Outgoing(
+                body=message.body if isinstance(message.body, bytes) else str(message.body).encode(),
+                exchange="",
+                routing_key=self.cfg.dead_letter_queue if dead else self.cfg.queue,
+                message_id=str(properties.get("message_id") or (event.id if event else "")),
+                type=str(properties.get("type") or (event.type if event else "")),
+                headers=headers,
+                content_type=message.content_type or "application/octet-stream",
+            )
+        )
         message.ack()
         if dead:
             self._count("dead_lettered")
-            logger.warning("Dead-lettered message %s after %d deliveries: %s",
-                           event.id if event else "(unparsed)", delivery, reason)
+            logger.warning(
+                "Dead-lettered message %s after %d deliveries: %s",
+                event.id if event else "(unparsed)",
+                delivery,
+                reason,
+            )
         else:
-            logger.info("Delivery %d of message %s failed, requeued: %s",
-                        delivery, event.id if event else "(unparsed)", reason)
+            logger.info(
+                "Delivery %d of message %s failed, requeued: %s",
+                delivery,
+                event.id if event else "(unparsed)",
+                reason,
+            )

@@ -45,7 +45,10 @@ def _text(value) -> str:
 def _describe(message) -> DeadLetter:
     headers = message.headers or {}
     body = _text(message.body)
-    message_id, event_type = _text(message.properties.get("message_id")), _text(message.properties.get("type"))
+    message_id, event_type = (
+        _text(message.properties.get("message_id")),
+        _text(message.properties.get("type")),
+    )
     with contextlib.suppress(ValueError, TypeError, AttributeError):
         document = json.loads(body)
         message_id = message_id or _text(document.get("id"))
@@ -100,12 +103,17 @@ def replay(dead_letter_id: str, cfg: EventsConfig | None = None) -> DeadLetter:
             letter = _describe(message)
             headers[DELIVERIES_HEADER] = 0
             headers["x-dhanman-replayed-from"] = dead_letter_id
-            publisher.publish(Outgoing(
-                body=message.body if isinstance(message.body, bytes) else _text(message.body).encode(),
-                exchange="", routing_key=cfg.queue, message_id=letter.message_id, type=letter.type,
-                headers={k: v for k, v in headers.items() if k != "x-dhanman-dead-letter-id"},
-                content_type=message.content_type or "application/json",
-            ))
+            publisher.publish(
+                Outgoing(
+                    body=message.body if isinstance(message.body, bytes) else _text(message.body).encode(),
+                    exchange="",
+                    routing_key=cfg.queue,
+                    message_id=letter.message_id,
+                    type=letter.type,
+                    headers={k: v for k, v in headers.items() if k != "x-dhanman-dead-letter-id"},
+                    content_type=message.content_type or "application/json",
+                )
+            )
             message.ack()
             return letter
         raise DeadLetterNotFound(f"No dead letter {dead_letter_id} in {cfg.dead_letter_queue}.")

@@ -41,7 +41,9 @@ def _plain_json(value, path: str):
     )
 
 
-def publish(event_type: str, data: dict, *, aggregate: str = "", occurred_at: datetime | None = None) -> EventOutbox:
+def publish(
+    event_type: str, data: dict, *, aggregate: str = "", occurred_at: datetime | None = None
+) -> EventOutbox:
     """Write `event_type` with `data` to the outbox, in the current transaction.
 
     `aggregate` names what the event is about ("sales.invoice:42"): events of one aggregate are
@@ -64,13 +66,21 @@ def publish(event_type: str, data: dict, *, aggregate: str = "", occurred_at: da
     if timezone.is_naive(occurred_at):
         raise PublishError("occurred_at must be an aware datetime.")
     event_id = uuid.uuid4()
-    size = len(encode(envelope(id=event_id, type=event_type, occurred_at=occurred_at, data=data, source=cfg.source)))
+    size = len(
+        encode(envelope(id=event_id, type=event_type, occurred_at=occurred_at, data=data, source=cfg.source))
+    )
     if size > cfg.max_event_bytes:
-        raise PublishError(f"the event is {size} bytes, over the {cfg.max_event_bytes} limit: send ids, not documents.")
+        raise PublishError(
+            f"the event is {size} bytes, over the {cfg.max_event_bytes} limit: send ids, not documents."
+        )
     if aggregate and connection.vendor == "postgresql" and connection.in_atomic_block:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [aggregate])
     return EventOutbox.objects.create(
-        event_id=event_id, type=event_type, aggregate=aggregate, data=json.loads(json.dumps(data)),
-        source=cfg.source, occurred_at=occurred_at,
+        event_id=event_id,
+        type=event_type,
+        aggregate=aggregate,
+        data=json.loads(json.dumps(data)),
+        source=cfg.source,
+        occurred_at=occurred_at,
     )

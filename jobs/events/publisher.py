@@ -61,11 +61,18 @@ class ConfirmingPublisher:
     def publish_many(self, messages: list[Outgoing], timeout: float = CONFIRM_TIMEOUT) -> list[bool]:
         tags = []
         for m in messages:
-            properties = {"delivery_mode": 2, "message_id": m.message_id, "type": m.type,
-                          "timestamp": int(time.time())}
+            properties = {
+                "delivery_mode": 2,
+                "message_id": m.message_id,
+                "type": m.type,
+                "timestamp": int(time.time()),
+            }
             message = self.channel.prepare_message(
-                m.body, content_type=m.content_type, content_encoding="utf-8",
-                headers=m.headers or {}, properties=properties,
+                m.body,
+                content_type=m.content_type,
+                content_encoding="utf-8",
+                headers=m.headers or {},
+                properties=properties,
             )
             tag = self._next_tag
             self._next_tag += 1
@@ -94,6 +101,3 @@ class ConfirmingPublisher:
         # Closing a broken connection may fail in many ways; there is nothing left to save.
         with contextlib.suppress(Exception):
             self.connection.release()
-
-
-

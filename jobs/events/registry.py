@@ -38,7 +38,7 @@ def _convert(name: str, kind, value):
             raise BadMessage(f"data.{name} {value!r} is not an ISO-8601 date.") from None
     if kind is Decimal:
         if isinstance(value, bool) or not isinstance(value, str | int):
-            raise BadMessage(f"data.{name} must be a decimal string such as \"12.50\".")
+            raise BadMessage(f'data.{name} must be a decimal string such as "12.50".')
         try:
             return Decimal(value)
         except InvalidOperation:

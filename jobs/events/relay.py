@@ -79,9 +79,19 @@ def relay_once(publisher: ConfirmingPublisher, cfg: EventsConfig) -> int:
             return 0
         outgoing = [
             Outgoing(
-                body=encode(envelope(id=row.event_id, type=row.type, occurred_at=row.occurred_at,
-                                     data=row.data, source=row.source)),
-                exchange=cfg.exchange, routing_key=row.type, message_id=str(row.event_id), type=row.type,
+                body=encode(
+                    envelope(
+                        id=row.event_id,
+                        type=row.type,
+                        occurred_at=row.occurred_at,
+                        data=row.data,
+                        source=row.source,
+                    )
+                ),
+                exchange=cfg.exchange,
+                routing_key=row.type,
+                message_id=str(row.event_id),
+                type=row.type,
                 headers={"x-dhanman-aggregate": row.aggregate} if row.aggregate else {},
             )
             for row in batch
@@ -115,8 +125,12 @@ def expire(cfg: EventsConfig | None = None, now=None) -> dict:
     outbox_cutoff = now - timedelta(seconds=cfg.outbox_retention_seconds)
     for key, queryset in (
         ("outbox", EventOutbox.objects.filter(sent_at__lt=outbox_cutoff)),
-        ("processed", ProcessedEvent.objects.filter(
-            processed_at__lt=now - timedelta(seconds=cfg.processed_retention_seconds))),
+        (
+            "processed",
+            ProcessedEvent.objects.filter(
+                processed_at__lt=now - timedelta(seconds=cfg.processed_retention_seconds)
+            ),
+        ),
         ("consumers", EventConsumer.objects.filter(heartbeat_at__lt=outbox_cutoff)),
     ):
         while True:
@@ -165,8 +179,12 @@ class Relay:
                         publisher.connection.heartbeat_check()
                 except (*CONNECTION_ERRORS, PublishFailed) as exc:
                     self.connected = False
-                    logger.warning("Outbox relay: RabbitMQ unavailable (%s); events wait in the outbox, "
-                                   "retrying in %.1f s", exc, delay)
+                    logger.warning(
+                        "Outbox relay: RabbitMQ unavailable (%s); events wait in the outbox, "
+                        "retrying in %.1f s",
+                        exc,
+                        delay,
+                    )
                     self.stop_event.wait(delay)
                     delay = min(delay * 2, self.cfg.reconnect_max_delay)
                 except Exception:

@@ -21,15 +21,21 @@ def overview(now=None) -> dict:
     now = now or timezone.now()
     consumers = list(EventConsumer.objects.order_by("-heartbeat_at")[:MAX_CONSUMERS])
     totals = EventConsumer.objects.aggregate(
-        consumed=Sum("consumed"), duplicates=Sum("duplicates"), failed=Sum("failed"),
-        dead_lettered=Sum("dead_lettered"), relayed=Sum("relayed"),
+        consumed=Sum("consumed"),
+        duplicates=Sum("duplicates"),
+        failed=Sum("failed"),
+        dead_lettered=Sum("dead_lettered"),
+        relayed=Sum("relayed"),
     )
     unsent = EventOutbox.objects.filter(sent_at__isnull=True)
     oldest = unsent.aggregate(at=Min("created_at"))["at"]
     return {
         "consumers": [
-            {"consumer": c, "alive": consumer_is_alive(c, now),
-             "heartbeat_age": (now - c.heartbeat_at).total_seconds()}
+            {
+                "consumer": c,
+                "alive": consumer_is_alive(c, now),
+                "heartbeat_age": (now - c.heartbeat_at).total_seconds(),
+            }
             for c in consumers
         ],
         "totals": {k: v or 0 for k, v in totals.items()},

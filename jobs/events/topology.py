@@ -30,7 +30,9 @@ CONNECTION_ERRORS = (
 def connect(cfg: EventsConfig, *, heartbeat: float = 30.0) -> kombu.Connection:
     """An open connection, or one of CONNECTION_ERRORS. Retrying is the caller's business."""
     connection = kombu.Connection(
-        cfg.amqp_url, connect_timeout=cfg.connect_timeout, heartbeat=heartbeat,
+        cfg.amqp_url,
+        connect_timeout=cfg.connect_timeout,
+        heartbeat=heartbeat,
         transport_options={"max_retries": 0},
     )
     try:
@@ -49,7 +51,9 @@ def queue(cfg: EventsConfig, types=None) -> kombu.Queue:
     types = registry.declared_types() if types is None else types
     ex = exchange(cfg)
     return kombu.Queue(
-        cfg.queue, durable=True, auto_delete=False,
+        cfg.queue,
+        durable=True,
+        auto_delete=False,
         bindings=[kombu.binding(ex, routing_key=t) for t in types],
     )
 

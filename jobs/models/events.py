@@ -38,7 +38,9 @@ class EventOutbox(models.Model):
             # The relay's scan: the oldest unsent rows.
             models.Index(fields=["id"], condition=Q(sent_at__isnull=True), name="event_outbox_unsent_idx"),
             # Expiry of sent rows.
-            models.Index(fields=["sent_at"], condition=Q(sent_at__isnull=False), name="event_outbox_sent_idx"),
+            models.Index(
+                fields=["sent_at"], condition=Q(sent_at__isnull=False), name="event_outbox_sent_idx"
+            ),
         ]
 
     def __str__(self):
@@ -72,9 +74,15 @@ class EventConsumer(models.Model):
     started_at = models.DateTimeField(default=timezone.now)
     heartbeat_at = models.DateTimeField(default=timezone.now, db_index=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
-    consumed = models.PositiveBigIntegerField(default=0, help_text="Messages handled (their handlers committed).")
-    duplicates = models.PositiveBigIntegerField(default=0, help_text="Redelivered messages found already handled.")
-    failed = models.PositiveBigIntegerField(default=0, help_text="Deliveries that failed (bad message or handler error).")
+    consumed = models.PositiveBigIntegerField(
+        default=0, help_text="Messages handled (their handlers committed)."
+    )
+    duplicates = models.PositiveBigIntegerField(
+        default=0, help_text="Redelivered messages found already handled."
+    )
+    failed = models.PositiveBigIntegerField(
+        default=0, help_text="Deliveries that failed (bad message or handler error)."
+    )
     dead_lettered = models.PositiveBigIntegerField(default=0)
     relayed = models.PositiveBigIntegerField(default=0, help_text="Outbox events this process's relay sent.")
     last_error = models.TextField(blank=True)

@@ -29,8 +29,17 @@ def broker():
 
 
 def test_the_page_shows_consumers_counts_backlog_and_dead_letters(client_for, broker):
-    EventConsumer.objects.create(id="host:1:a", host="host", pid=1, queue="q", status="connected",
-                                 heartbeat_at=timezone.now(), consumed=12, failed=3, dead_lettered=1)
+    EventConsumer.objects.create(
+        id="host:1:a",
+        host="host",
+        pid=1,
+        queue="q",
+        status="connected",
+        heartbeat_at=timezone.now(),
+        consumed=12,
+        failed=3,
+        dead_lettered=1,
+    )
     publish("tests.probe", {"key": "waiting"})
     letter = dead_letter("handler sales.events.x raised ValueError: boom")
     page = client_for("viewer").get(reverse("jobs_console:events"))
@@ -56,8 +65,11 @@ def test_replay_puts_the_message_back_on_our_queue(client_for, broker):
 
 
 def test_the_page_says_when_rabbitmq_is_unreachable(client_for, settings):
-    with override_settings(DHANMAN_EVENTS=dict(settings.DHANMAN_EVENTS, AMQP_URL="amqp://guest:guest@127.0.0.1:1//",
-                                               CONNECT_TIMEOUT=1)):
+    with override_settings(
+        DHANMAN_EVENTS=dict(
+            settings.DHANMAN_EVENTS, AMQP_URL="amqp://guest:guest@127.0.0.1:1//", CONNECT_TIMEOUT=1
+        )
+    ):
         page = client_for("viewer").get(reverse("jobs_console:events"))
     assert page.status_code == 200
     assert 'id="rabbitmq-unreachable"' in page.content.decode()

@@ -21,8 +21,9 @@ def outbox(event_type):
 
 
 def test_invoice_create_publishes_invoice_created(resident):
-    invoice = sales.invoice_create(resident_id=resident.pk, amount="1200.00",
-                                   due_date=timezone.localdate() + timedelta(days=10))
+    invoice = sales.invoice_create(
+        resident_id=resident.pk, amount="1200.00", due_date=timezone.localdate() + timedelta(days=10)
+    )
     [row] = outbox("sales.invoice_created")
     assert row.aggregate == f"sales.invoice:{invoice.pk}"
     assert row.data["invoice_id"] == invoice.pk
@@ -42,16 +43,25 @@ def test_payment_record_publishes_payment_received_on_the_invoices_aggregate(mak
     payment = sales.payment_record(invoice_id=invoice.pk, amount="500.00", method="upi", reference="UPI-1")
     [row] = outbox("sales.payment_received")
     assert row.aggregate == f"sales.invoice:{invoice.pk}"
-    assert row.data == {"payment_id": payment.pk, "invoice_id": invoice.pk, "amount": "500.00",
-                        "method": "upi", "received_at": payment.received_at.isoformat()}
+    assert row.data == {
+        "payment_id": payment.pk,
+        "invoice_id": invoice.pk,
+        "amount": "500.00",
+        "method": "upi",
+        "received_at": payment.received_at.isoformat(),
+    }
     created = outbox("sales.invoice_created")[0]
     assert created.id < row.id  # the order the relay keeps per aggregate
 
 
 def test_expiring_visitor_passes_publishes_one_event_per_pass(resident):
     now = timezone.now()
-    passes = [community.visitor_pass_issue(host_id=resident.pk, visitor_name=f"V{n}",
-                                           valid_until=now + timedelta(hours=1)) for n in range(2)]
+    passes = [
+        community.visitor_pass_issue(
+            host_id=resident.pk, visitor_name=f"V{n}", valid_until=now + timedelta(hours=1)
+        )
+        for n in range(2)
+    ]
     assert community.visitor_passes_expire(now=now + timedelta(hours=2)) == 2
     rows = outbox("community.visitor_pass_expired")
     assert [r.data["visitor_pass_id"] for r in rows] == [p.pk for p in passes]
@@ -61,11 +71,16 @@ def test_expiring_visitor_passes_publishes_one_event_per_pass(resident):
 
 def test_a_registered_visitors_pass_expires_once_at_its_end(resident):
     now = timezone.now()
-    visitor_pass = community.visitor_pass_issue(host_id=resident.pk, visitor_name="Courier",
-                                                valid_until=now + timedelta(hours=1))
+    visitor_pass = community.visitor_pass_issue(
+        host_id=resident.pk, visitor_name="Courier", valid_until=now + timedelta(hours=1)
+    )
     assert community.visitor_pass_expire(visitor_pass_id=visitor_pass.pk, now=now) is False
-    assert community.visitor_pass_expire(visitor_pass_id=visitor_pass.pk, now=now + timedelta(hours=1)) is True
-    assert community.visitor_pass_expire(visitor_pass_id=visitor_pass.pk, now=now + timedelta(hours=2)) is False
+    assert (
+        community.visitor_pass_expire(visitor_pass_id=visitor_pass.pk, now=now + timedelta(hours=1)) is True
+    )
+    assert (
+        community.visitor_pass_expire(visitor_pass_id=visitor_pass.pk, now=now + timedelta(hours=2)) is False
+    )
     assert len(outbox("community.visitor_pass_expired")) == 1
 
 

@@ -18,8 +18,15 @@ def rabbitmq():
 @pytest.fixture
 def event_names(rabbitmq, settings):
     names = rabbit.unique_names()
-    events = dict(settings.DHANMAN_EVENTS, AMQP_URL=rabbitmq, **names, HEARTBEAT_INTERVAL=0.2,
-                  RECONNECT_MAX_DELAY=1.0, CONNECT_TIMEOUT=2.0, RELAY_POLL_INTERVAL=0.05)
+    events = dict(
+        settings.DHANMAN_EVENTS,
+        AMQP_URL=rabbitmq,
+        **names,
+        HEARTBEAT_INTERVAL=0.2,
+        RECONNECT_MAX_DELAY=1.0,
+        CONNECT_TIMEOUT=2.0,
+        RELAY_POLL_INTERVAL=0.05,
+    )
     with override_settings(DHANMAN_EVENTS=events):
         yield names
     rabbit.delete_names(names)

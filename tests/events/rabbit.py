@@ -62,9 +62,13 @@ class Rabbit:
     def __init__(self, names: dict, url: str = AMQP_URL):
         self.names = names
         parsed = kombu.Connection(url)
-        self.connection = amqp.Connection(f"{parsed.hostname}:{parsed.port or 5672}", userid=parsed.userid,
-                                          password=parsed.password, virtual_host=parsed.virtual_host,
-                                          confirm_publish=True)
+        self.connection = amqp.Connection(
+            f"{parsed.hostname}:{parsed.port or 5672}",
+            userid=parsed.userid,
+            password=parsed.password,
+            virtual_host=parsed.virtual_host,
+            confirm_publish=True,
+        )
         self.connection.connect()
         self.channel = self.connection.channel()
 
@@ -90,9 +94,12 @@ class Rabbit:
         if isinstance(body, dict):
             routing_key = routing_key or body.get("type")
             body = json.dumps(body).encode()
-        message = amqp.Message(body if isinstance(body, bytes) else body.encode(),
-                               content_type="application/json", delivery_mode=2,
-                               application_headers=headers or {})
+        message = amqp.Message(
+            body if isinstance(body, bytes) else body.encode(),
+            content_type="application/json",
+            delivery_mode=2,
+            application_headers=headers or {},
+        )
         self.channel.basic_publish(message, exchange=self.names["EXCHANGE"], routing_key=routing_key)
 
     def send_many(self, documents: list[dict]):
@@ -102,10 +109,14 @@ class Rabbit:
 
         publisher = ConfirmingPublisher(config())
         try:
-            confirmed = publisher.publish_many([
-                Outgoing(body=json.dumps(d).encode(), exchange=self.names["EXCHANGE"], routing_key=d["type"])
-                for d in documents
-            ])
+            confirmed = publisher.publish_many(
+                [
+                    Outgoing(
+                        body=json.dumps(d).encode(), exchange=self.names["EXCHANGE"], routing_key=d["type"]
+                    )
+                    for d in documents
+                ]
+            )
         finally:
             publisher.close()
         assert all(confirmed)
@@ -212,18 +223,32 @@ class ConsumerProcess:
         ARTIFACTS.mkdir(exist_ok=True)
         self.log_path = ARTIFACTS / f"consume-events-{os.getpid()}-{uuid.uuid4().hex[:6]}.log"
         full = os.environ.copy()
-        full.update({
-            "DATABASE_URL": database_url(), "DHANMAN_TEST_APPS": "1", "CONN_MAX_AGE": "0",
-            "PYTHONUNBUFFERED": "1", "DEBUG": "False", "SECRET_KEY": "test-events-only-" + "x" * 40,
-            "AMQP_URL": url, "EVENTS_EXCHANGE": names["EXCHANGE"], "EVENTS_QUEUE": names["QUEUE"],
-            "EVENTS_HEARTBEAT_INTERVAL": "0.5", "EVENTS_RECONNECT_MAX_DELAY": "1",
-            "EVENTS_RELAY_POLL_INTERVAL": "0.1", "EVENTS_CONNECT_TIMEOUT": "2",
-        })
+        full.update(
+            {
+                "DATABASE_URL": database_url(),
+                "DHANMAN_TEST_APPS": "1",
+                "CONN_MAX_AGE": "0",
+                "PYTHONUNBUFFERED": "1",
+                "DEBUG": "False",
+                "SECRET_KEY": "test-events-only-" + "x" * 40,
+                "AMQP_URL": url,
+                "EVENTS_EXCHANGE": names["EXCHANGE"],
+                "EVENTS_QUEUE": names["QUEUE"],
+                "EVENTS_HEARTBEAT_INTERVAL": "0.5",
+                "EVENTS_RECONNECT_MAX_DELAY": "1",
+                "EVENTS_RELAY_POLL_INTERVAL": "0.1",
+                "EVENTS_CONNECT_TIMEOUT": "2",
+            }
+        )
         full.update({k: str(v) for k, v in (env or {}).items()})
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed with the process)
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "consume_events"],
-            cwd=ROOT, env=full, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=full,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def log(self) -> str:
@@ -268,9 +293,19 @@ def dead_letter(reason: str = "a test dead letter") -> str:
         publisher.channel.queue_declare(cfg.dead_letter_queue, durable=True, auto_delete=False)
         publisher.channel.queue_declare(cfg.queue, durable=True, auto_delete=False)
         body = json.dumps(envelope("tests.probe", {"key": letter_id})).encode()
-        publisher.publish(Outgoing(body=body, exchange="", routing_key=cfg.dead_letter_queue, type="tests.probe",
-                                   headers={"x-dhanman-dead-letter-id": letter_id, "x-dhanman-reason": reason,
-                                            "x-dhanman-deliveries": 5}))
+        publisher.publish(
+            Outgoing(
+                body=body,
+                exchange="",
+                routing_key=cfg.dead_letter_queue,
+                type="tests.probe",
+                headers={
+                    "x-dhanman-dead-letter-id": letter_id,
+                    "x-dhanman-reason": reason,
+                    "x-dhanman-deliveries": 5,
+                },
+            )
+        )
     finally:
         publisher.close()
     return letter_id

@@ -60,7 +60,10 @@ def test_bad_messages_are_dead_lettered_with_a_reason_and_the_next_good_one_is_h
     broker.declare(bindings=["tests.unheard_of"])
     consume(idle=0.1)  # declares our bindings
     broker.send(b"{not json", routing_key="tests.probe")
-    broker.send({"id": "no-type-or-data", "occurred_at": "2026-12-01T00:00:00Z", "source": "x"}, routing_key="tests.probe")
+    broker.send(
+        {"id": "no-type-or-data", "occurred_at": "2026-12-01T00:00:00Z", "source": "x"},
+        routing_key="tests.probe",
+    )
     broker.send(envelope("tests.probe", {"other": 1}))  # the handler's data.key is missing
     broker.send(envelope("tests.unheard_of", {}))
     broker.send(envelope("tests.explode", {}))

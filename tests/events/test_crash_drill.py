@@ -24,7 +24,9 @@ def handled() -> int:
     return Attempt.objects.count()
 
 
-def test_consumer_sigkilled_after_30_percent_then_restarted_handles_each_message_exactly_once(broker, event_names):
+def test_consumer_sigkilled_after_30_percent_then_restarted_handles_each_message_exactly_once(
+    broker, event_names
+):
     broker.declare()
     broker.send_many([envelope("tests.probe", {"key": f"m{n}"}) for n in range(SIZE)])
     first = ConsumerProcess(event_names, env={"EVENTS_PREFETCH": "50", "EVENTS_RELAY": "false"})
@@ -38,8 +40,13 @@ def test_consumer_sigkilled_after_30_percent_then_restarted_handles_each_message
     assert at_kill < SIZE, "the consumer finished before it could be killed: make the drill larger"
     second = ConsumerProcess(event_names, env={"EVENTS_PREFETCH": "50", "EVENTS_RELAY": "false"})
     try:
-        wait_for(lambda: Attempt.objects.values("key").distinct().count() >= SIZE, 120, 0.1,
-                 "every message handled", log=second.log)
+        wait_for(
+            lambda: Attempt.objects.values("key").distinct().count() >= SIZE,
+            120,
+            0.1,
+            "every message handled",
+            log=second.log,
+        )
         wait_for(lambda: broker.depth(broker.queue) == 0, 10, 0.1, "the queue drained", log=second.log)
     finally:
         assert second.terminate() == 0, second.log()[-3000:]
@@ -73,8 +80,13 @@ def test_the_consumer_reconnects_when_rabbitmq_goes_away_and_comes_back(broker, 
         broker.send(envelope("tests.probe", {"key": "before"}))
         wait_for(lambda: handled() == 1, 30, 0.05, "the first message", log=consumer.log)
         proxy.stop()
-        wait_for(lambda: EventConsumer.objects.filter(pid=consumer.process.pid, status="reconnecting").exists(),
-                 30, 0.1, "the consumer to notice", log=consumer.log)
+        wait_for(
+            lambda: EventConsumer.objects.filter(pid=consumer.process.pid, status="reconnecting").exists(),
+            30,
+            0.1,
+            "the consumer to notice",
+            log=consumer.log,
+        )
         broker.send(envelope("tests.probe", {"key": "during"}))  # waits in the queue
         time.sleep(0.5)
         assert handled() == 1

@@ -36,13 +36,20 @@ def test_publish_writes_in_the_callers_transaction_only():
     assert EventOutbox.objects.get().data == {"key": "kept"}
 
 
-@pytest.mark.parametrize("event_type, data, match", [
-    ("Sales.Invoice", {}, "not an event type"),
-    ("sales.invoice_created", [], "data must be a dict"),
-    ("sales.invoice_created", {"amount": __import__("decimal").Decimal("1.00")}, "data.amount is a Decimal"),
-    ("sales.invoice_created", {"at": timezone.now()}, "data.at is a datetime"),
-    ("sales.invoice_created", {"blob": "x" * 70_000}, "over the 65536 limit"),
-])
+@pytest.mark.parametrize(
+    "event_type, data, match",
+    [
+        ("Sales.Invoice", {}, "not an event type"),
+        ("sales.invoice_created", [], "data must be a dict"),
+        (
+            "sales.invoice_created",
+            {"amount": __import__("decimal").Decimal("1.00")},
+            "data.amount is a Decimal",
+        ),
+        ("sales.invoice_created", {"at": timezone.now()}, "data.at is a datetime"),
+        ("sales.invoice_created", {"blob": "x" * 70_000}, "over the 65536 limit"),
+    ],
+)
 @pytest.mark.django_db
 def test_publish_refuses_bad_events_and_writes_nothing(event_type, data, match):
     with pytest.raises(PublishError, match=match):
@@ -110,11 +117,17 @@ def test_events_published_while_rabbitmq_is_unreachable_wait_and_all_arrive_once
         try:
             wait_for(lambda: relay.connected, 10, 0.05, "the relay to connect")
             proxy.stop()  # RabbitMQ is away, as the relay sees it
-            society = sales.society_create(name="Outage CHS", code="outage", contact_email="o@example.com",
-                                           monthly_charge="100.00")
-            resident = sales.resident_register(society_id=society.pk, name="R", email="r@example.com", unit="1")
+            society = sales.society_create(
+                name="Outage CHS", code="outage", contact_email="o@example.com", monthly_charge="100.00"
+            )
+            resident = sales.resident_register(
+                society_id=society.pk, name="R", email="r@example.com", unit="1"
+            )
             due = timezone.localdate() + timedelta(days=5)
-            invoices = [sales.invoice_create(resident_id=resident.pk, amount="10.00", due_date=due) for _ in range(100)]
+            invoices = [
+                sales.invoice_create(resident_id=resident.pk, amount="10.00", due_date=due)
+                for _ in range(100)
+            ]
             unsent = EventOutbox.objects.filter(type="sales.invoice_created", sent_at__isnull=True)
             wait_for(lambda: not relay.connected, 10, 0.05, "the relay to find RabbitMQ gone")
             assert unsent.count() == 100
@@ -132,14 +145,20 @@ def test_events_published_while_rabbitmq_is_unreachable_wait_and_all_arrive_once
 
 @pytest.mark.django_db
 def test_sent_rows_and_processed_ids_expire(settings):
-    settings.DHANMAN_EVENTS = dict(settings.DHANMAN_EVENTS, OUTBOX_RETENTION_SECONDS=60, PROCESSED_RETENTION_SECONDS=60)
+    settings.DHANMAN_EVENTS = dict(
+        settings.DHANMAN_EVENTS, OUTBOX_RETENTION_SECONDS=60, PROCESSED_RETENTION_SECONDS=60
+    )
     old, fresh, unsent = (publish("tests.probe", {"key": k}) for k in ("old", "fresh", "unsent"))
     now = timezone.now()
     EventOutbox.objects.filter(pk=old.pk).update(sent_at=now - timedelta(minutes=5))
     EventOutbox.objects.filter(pk=fresh.pk).update(sent_at=now)
-    ProcessedEvent.objects.create(message_id="old", type="tests.probe", queue="q", processed_at=now - timedelta(minutes=5))
+    ProcessedEvent.objects.create(
+        message_id="old", type="tests.probe", queue="q", processed_at=now - timedelta(minutes=5)
+    )
     ProcessedEvent.objects.create(message_id="new", type="tests.probe", queue="q")
-    EventConsumer.objects.create(id="gone", host="h", pid=1, queue="q", heartbeat_at=now - timedelta(minutes=5))
+    EventConsumer.objects.create(
+        id="gone", host="h", pid=1, queue="q", heartbeat_at=now - timedelta(minutes=5)
+    )
     EventConsumer.objects.create(id="here", host="h", pid=2, queue="q", heartbeat_at=now)
     assert expire() == {"outbox": 1, "processed": 1, "consumers": 1}
     assert list(EventConsumer.objects.values_list("id", flat=True)) == ["here"]

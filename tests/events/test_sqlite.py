@@ -21,9 +21,15 @@ def test_publishing_and_handling_work_on_sqlite():
     publish("tests.probe", {"key": "b"}, aggregate="x")
     assert [r.data["key"] for r in select_batch(10)] == ["a"]
     assert EventOutbox.objects.count() == 2
-    body = json.dumps({"id": str(uuid.uuid4()), "type": "sales.invoice_created", "source": "dhanman-sales",
-                       "occurred_at": datetime.now(UTC).isoformat(),
-                       "data": {"invoice_id": 3, "due_at": "2030-01-10T00:00:00+05:30"}})
+    body = json.dumps(
+        {
+            "id": str(uuid.uuid4()),
+            "type": "sales.invoice_created",
+            "source": "dhanman-sales",
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "data": {"invoice_id": 3, "due_at": "2030-01-10T00:00:00+05:30"},
+        }
+    )
     event = parse(body)
     assert run_handlers(event, "q") == "handled"
     assert run_handlers(event, "q") == "duplicate"

@@ -42,6 +42,11 @@ def event_replay(request, dead_letter_id):
     except CONNECTION_ERRORS as exc:
         report(request, [("error", f"RabbitMQ is not reachable: {exc}. Nothing was replayed.")])
     else:
-        logger.info("%s replayed dead letter %s (message %s)", request.user, dead_letter_id, letter.message_id)
-        report(request, [("success", f"Message {letter.message_id or dead_letter_id} is back on {config().queue}.")])
+        logger.info(
+            "%s replayed dead letter %s (message %s)", request.user, dead_letter_id, letter.message_id
+        )
+        report(
+            request,
+            [("success", f"Message {letter.message_id or dead_letter_id} is back on {config().queue}.")],
+        )
     return redirect_after_action(request, reverse("jobs_console:events"))

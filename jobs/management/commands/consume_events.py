@@ -20,10 +20,17 @@ class Command(BaseCommand):
     help = "Consumes domain events from RabbitMQ (and relays the outbox): docs/events.md."
 
     def add_arguments(self, parser):
-        parser.add_argument("--no-relay", action="store_true", help="Do not relay the outbox from this process.")
-        parser.add_argument("--check", action="store_true", help="Print the queue, its bindings and handlers, then exit.")
-        parser.add_argument("--ping", action="store_true",
-                            help="Exit 0 when RabbitMQ answers at AMQP_URL, 1 otherwise (make run uses it).")
+        parser.add_argument(
+            "--no-relay", action="store_true", help="Do not relay the outbox from this process."
+        )
+        parser.add_argument(
+            "--check", action="store_true", help="Print the queue, its bindings and handlers, then exit."
+        )
+        parser.add_argument(
+            "--ping",
+            action="store_true",
+            help="Exit 0 when RabbitMQ answers at AMQP_URL, 1 otherwise (make run uses it).",
+        )
 
     def handle(self, *args, **options):
         cfg = config()
@@ -36,7 +43,9 @@ class Command(BaseCommand):
             self.stdout.write(f"RabbitMQ answers at {cfg.amqp_url.rsplit('@', 1)[-1]}")
             return
         if options["check"]:
-            self.stdout.write(f"exchange {cfg.exchange} (topic), queue {cfg.queue}, dead letters {cfg.dead_letter_queue}")
+            self.stdout.write(
+                f"exchange {cfg.exchange} (topic), queue {cfg.queue}, dead letters {cfg.dead_letter_queue}"
+            )
             for event_type in registry.declared_types():
                 names = ", ".join(h.name for h in registry.handlers_for(event_type))
                 self.stdout.write(f"  {event_type}: {names}")
