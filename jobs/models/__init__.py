@@ -1,7 +1,7 @@
-"""The jobs app's models: the engine's tables, the common service's own (outbox, tokens), and the
-domain events' (outbox, processed message ids, consumers)."""
+"""The engine's tables. (The outbox moved to notifications/, the common service's tokens and
+identities to common/; their tables kept their jobs_* names.) And the domain events' tables:
+outbox, processed message ids, consumers (jobs/events)."""
 
-from jobs.models.common import ExternalIdentity, OutboxMessage, RefreshToken  # noqa: F401
 from jobs.models.engine import (  # noqa: F401
     Batch,
     BatchState,

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0007_job_worker_deaths'),
+        ('jobs', '0009_common_models_moved_out'),
     ]
 
     operations = [
