@@ -135,7 +135,9 @@ def install(directory: Path) -> dict:
 def start(env: dict, log_path: Path) -> RunningApp:
     log = open(log_path, "wb")  # noqa: SIM115 (the process writes to it until it ends)
     process = subprocess.Popen(
-        [sys.executable, "-m", "dhanman.procfile", "Procfile.dev"],
+        # web and worker: make run's "Events OFF" branch. The events consumer (its own tests,
+        # tests/events) would need RabbitMQ names of its own per run.
+        [sys.executable, "-m", "dhanman.procfile", "Procfile.dev", "web", "worker"],
         cwd=ROOT,
         env=env,
         stdout=log,
