@@ -8,7 +8,14 @@ from jobs.console import actions, stats
 from jobs.console.access import console_action, console_page
 from jobs.console.forms import BulkJobActionForm, JobFilterForm
 from jobs.console.listing import InvalidCursor, SearchTooSlow, bounded, keyset_page, parse_job_id
-from jobs.console.views.base import bad_request, redirect_after_action, render_page, report
+from jobs.console.views.base import (
+    bad_request,
+    confirm_page,
+    confirmed,
+    redirect_after_action,
+    render_page,
+    report,
+)
 from jobs.models import Job, State
 
 # What a list row shows; the heavy columns (traceback, result, retry policy) stay on disk.
@@ -98,7 +105,14 @@ def job_bulk(request):
     form = BulkJobActionForm(request.POST)
     if not form.is_valid():
         return bad_request(request, f"Invalid bulk action: {form.errors.as_text()}", section="jobs")
-    outcome = actions.run_job_action(form.cleaned_data["action"], form.cleaned_data["job"], user=request.user)
+    action, job_ids = form.cleaned_data["action"], form.cleaned_data["job"]
+    if action in actions.CONFIRM_FIRST and not confirmed(request):
+        return confirm_page(
+            request, actions.preview_job_delete(job_ids), section="jobs",
+            fields=[("action", action), *(("job", str(pk)) for pk in job_ids)],
+            fallback=reverse("jobs_console:dashboard"),
+        )
+    outcome = actions.run_job_action(action, job_ids, user=request.user)
     report(request, outcome.messages())
     return redirect_after_action(request, reverse("jobs_console:dashboard"))
 
@@ -150,9 +164,12 @@ def _single_job_action(action: str):
     @console_action()
     def view(request, job_id):
         job = get_object_or_404(Job.objects.only("id"), pk=job_id)
+        detail = reverse("jobs_console:job_detail", args=[job.pk])
+        if action in actions.CONFIRM_FIRST and not confirmed(request):
+            return confirm_page(request, actions.preview_job_delete([job.pk]), section="jobs", fallback=detail)
         outcome = actions.run_job_action(action, [job.pk], user=request.user)
         report(request, outcome.messages())
-        return redirect_after_action(request, reverse("jobs_console:job_detail", args=[job.pk]))
+        return redirect_after_action(request, detail)
 
     view.__name__ = view.__qualname__ = f"job_{action}"
     view.__doc__ = f"{action.capitalize()} one job through jobs.api.{action}."
