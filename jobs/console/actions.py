@@ -51,6 +51,13 @@ class Outcome:
         return found
 
 
+def label_for(action: str, state: str) -> str:
+    """A button's word: a Scheduled job's requeue runs it now (Hangfire's "Enqueue now")."""
+    if action == "requeue" and state == State.SCHEDULED:
+        return "Enqueue now"
+    return JOB_ACTIONS[action]["label"]
+
+
 def actions_for(job: Job) -> list[str]:
     return [name for name, spec in JOB_ACTIONS.items() if job.state in spec["states"]]
 

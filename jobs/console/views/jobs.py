@@ -7,7 +7,15 @@ from django.urls import reverse
 from jobs.console import actions, stats
 from jobs.console.access import console_action, console_page
 from jobs.console.forms import BulkJobActionForm, JobFilterForm
-from jobs.console.listing import InvalidCursor, SearchTooSlow, bounded, keyset_page, parse_job_id
+from jobs.console.listing import (
+    InvalidCursor,
+    SearchTooSlow,
+    bounded,
+    capped_count,
+    id_prefix_filter,
+    keyset_page,
+    parse_job_id,
+)
 from jobs.console.views.base import (
     bad_request,
     confirm_page,
@@ -33,16 +41,26 @@ STATE_ORDER = [
 ]
 
 
-def list_jobs(request, queryset, *, time_field="state_changed_at", form=None):
-    """A keyset page of `queryset`, searched/filtered by `form`; raises InvalidCursor/SearchTooSlow."""
+def list_jobs(request, queryset, *, time_field="state_changed_at", ascending=False, form=None):
+    """A keyset page of `queryset`, searched/filtered by `form`; raises InvalidCursor/SearchTooSlow.
+
+    A filtered page carries how many jobs match (page.extra["matches"], counted up to
+    listing.MAX_COUNT; "more" when there are more), within the same time limit as the search.
+    """
+    filtered = form is not None and form.is_filtered
     if form is not None:
         queryset = form.apply(queryset)
     older, newer = request.GET.get("older"), request.GET.get("newer")
 
     def fetch():
-        return keyset_page(queryset.only(*LIST_FIELDS), time_field=time_field, older=older, newer=newer)
+        page = keyset_page(
+            queryset.only(*LIST_FIELDS), time_field=time_field, older=older, newer=newer, ascending=ascending
+        )
+        if filtered:
+            page.extra["matches"], page.extra["more"] = capped_count(queryset)
+        return page
 
-    if form is not None and form.cleaned_data.get("q"):
+    if filtered:
         return bounded(fetch)
     return fetch()
 
@@ -59,12 +77,16 @@ def job_list(request, state):
     form = JobFilterForm(request.GET, task_paths=stats.task_paths())
     if not form.is_valid():
         return bad_request(request, f"Invalid filter: {form.errors.as_text()}", section="jobs")
-    # A whole job id finds that job, whatever its state.
-    job_id = parse_job_id(form.cleaned_data.get("q") or "")
-    if job_id is not None and Job.objects.filter(pk=job_id).exists():
-        return redirect("jobs_console:job_detail", job_id)
+    # A job id, whole or as the lists show it (8 characters), finds that job, whatever its state.
+    found = find_job_by_id(form.cleaned_data.get("q") or "")
+    if found is not None:
+        return redirect("jobs_console:job_detail", found)
+    due_first = state == State.SCHEDULED  # as in Hangfire: the next job to run on top
     try:
-        page = list_jobs(request, Job.objects.filter(state=state), form=form)
+        page = list_jobs(
+            request, Job.objects.filter(state=state), form=form,
+            time_field="run_at" if due_first else "state_changed_at", ascending=due_first,
+        )
     except InvalidCursor as exc:
         return bad_request(request, str(exc), section="jobs")
     except SearchTooSlow as exc:
@@ -91,12 +113,32 @@ def job_list(request, state):
             "page": page,
             "slow": slow,
             "bulk_actions": [
-                (name, actions.JOB_ACTIONS[name]["label"])
+                (name, actions.label_for(name, state))
                 for name in actions.BULK_ACTIONS
                 if state in actions.JOB_ACTIONS[name]["states"]
             ],
+            "due_first": due_first,
+            "time_label": "Due" if due_first else "",
+            "order_text": "soonest due first" if due_first else "newest first",
+            "pager": PAGER_DUE if due_first else None,
         },
     )
+
+
+# The pager's words on a list sorted by due time (the others go newest first).
+PAGER_DUE = {"first": "« Soonest", "previous": "‹ Sooner", "next": "Later ›"}
+
+
+def find_job_by_id(text: str):
+    """The id of the one job whose id is `text` or starts with it (8+ hex digits), else None."""
+    job_id = parse_job_id(text)
+    if job_id is not None:
+        return job_id if Job.objects.filter(pk=job_id).exists() else None
+    by_prefix = id_prefix_filter(text)
+    if by_prefix is None:
+        return None
+    ids = list(Job.objects.filter(by_prefix).values_list("pk", flat=True)[:2])
+    return ids[0] if len(ids) == 1 else None
 
 
 @console_action()
@@ -136,7 +178,7 @@ def job_detail(request, job_id):
             "history": history,
             "continuations": continuations,
             "available_actions": [
-                {"name": name, "label": actions.JOB_ACTIONS[name]["label"],
+                {"name": name, "label": actions.label_for(name, job.state),
                  "url": reverse(f"jobs_console:job_{name}", args=[job.pk])}
                 for name in actions.actions_for(job)
             ],
