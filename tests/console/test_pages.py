@@ -365,4 +365,4 @@ def test_scheduled_jobs_show_when_they_run(client_for):
     job = factories.scheduled(delay=timedelta(hours=2))
     html = html_of(client_for("viewer").get(reverse("jobs_console:job_list", args=["scheduled"])))
     assert str(job.pk)[:8] in html
-    assert re.search(r"runs in (1 h 59 min|2 h)", html)
+    assert re.search(r"IST</time> <span class=\"quiet relative\">\(in (1 h 59 min|2 h)\)", html)

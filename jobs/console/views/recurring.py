@@ -2,7 +2,7 @@
 
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from jobs.console import actions
 from jobs.console.access import ADMINISTER, console_action, console_page
@@ -33,10 +33,14 @@ def _zone(name):
 
 def describe(recurring: RecurringJob) -> dict:
     zone = _zone(recurring.timezone)
+    next_local = timezone.localtime(recurring.next_run_at, zone) if recurring.next_run_at and zone else None
     return {
         "recurring": recurring,
         "description": describe_cron(recurring.cron),
-        "next_run_local": timezone.localtime(recurring.next_run_at, zone) if recurring.next_run_at and zone else None,
+        # Formatted here: the template's date filter would convert it back to TIME_ZONE.
+        "next_run_local": dateformat.format(next_local, "Y-m-d H:i T") if next_local else "",
+        # Its own zone is shown beside the console's only when it tells something more.
+        "other_zone": zone is not None and recurring.timezone != timezone.get_current_timezone_name(),
         "last_job": recurring.last_job,
     }
 
