@@ -24,7 +24,7 @@ from jobs.console.views.base import (
     render_page,
     report,
 )
-from jobs.models import Job, State
+from jobs.models import BatchState, ContinuationOn, Job, State
 
 # What a list row shows; the heavy columns (traceback, result, retry policy) stay on disk.
 LIST_FIELDS = (
@@ -177,6 +177,10 @@ def job_detail(request, job_id):
             "job": job,
             "history": history,
             "continuations": continuations,
+            "continuation_rule": CONTINUATION_RULES.get(job.continuation_on, "") if job.parent_id else "",
+            "batch_rule": BATCH_RULES.get(job.continuation_on, "") if job.awaiting_batch_id else "",
+            "retry_note": retry_note(job),
+            "waiting_for": waiting_explanation(job),
             "available_actions": [
                 {"name": name, "label": actions.label_for(name, job.state),
                  "url": reverse(f"jobs_console:job_{name}", args=[job.pk])}
@@ -184,6 +188,52 @@ def job_detail(request, job_id):
             ],
         },
     )
+
+
+# A continuation's condition in words (the model's labels read "Parent succeeded": after "runs
+# when the parent" that said "parent" twice).
+CONTINUATION_RULES = {
+    ContinuationOn.SUCCEEDED: "runs when the parent succeeds",
+    ContinuationOn.ANY_FINISHED: "runs when the parent succeeds or is deleted",
+    ContinuationOn.DELETED: "runs when the parent is deleted",
+}
+BATCH_RULES = {
+    ContinuationOn.SUCCEEDED: "runs when every job of the batch succeeds",
+    ContinuationOn.COMPLETED: "runs when the batch completes, whatever the outcome",
+}
+
+
+def retry_note(job: Job) -> str:
+    """The retry policy, once it matters: on a job that has failed at least once. A job that
+    never failed says nothing ("retries allowed: 10" on it only raised the question)."""
+    policy = job.retry_policy or {}
+    if "attempts" not in policy or not (job.attempt > 1 or job.exception_class):
+        return ""
+    used, allowed = max(job.attempt - 1, 0), policy["attempts"]
+    text = f"{used} of {allowed} retr{'y' if allowed == 1 else 'ies'} used"
+    if policy.get("on_exhausted") == "delete":
+        text += "; deleted when they run out"
+    return text
+
+
+def waiting_explanation(job: Job) -> str:
+    """Why an Awaiting job is not going anywhere, and what to do about it (a continuation of a
+    failed parent waits until the parent is retried or deleted: nothing else moves it)."""
+    if job.state != State.AWAITING:
+        return ""
+    if job.parent_id and job.parent.state == State.FAILED:
+        return "This job waits for its parent, which failed: retry or delete the parent."
+    batch = job.awaiting_batch
+    if (
+        batch is not None
+        and batch.state == BatchState.COMPLETED
+        and (job.continuation_on or ContinuationOn.SUCCEEDED) == ContinuationOn.SUCCEEDED
+    ):
+        return (
+            f"This job waits for its batch, which completed with {batch.failed} failed "
+            f"job{'' if batch.failed == 1 else 's'}: retry them, or delete them."
+        )
+    return ""
 
 
 def timeline(job: Job) -> list:
