@@ -39,15 +39,16 @@ class Outcome:
     verb: str
     done: list = field(default_factory=list)
     refused: list = field(default_factory=list)  # (job id, reason)
+    nouns: tuple = ("job", "jobs")
 
     def messages(self) -> list[tuple[str, str]]:
         """(level, text) pairs for django.contrib.messages."""
         found = []
         if self.done:
-            noun = "job" if len(self.done) == 1 else "jobs"
+            noun = self.nouns[0] if len(self.done) == 1 else self.nouns[1]
             found.append(("success", f"{len(self.done)} {noun} {self.verb}."))
         for job_id, reason in self.refused:
-            found.append(("error", f"Job {job_id}: {reason}"))
+            found.append(("error", f"{self.nouns[0].capitalize()} {job_id}: {reason}"))
         return found
 
 
@@ -91,7 +92,7 @@ def run_job_action(action: str, job_ids, *, user) -> Outcome:
 def cancel_batch(batch_id, *, user) -> Outcome:
     from jobs.api import InvalidOperation, JobNotFound, cancel_batch
 
-    outcome = Outcome(verb="cancelled")
+    outcome = Outcome(verb="cancelled", nouns=("batch", "batches"))
     try:
         cancel_batch(batch_id, by=user)
     except (JobNotFound, InvalidOperation) as exc:
