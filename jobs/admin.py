@@ -3,9 +3,9 @@
 The console *is* the admin of jobs: lists that stay fast with a million rows, actions through
 jobs.api, roles. So these ModelAdmins are read-only doors: the admin index shows Jobs, Batches,
 Recurring jobs and Servers to people with a console role, and each list or object page
-redirects to its console page. Nothing here can add, change or delete a row. They stay out of
-the admin index (has_module_permission): the index shows the console's own "Background jobs"
-module (templates/admin/index.html), so the jobs are listed once.
+redirects to its console page. Nothing here can add, change or delete a row. On the admin
+index the console's own "Background jobs" module (templates/admin/index.html) takes the place
+of this app's entry, so the jobs are listed once.
 
 django-q2's own admin models are unregistered: our broker never reads its Schedule, OrmQ,
 Success or Failure tables, so a schedule added there would never run.
@@ -46,8 +46,9 @@ class ConsoleDoor(admin.ModelAdmin):
     console_detail = ""
 
     def has_module_permission(self, request):
-        # Not in the admin index's app list: the console's module there links to the same pages.
-        return False
+        # Listed in the admin's navigation sidebar; the index page lists the console's own module
+        # instead of this app (templates/admin/index.html), so the jobs appear there once.
+        return access.can_view(request.user)
 
     def has_view_permission(self, request, obj=None):
         return access.can_view(request.user)

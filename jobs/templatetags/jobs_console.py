@@ -104,6 +104,12 @@ def call_signature(job, limit=160):
 
 
 @register.filter
+def without_app(app_list, app_label):
+    """The admin's app list without one app (the admin index shows the console's module instead)."""
+    return [app for app in app_list or [] if app.get("app_label") != app_label]
+
+
+@register.filter
 def short_id(value):
     return str(value)[:8]
 

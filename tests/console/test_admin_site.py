@@ -62,3 +62,14 @@ def test_every_admin_model_has_a_proper_plural():
     from community.models import VisitorPass
 
     assert VisitorPass._meta.verbose_name_plural == "visitor passes"
+
+
+def test_a_console_user_is_never_told_they_may_see_nothing(client_for):
+    """A viewer's only admin app is the jobs: the index shows the console module, not "You don't
+    have permission…", and the navigation sidebar of the console pages lists the jobs."""
+    client = client_for("viewer")
+    for url in (reverse("admin:index"), reverse("jobs_console:dashboard"), reverse("jobs_console:retries")):
+        html = client.get(url).content.decode()
+        assert "have permission to view or edit anything" not in html, url
+    sidebar = client.get(reverse("jobs_console:retries")).content.decode()
+    assert 'id="nav-sidebar"' in sidebar and 'href="/admin/jobs/job/"' in sidebar
