@@ -98,6 +98,11 @@ def test_a_continuation_of_a_failed_parent_says_what_to_do(client_for):
     parent = factories.failed()
     stuck = factories.awaiting(parent)
     html = job_page(client_for("viewer"), stuck)
-    assert "waits for its parent, which failed: retry or delete the parent" in html
+    assert re.search(
+        r'<p class="errornote" id="job-waiting">Waits for its parent, which failed: retry or delete the parent\.</p>',
+        html,
+    )
     moving = factories.awaiting(factories.enqueued())
-    assert "waits for its parent" not in job_page(client_for("viewer"), moving)
+    html = job_page(client_for("viewer"), moving)
+    assert '<p class="quiet" id="job-waiting">Waits for its parent, which is enqueued.</p>' in html
+    assert "which failed" not in html

@@ -4,6 +4,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 
+from jobs import selectors
 from jobs.console import actions, stats
 from jobs.console.access import console_action, console_page
 from jobs.console.forms import BulkJobActionForm, JobFilterForm
@@ -24,7 +25,8 @@ from jobs.console.views.base import (
     render_page,
     report,
 )
-from jobs.models import BatchState, ContinuationOn, Job, State
+from jobs.models import ContinuationOn, Job, State
+from jobs.selectors import job_waiting_reason
 
 # What a list row shows; the heavy columns (traceback, result, retry policy) stay on disk.
 LIST_FIELDS = (
@@ -216,24 +218,14 @@ def retry_note(job: Job) -> str:
     return text
 
 
-def waiting_explanation(job: Job) -> str:
-    """Why an Awaiting job is not going anywhere, and what to do about it (a continuation of a
-    failed parent waits until the parent is retried or deleted: nothing else moves it)."""
-    if job.state != State.AWAITING:
-        return ""
-    if job.parent_id and job.parent.state == State.FAILED:
-        return "This job waits for its parent, which failed: retry or delete the parent."
-    batch = job.awaiting_batch
-    if (
-        batch is not None
-        and batch.state == BatchState.COMPLETED
-        and (job.continuation_on or ContinuationOn.SUCCEEDED) == ContinuationOn.SUCCEEDED
-    ):
-        return (
-            f"This job waits for its batch, which completed with {batch.failed} failed "
-            f"job{'' if batch.failed == 1 else 's'}: retry them, or delete them."
-        )
-    return ""
+def waiting_explanation(job: Job) -> dict | None:
+    """Why an Awaiting job has not run (jobs.selectors.job_waiting_reason), and whether it is
+    stuck until someone acts (a failed or vanished parent or batch) or merely waiting."""
+    reason = job_waiting_reason(job)
+    if reason is None:
+        return None
+    stuck = reason in (selectors.PARENT_FAILED, selectors.GONE) or " failed: " in reason
+    return {"text": reason, "stuck": stuck}
 
 
 def timeline(job: Job) -> list:
