@@ -194,12 +194,12 @@ def job_detail(request, job_id):
 
 # A continuation's condition in words (the model's labels read "Parent succeeded": after "runs
 # when the parent" that said "parent" twice).
-CONTINUATION_RULES = {
+CONTINUATION_RULES: dict[str, str] = {
     ContinuationOn.SUCCEEDED: "runs when the parent succeeds",
     ContinuationOn.ANY_FINISHED: "runs when the parent succeeds or is deleted",
     ContinuationOn.DELETED: "runs when the parent is deleted",
 }
-BATCH_RULES = {
+BATCH_RULES: dict[str, str] = {
     ContinuationOn.SUCCEEDED: "runs when every job of the batch succeeds",
     ContinuationOn.COMPLETED: "runs when the batch completes, whatever the outcome",
 }
