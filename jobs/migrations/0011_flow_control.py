@@ -89,7 +89,7 @@ def remove_admit_function(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0009_common_models_moved_out'),
+        ('jobs', '0010_events'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
