@@ -207,6 +207,8 @@ DHANMAN_JOBS = {
     # The console.
     "DASHBOARD_TITLE": env.str("JOBS_DASHBOARD_TITLE", default="Dhanman Jobs Dashboard"),
     "STATS_POLLING_INTERVAL_MS": env.int("JOBS_STATS_POLLING_INTERVAL_MS", default=2000),
+    # /metrics answers only a request bearing this token; unset, /metrics is a 404 (jobs/metrics.py).
+    "METRICS_TOKEN": env.str("JOBS_METRICS_TOKEN", default=""),
 }
 
 TASKS = {

@@ -17,7 +17,7 @@ from django.db.models import Min, Q
 from django.tasks import task
 from django.utils import timezone
 
-from jobs import statistics
+from jobs import statistics, tallies
 from jobs.models import Batch, Job, JobState, Server, State
 from jobs.retry import Retry
 
@@ -146,6 +146,7 @@ class Housekeeping:
         if mono >= self._next_rollup:
             self._next_rollup = mono + self.options["STATS_ROLLUP_INTERVAL"]
             statistics.roll_up_finished_counts(now)
+            tallies.roll_up(now)
 
     def seconds_until_due(self) -> float:
         """How long the pusher may wait before the next step is due."""

@@ -13,3 +13,4 @@ from jobs.models.engine import (  # noqa: F401
     Server,
     State,
 )
+from jobs.models.observability import JobTally, RecurringSuccess, TallyMark  # noqa: F401
