@@ -23,6 +23,7 @@ EXPECTED_ROWS = [
     "latency_p50", "latency_p95", "latency_max", "delayed_p50", "delayed_p95",
     "rss_before", "rss_after", "rss_growth", "cpu_server", "cpu_database",
     "console_dashboard", "console_failed", "console_succeeded_deep", "console_job_detail", "console_recurring",
+    "console_metrics_scrape",
 ]
 CONSOLE_ROWS = {key for key in EXPECTED_ROWS if key.startswith("console_")}
 
