@@ -1,6 +1,6 @@
 """The server's housekeeping: promote due Scheduled jobs, fire recurring jobs, renew leases,
-reap jobs whose server stopped responding, mark dead servers, roll up the finished-job counters,
-and expire old jobs.
+reap jobs whose server stopped responding, mark dead servers, roll up the finished-job counters
+(and the metrics' tallies), check the SLA rules, and expire old jobs.
 
 `Housekeeping.run()` is called by the pusher between claims; each step keeps its own clock so
 a busy server does no more work here than an idle one. The reaper takes a PostgreSQL advisory
@@ -17,7 +17,7 @@ from django.db.models import Min, Q
 from django.tasks import task
 from django.utils import timezone
 
-from jobs import statistics, tallies
+from jobs import sla, statistics, tallies
 from jobs.models import Batch, Job, JobState, Server, State
 from jobs.retry import Retry
 
@@ -126,6 +126,7 @@ class Housekeeping:
         self._next_schedule = 0.0
         self._next_reap = 0.0
         self._next_rollup = 0.0
+        self._next_sla = 0.0
         self._next_due = None  # wall-clock datetime of the earliest Scheduled job, when known
 
     def run(self, server_id: str | None) -> None:
@@ -147,11 +148,14 @@ class Housekeeping:
             self._next_rollup = mono + self.options["STATS_ROLLUP_INTERVAL"]
             statistics.roll_up_finished_counts(now)
             tallies.roll_up(now)
+        if mono >= self._next_sla:
+            self._next_sla = mono + self.options["SLA_CHECK_INTERVAL"]
+            sla.check(now)
 
     def seconds_until_due(self) -> float:
         """How long the pusher may wait before the next step is due."""
         mono = time.monotonic()
-        until = min(self._next_schedule, self._next_reap, self._next_rollup) - mono
+        until = min(self._next_schedule, self._next_reap, self._next_rollup, self._next_sla) - mono
         if self._next_due is not None:
             until = min(until, (self._next_due - timezone.now()).total_seconds())
         return max(until, 0.0)

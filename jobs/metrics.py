@@ -15,6 +15,7 @@ import threading
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, Min, Q
 from django.http import Http404, HttpResponse
 from django.utils import timezone
@@ -197,18 +198,34 @@ def _runs_only(tally: tallies.Tally) -> tallies.Tally:
     )
 
 
-def queue_depths() -> tuple[dict, dict]:
-    """({(queue, state): n} for the waiting and running states, {queue: oldest enqueued_at}).
+# On PostgreSQL, each state from an index that holds the queue, index-only where it can be:
+# Scheduled and Awaiting from job_waiting_queue_idx, Enqueued (with its oldest) from the claim
+# index, Processing (at most as many as there are workers) from job_server_idx.
+QUEUE_DEPTHS_SQL = f"""
+SELECT queue, state, count(*), NULL::timestamptz FROM {Job._meta.db_table}
+WHERE state IN ('scheduled', 'awaiting') GROUP BY state, queue
+UNION ALL
+SELECT queue, 'enqueued', count(*), min(enqueued_at) FROM {Job._meta.db_table}
+WHERE state = 'enqueued' GROUP BY queue
+UNION ALL
+SELECT queue, 'processing', count(*), NULL FROM {Job._meta.db_table}
+WHERE state = 'processing' GROUP BY queue
+"""
 
-    One grouped query over job_state_list_idx for the four states; none of them holds more than a
-    backlog (Succeeded, the big one, is not read).
-    """
-    rows = (
-        Job.objects.filter(state__in=QUEUED_STATES)
-        .order_by()
-        .values_list("queue", "state")
-        .annotate(n=Count("pk"), oldest=Min("enqueued_at", filter=Q(state=State.ENQUEUED)))
-    )
+
+def queue_depths() -> tuple[dict, dict]:
+    """({(queue, state): n} for the waiting and running states, {queue: oldest enqueued_at})."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(QUEUE_DEPTHS_SQL)
+            rows = cursor.fetchall()
+    else:
+        rows = (
+            Job.objects.filter(state__in=QUEUED_STATES)
+            .order_by()
+            .values_list("queue", "state")
+            .annotate(n=Count("pk"), oldest=Min("enqueued_at", filter=Q(state=State.ENQUEUED)))
+        )
     counts, oldest = {}, {}
     for queue, state, n, at in rows:
         counts[(queue, state)] = n
@@ -243,8 +260,11 @@ def server_counts(now) -> tuple[dict, int, int]:
 def registry() -> CollectorRegistry:
     """A registry of our collectors only: a web process's own Python metrics would say nothing
     about the job system, and differ from instance to instance."""
+    from jobs import sla
+
     reg = CollectorRegistry(auto_describe=False)
     reg.register(JobsCollector())
+    reg.register(sla.SlaCollector())
     return reg
 
 

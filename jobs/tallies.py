@@ -27,9 +27,10 @@ FINISHED = (State.SUCCEEDED, State.FAILED, State.DELETED)
 # The states whose runs go into the histograms (a Deleted job may never have run, or ran before).
 RUN_STATES = (State.SUCCEEDED, State.FAILED)
 # Run time, seconds: from a few milliseconds (a notification) to an hour (a payroll run).
-DURATION_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+# Fourteen bounds: every task × queue series costs a scrape one line per bound.
+DURATION_BOUNDS = (0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 # Wait from enqueue (or due time) to start, seconds: milliseconds when idle, hours when backed up.
-WAIT_BOUNDS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400)
+WAIT_BOUNDS = (0.01, 0.05, 0.25, 1, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400)
 # A job's state_changed_at is read in Python just before its transaction commits: a roll-up only
 # counts jobs that finished at least this long ago, so none commits behind the mark.
 SETTLE = timedelta(minutes=1)
@@ -88,9 +89,40 @@ def _seconds(value) -> float:
     return value.total_seconds() if value is not None else 0.0
 
 
+def _finished_sql() -> str:
+    """count_finished's query on PostgreSQL, written once: the ORM's version of these 38
+    aggregates cost ~15 ms of Python per scrape to compile, ten times the query itself."""
+    run = "state IN ('succeeded', 'failed') AND started_at IS NOT NULL"
+    columns = [
+        "count(*)",
+        "count(d)",
+        "coalesce(sum(d), 0)",
+        "count(w)",
+        "coalesce(sum(w), 0)",
+        *(f"count(*) FILTER (WHERE d <= {bound!r})" for bound in map(float, DURATION_BOUNDS)),
+        *(f"count(*) FILTER (WHERE w <= {bound!r})" for bound in map(float, WAIT_BOUNDS)),
+    ]
+    return f"""
+        SELECT task_path, queue, state, {", ".join(columns)}
+        FROM (
+            SELECT task_path, queue, state,
+                   CASE WHEN {run} AND finished_at >= started_at
+                        THEN EXTRACT(EPOCH FROM finished_at - started_at) END AS d,
+                   CASE WHEN {run} AND enqueued_at IS NOT NULL AND started_at >= enqueued_at
+                        THEN EXTRACT(EPOCH FROM started_at - enqueued_at) END AS w
+            FROM {Job._meta.db_table}
+            WHERE state IN ('succeeded', 'failed', 'deleted') AND state_changed_at >= %s
+              AND (%s::timestamptz IS NULL OR state_changed_at < %s)
+        ) AS finished
+        GROUP BY task_path, queue, state
+    """
+
+
 def count_finished(since: datetime, until: datetime | None = None) -> dict:
     """{(task_path, queue, state): Tally} of the jobs that finished from `since` (included) to
     `until` (excluded; no bound when None). One grouped query over job_state_list_idx's range."""
+    if connection.vendor == "postgresql":
+        return _count_finished_sql(since, until)
     window = Q(state__in=FINISHED, state_changed_at__gte=since)
     if until is not None:
         window &= Q(state_changed_at__lt=until)
@@ -130,6 +162,31 @@ def count_finished(since: datetime, until: datetime | None = None) -> dict:
             wait_sum=_seconds(row["w_sum"]),
             wait_buckets=[row[f"w{i}"] for i in range(len(WAIT_BOUNDS))],
         )
+    return found
+
+
+_FINISHED_SQL = None
+
+
+def _count_finished_sql(since: datetime, until: datetime | None) -> dict:
+    global _FINISHED_SQL
+    if _FINISHED_SQL is None:
+        _FINISHED_SQL = _finished_sql()
+    durations, waits = len(DURATION_BOUNDS), len(WAIT_BOUNDS)
+    found = {}
+    with connection.cursor() as cursor:
+        cursor.execute(_FINISHED_SQL, [since, until, until])
+        for row in cursor.fetchall():
+            n, d_n, d_sum, w_n, w_sum = row[3:8]
+            found[(row[0], row[1], row[2])] = Tally(
+                count=n,
+                duration_count=d_n,
+                duration_sum=float(d_sum),
+                wait_count=w_n,
+                wait_sum=float(w_sum),
+                duration_buckets=list(row[8 : 8 + durations]),
+                wait_buckets=list(row[8 + durations : 8 + durations + waits]),
+            )
     return found
 
 

@@ -13,4 +13,11 @@ from jobs.models.engine import (  # noqa: F401
     Server,
     State,
 )
-from jobs.models.observability import JobTally, RecurringSuccess, TallyMark  # noqa: F401
+from jobs.models.observability import (  # noqa: F401
+    Alert,
+    AlertKind,
+    JobTally,
+    RecurringSuccess,
+    SlaMark,
+    TallyMark,
+)

@@ -59,3 +59,79 @@ class RecurringSuccess(models.Model):
 
     def __str__(self):
         return f"{self.recurring_job_id}: {self.succeeded_at:%Y-%m-%d %H:%M:%S}"
+
+
+class AlertKind(models.TextChoices):
+    MAX_WAIT = "max_wait", "Waited too long to start"
+    MAX_DURATION = "max_duration", "Ran too long"
+    MAX_FAILURE_RATE = "max_failure_rate", "Failed too often"
+    RECURRING_LATE = "recurring_late", "Recurring job has not succeeded in time"
+    RECURRING_START_DELAY = "recurring_start_delay", "Recurring job started late"
+
+
+class Alert(models.Model):
+    """One breach of an SLA rule, from when it was seen until it resolved (jobs/sla.py).
+
+    At most one alert per rule and subject is open at a time (a partial unique constraint), so a
+    breach that persists updates its alert instead of opening new ones, and mails once. Alerts
+    are never deleted: dhanman_jobs_sla_breaches_total counts them.
+    """
+
+    kind = models.CharField(max_length=30, choices=AlertKind.choices)
+    # The task path, or the recurring job's id.
+    subject = models.CharField(max_length=300)
+    value = models.FloatField()
+    threshold = models.FloatField()
+    # The worst value seen while it was open.
+    worst = models.FloatField()
+    opened_at = models.DateTimeField()
+    checked_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    acknowledge_reason = models.TextField(blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    # Nobody: it resolved by itself (the rule held again at a check).
+    resolved_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolve_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "subject"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="alert_one_open",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["-opened_at"], name="alert_open_idx", condition=models.Q(resolved_at__isnull=True)
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.rule}: {self.value:g} > {self.threshold:g}"
+
+    @property
+    def rule(self) -> str:
+        """The rule's name, as the metrics label it."""
+        return f"{self.kind}:{self.subject}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
+
+
+class SlaMark(models.Model):
+    """The one row saying when the SLA rules were last checked; its row lock makes one server at
+    a time check them."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    checked_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"SLA rules checked at {self.checked_at:%Y-%m-%d %H:%M:%S}"

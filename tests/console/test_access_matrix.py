@@ -95,6 +95,20 @@ def _batch_cancel():
     }
 
 
+def _alert_action(expect):
+    def setup():
+        from jobs.models import Alert
+
+        alert = factories.alert()
+        return {
+            "kwargs": {"alert_id": alert.pk},
+            "data": {"reason": "Looking into it"},
+            "effect": lambda: expect(Alert.objects.get(pk=alert.pk)),
+        }
+
+    return setup
+
+
 UNKNOWN_JOB = {"job_id": uuid.UUID(int=1)}
 UNKNOWN_BATCH = {"batch_id": uuid.UUID(int=2)}
 UNKNOWN_RECURRING = {"recurring_id": "no-such-recurring-job"}
@@ -139,6 +153,13 @@ MATRIX = {
     "batch_detail": Case(VIEW, setup=_batch, unknown=UNKNOWN_BATCH),
     "batch_graph": Case(VIEW, setup=_batch, unknown=UNKNOWN_BATCH),
     "batch_cancel": Case(OPERATE, "POST", setup=_batch_cancel, unknown=UNKNOWN_BATCH),
+    "alert_list": Case(VIEW, setup=lambda: {"kwargs": {}, "alert": factories.alert()}),
+    "alert_acknowledge": Case(
+        OPERATE, "POST", setup=_alert_action(lambda a: a.acknowledged_at is not None), unknown={"alert_id": 999999}
+    ),
+    "alert_resolve": Case(
+        OPERATE, "POST", setup=_alert_action(lambda a: a.resolved_at is not None), unknown={"alert_id": 999999}
+    ),
 }
 POSTS = sorted(name for name, case in MATRIX.items() if case.method == "POST")
 WITH_UNKNOWN = sorted(name for name, case in MATRIX.items() if case.unknown is not None)

@@ -16,9 +16,10 @@ import pytest
 import yaml
 from django.utils import timezone
 
+from jobs import metrics
 from jobs.models import Job, RecurringJob, Server, State
 from tests.observability.metrics_helpers import names
-from tests.observability.test_metrics import fresh_scrape, ran
+from tests.observability.test_metrics import ran
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dhanman-jobs.json"
@@ -92,7 +93,7 @@ def exported(db):
     )
     ran(State.SUCCEEDED, finished_ago=timedelta(minutes=1))
     Job.objects.filter(state=State.SUCCEEDED).update(recurring_job=recurring)
-    return names(fresh_scrape())
+    return names(metrics.scrape_text())
 
 
 def test_the_name_extraction_finds_metrics_and_only_metrics():

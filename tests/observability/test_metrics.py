@@ -102,6 +102,7 @@ def test_histogram_buckets_hold_the_runs_durations_and_waits():
     assert value(found, bucket, **labels, le="0.5") == 3
     assert value(found, bucket, **labels, le="5.0") == 3
     assert value(found, bucket, **labels, le="10.0") == 4
+    assert value(found, bucket, **labels, le="2.5") == 3
     assert value(found, bucket, **labels, le="+Inf") == 4
     assert value(found, "dhanman_jobs_duration_seconds_count", **labels) == 4
     assert value(found, "dhanman_jobs_duration_seconds_sum", **labels) == pytest.approx(3 * 0.3 + 7.0)
@@ -110,7 +111,8 @@ def test_histogram_buckets_hold_the_runs_durations_and_waits():
     wait = "dhanman_jobs_wait_seconds_bucket"
     assert value(found, wait, queue="default", le="0.01") == 0
     assert value(found, wait, queue="default", le="0.05") == 1
-    assert value(found, wait, queue="default", le="2.5") == 4
+    assert value(found, wait, queue="default", le="1.0") == 1
+    assert value(found, wait, queue="default", le="5.0") == 4
     assert value(found, wait, queue="critical", le="0.01") == 2
     assert value(found, "dhanman_jobs_wait_seconds_sum", queue="default") == pytest.approx(3 * 2.0 + 0.02)
     assert value(found, "dhanman_jobs_finished_total", task=ADD, queue="default", state="succeeded") == 3

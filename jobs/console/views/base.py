@@ -15,6 +15,7 @@ NAVIGATION = (
     ("recurring", "Recurring jobs", "jobs_console:recurring_list", ()),
     ("servers", "Servers", "jobs_console:servers", ()),
     ("batches", "Batches", "jobs_console:batch_list", ()),
+    ("alerts", "Alerts", "jobs_console:alert_list", ()),
 )
 
 
@@ -35,6 +36,7 @@ def render_page(request, template: str, *, title: str, section: str, context=Non
         can_operate=access.can_operate(request.user),
         can_administer=access.can_administer(request.user),
         polling_interval_ms=settings.DHANMAN_JOBS["STATS_POLLING_INTERVAL_MS"],
+        **alert_banner(),
     )
     # The list filters without the page cursor, for the pager's links.
     query = request.GET.copy()
@@ -43,6 +45,14 @@ def render_page(request, template: str, *, title: str, section: str, context=Non
     page["query"] = query.urlencode()
     page.update(context or {})
     return render(request, template, page, status=status)
+
+
+def alert_banner() -> dict:
+    """The open SLA alerts every console page shows until they resolve (jobs.sla)."""
+    from jobs import sla
+
+    alerts, count = sla.open_alerts()
+    return {"open_alert_count": count, "open_alert_rows": [{"alert": a, "text": sla.describe(a)} for a in alerts]}
 
 
 def bad_request(request, message: str, *, section: str = "dashboard"):
