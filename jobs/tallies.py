@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, Sum
 from django.utils import timezone
 
+from jobs import predictions
 from jobs.models import Job, JobTally, RecurringSuccess, State, TallyMark
 
 # The states a job ends in, as far as the counters go.
@@ -254,6 +255,8 @@ def roll_up(now: datetime | None = None) -> bool:
                 RecurringSuccess.objects.bulk_create(
                     [RecurringSuccess(recurring_job_id=recurring_id, succeeded_at=at)], ignore_conflicts=True
                 )
+        # The duration estimates learn from the same window's successful runs.
+        predictions.observe(mark.counted_until, end, now)
         mark.counted_until = end
         mark.save(update_fields=["counted_until"])
     return True

@@ -16,6 +16,7 @@ from jobs.models.engine import (  # noqa: F401
 from jobs.models.observability import (  # noqa: F401
     Alert,
     AlertKind,
+    DurationEstimate,
     JobTally,
     RecurringSuccess,
     SlaMark,

@@ -135,3 +135,32 @@ class SlaMark(models.Model):
 
     def __str__(self):
         return f"SLA rules checked at {self.checked_at:%Y-%m-%d %H:%M:%S}"
+
+
+class DurationEstimate(models.Model):
+    """How long a task (or a recurring job, or any job of a queue) takes, from its recent
+    successful runs: the last jobs.predictions.WINDOW run times and their p50, p90, p95 and mean.
+
+    Updated by the servers' roll-up with the runs that finished since the last one
+    (jobs/predictions.py), so a page that shows a prediction reads one row.
+    """
+
+    class Kind(models.TextChoices):
+        TASK = "task", "Task"
+        RECURRING = "recurring", "Recurring job"
+        QUEUE = "queue", "Queue"
+
+    pk = models.CompositePrimaryKey("kind", "key")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # The task path, the recurring job's id or the queue's name.
+    key = models.CharField(max_length=300)
+    recent = models.JSONField(default=list)
+    runs = models.BigIntegerField(default=0)
+    p50 = models.FloatField()
+    p90 = models.FloatField()
+    p95 = models.FloatField()
+    mean = models.FloatField()
+    updated_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.kind} {self.key}: p50 {self.p50:g} s, p90 {self.p90:g} s"

@@ -4,6 +4,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 
+from jobs import predictions
 from jobs.console import actions, stats
 from jobs.console.access import console_action, console_page
 from jobs.console.forms import BulkJobActionForm, JobFilterForm
@@ -121,6 +122,7 @@ def job_detail(request, job_id):
             "job": job,
             "history": history,
             "continuations": continuations,
+            "prediction": predictions.processing_job(job),
             "available_actions": [
                 {"name": name, "label": actions.JOB_ACTIONS[name]["label"],
                  "url": reverse(f"jobs_console:job_{name}", args=[job.pk])}
