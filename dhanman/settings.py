@@ -162,6 +162,8 @@ LOGGING = {
 # --- The job system: every knob in one place ---------------------------------------------------
 # The names mirror Hangfire's options in the old setup (WorkerCount, Queues, SchedulePollingInterval,
 # HeartbeatInterval, ServerCheckInterval, JobExpirationCheckInterval).
+# Every queue there is, in priority order: what `@task(queue_name=...)` is checked against
+# (Django's TASKS QUEUES). Which of them one server claims is SERVER_QUEUES below.
 JOB_QUEUES = env.list("JOBS_QUEUES", default=["critical", "default", "low-priority"])
 DHANMAN_JOBS = {
     # Worker processes per `qcluster` server.
@@ -169,8 +171,15 @@ DHANMAN_JOBS = {
     # A worker that finishes a job claims its next one itself, this many in a row at most, before
     # it goes back to django-q2's loop (jobs/worker.py); 1 turns that off.
     "WORKER_CHAIN_LIMIT": env.int("JOBS_WORKER_CHAIN_LIMIT", default=100),
-    # Queues this server serves, in priority order: always the first non-empty one.
+    # Every queue, in priority order: a server always claims from the first non-empty one it serves.
     "QUEUES": JOB_QUEUES,
+    # The queues one server claims: a subset of QUEUES, kept in QUEUES' order whatever order they
+    # are given in (`qcluster --queues critical,default` overrides it; an unknown name stops the
+    # server at start). The other queues' jobs wait for a server that serves them.
+    "SERVER_QUEUES": env.list("JOBS_SERVER_QUEUES", default=JOB_QUEUES),
+    # A job whose worker process died under it (segfault, os._exit, the OOM killer) this many
+    # times fails ("killed its worker 3 times") instead of being retried until its attempts run out.
+    "MAX_WORKER_DEATHS": env.int("JOBS_MAX_WORKER_DEATHS", default=3),
     # Idle wait between claims when no NOTIFY arrives (the only mode on SQLite), seconds.
     "POLL_INTERVAL": env.float("JOBS_POLL_INTERVAL", default=1.0),
     # How often due Scheduled jobs and recurring jobs are looked for, seconds.

@@ -19,6 +19,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django_q.brokers import Broker
@@ -31,6 +32,23 @@ from jobs.models import Job, JobState, Server, State
 logger = logging.getLogger("jobs.broker")
 
 PERFORM = "jobs.runner.perform"
+
+
+def serving_queues(names) -> list[str]:
+    """The queues a server claims: `names` checked against every queue (JOB_QUEUES) and put in
+    their priority order. An unknown name, or none at all, is an error at start: a typo would
+    otherwise leave a server idle while its jobs wait."""
+    wanted = [str(name).strip() for name in names or () if str(name).strip()]
+    every = list(settings.JOB_QUEUES)
+    unknown = [name for name in wanted if name not in every]
+    if unknown:
+        raise ImproperlyConfigured(
+            f"Unknown queue{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} for this server: "
+            f"the queues are {', '.join(every)} (JOBS_QUEUES)."
+        )
+    if not wanted:
+        raise ImproperlyConfigured(f"A server must serve at least one queue of {', '.join(every)}.")
+    return [name for name in every if name in wanted]
 
 # Every column of a job, in the model's order: a worker that claims its own next job loads it
 # from the claim's answer (runner.load_job).
@@ -207,7 +225,7 @@ class JobBroker(Broker):
     def __init__(self, list_key: str | None = None):
         super().__init__(list_key)
         self.options = settings.DHANMAN_JOBS
-        self.queues = list(self.options["QUEUES"])
+        self.queues = serving_queues(self.options["SERVER_QUEUES"])
         self.server_id: str | None = None
         self.listener = Listener() if connection.vendor == "postgresql" else None
         self._last_heartbeat = 0.0

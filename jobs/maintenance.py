@@ -80,7 +80,14 @@ def _try_reaper_lock() -> bool:
 
 
 def reap(now=None, limit: int = 100) -> int:
-    """Return Processing jobs whose lease ran out to their queue; mark silent servers dead."""
+    """Return Processing jobs whose lease ran out to their queue; mark silent servers dead.
+
+    A job that was running (it has a worker pid) on a server that is still alive lost its lease
+    because its worker process died under it: a segfault, os._exit, the OOM killer. Those deaths
+    are counted on the job, and at DHANMAN_JOBS["MAX_WORKER_DEATHS"] it fails rather than kill
+    worker after worker until its retries run out. A job whose whole server went silent is not
+    counted: the machine, not the job, is the likelier cause.
+    """
     from jobs.creation import notify_servers
     from jobs.states import apply_state
 
@@ -93,6 +100,7 @@ def reap(now=None, limit: int = 100) -> int:
             status__in=("running", "stopping"),
             heartbeat_at__lt=now - timedelta(seconds=options["SERVER_TIMEOUT"]),
         ).update(status="dead")
+        alive = set(Server.objects.filter(status__in=("running", "stopping")).values_list("pk", flat=True))
         expired = list(
             Job.objects.select_for_update(skip_locked=True)
             .filter(state=State.PROCESSING, lease_until__lt=now)
@@ -102,8 +110,20 @@ def reap(now=None, limit: int = 100) -> int:
             reason = f"Server {job.server_id or '(unknown)'} stopped responding"
             cleared = {"fetch_token": None, "lease_until": None, "worker_pid": None, "cancel_requested": False}
             policy = Retry.from_json(job.retry_policy)
+            worker_died = job.worker_pid is not None and job.server_id in alive
+            if worker_died:
+                cleared["worker_deaths"] = job.worker_deaths + 1
+                reason = (f"Worker {job.worker_pid} of server {job.server_id} died while running it "
+                          f"(worker death {cleared['worker_deaths']}; the job fails at {options['MAX_WORKER_DEATHS']})")
             if job.cancel_requested and job.cancel_reason == "delete":
                 apply_state(job, State.DELETED, f"{reason}; deletion had been requested", now=now, fields=cleared)
+            elif worker_died and cleared["worker_deaths"] >= options["MAX_WORKER_DEATHS"]:
+                killed = f"Killed its worker {cleared['worker_deaths']} times (last: worker {job.worker_pid} of server {job.server_id})"
+                apply_state(
+                    job, State.FAILED, killed, now=now,
+                    fields={**cleared, "exception_class": "jobs.runner.WorkerKilled", "exception_message": killed,
+                            "exception_traceback": ""},
+                )
             elif not policy.should_retry(None, job.attempt):
                 apply_state(
                     job, State.FAILED, f"{reason}; retry attempts exhausted ({policy.attempts})",

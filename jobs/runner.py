@@ -19,6 +19,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
+from django.utils.json import normalize_json
 from django_q.exceptions import TimeoutException
 
 from jobs import capacity, worker
@@ -43,6 +44,11 @@ class JobCancelled(BaseException):
 
 class ServerStoppedResponding(Exception):
     """Recorded on jobs the reaper gave up on."""
+
+
+class WorkerKilled(Exception):
+    """Recorded on a job whose worker process died under it DHANMAN_JOBS["MAX_WORKER_DEATHS"]
+    times (a segfault, os._exit, the OOM killer): running it again would only kill another."""
 
 
 class JobContext:
@@ -105,7 +111,10 @@ def perform(job_id: str, token: str) -> str:
             return "stale"
         runs = 1
         while True:
-            outcome, job = _run(job, claim_next=runs < worker.chain_limit())
+            try:
+                outcome, job = _run(job, claim_next=runs < worker.chain_limit())
+            except (Exception, SystemExit) as exc:  # e.g. a filter's hook calling exit()
+                outcome, job = _fail_outside_task(job, exc), None
             if job is None:
                 return outcome
             runs += 1
@@ -114,6 +123,21 @@ def perform(job_id: str, token: str) -> str:
             worker.arm_guard(job.timeout)
     finally:
         capacity.release()
+
+
+def _fail_outside_task(job: Job, exc: BaseException) -> str:
+    """The last resort for an error outside the task body (a filter, the outcome's own code): end
+    the attempt as a task error would, so that the job is never left Processing under a live
+    worker whose server keeps renewing its lease."""
+    logger.exception("Job %s: error outside its task; recorded as the attempt's failure", job.pk)
+    if worker.server_id() is not None:
+        # A next job claimed in a statement that committed before the error is given back.
+        with_database_retry(lambda: release_worker_claims(worker.server_id(), os.getpid(), keep=job.pk),
+                            "giving back a worker's claims")
+    return with_database_retry(
+        lambda: _finish(job, str(job.fetch_token), result=None, exception=exc, duration=0.0, retry=True),
+        "recording a job's outcome",
+    )
 
 
 # While the database restarts, a worker keeps trying to record its job's outcome for this long.
@@ -244,6 +268,10 @@ def _run(job: Job, *, claim_next: bool) -> tuple[str, Job | None]:
         task = resolve_task(job.task_path)
     except UnknownTask as exc:
         return finish(job, token, exception=exc, duration=0.0, retry=False, claim_next=claim_next)
+    except Exception as exc:
+        # The task's module raised while this worker imported it (InvalidTask, a RuntimeError of
+        # its own): a failed attempt like any task error, retried by the job's policy.
+        return finish(job, token, exception=exc, duration=0.0, claim_next=claim_next)
 
     context = JobContext(job, token)
     filters = filters_for(task)
@@ -256,21 +284,34 @@ def _run(job: Job, *, claim_next: bool) -> tuple[str, Job | None]:
                 result = task.call(context, *job.args, **job.kwargs)
             else:
                 result = task.call(*job.args, **job.kwargs)
+        result = _json_result(task, result)
     except TimeoutException as exc:  # django-q2's guard timer fired before ours
         exception = JobTimeout(str(exc))
-    except (Exception, JobTimeout, JobCancelled) as exc:
+    except KeyboardInterrupt:
+        raise  # someone stops this process: as in Django's own backends, let them
+    except BaseException as exc:
+        # SystemExit and exit() too: that task's failure, not its worker's end (Django's backends).
         exception = exc
     duration = watch.elapsed
     run_hook(filters, "on_performed", context, exception, duration)
     return finish(job, token, result=result, exception=exception, duration=duration, claim_next=claim_next)
 
 
-def _storable(result):
+_STRICT_JSON = json.JSONEncoder(allow_nan=False)
+
+
+def _json_result(task, value):
+    """The task's return value as JSON (tuples become lists), or the TypeError Django's contract
+    gives a value that is not JSON (a set, an object, NaN): callers never read what they cannot use."""
     try:
-        json.dumps(result, allow_nan=False)
-        return result
-    except (TypeError, ValueError):
-        return {"repr": repr(result)[:2000]}
+        normalized = normalize_json(value)
+        _STRICT_JSON.encode(normalized)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{task.module_path}() returned a {type(value).__name__}, which is not JSON ({exc}): "
+            "return ids, strings, numbers, lists and dicts."
+        ) from None
+    return normalized
 
 
 def _exception_fields(exc: BaseException) -> dict:
@@ -334,7 +375,7 @@ def _claim_for_worker() -> Job | None:
 
 def _worker_claim_parameters(now) -> dict:
     """The claim of one job, from this server's queues, for this worker."""
-    return claim_parameters(worker.server_id(), settings.DHANMAN_JOBS["QUEUES"], 1, worker_pid=os.getpid(), now=now)
+    return claim_parameters(worker.server_id(), settings.DHANMAN_JOBS["SERVER_QUEUES"], 1, worker_pid=os.getpid(), now=now)
 
 
 def _succeed(job: Job, token: str, result, duration: float, *, claim: bool) -> tuple[str | None, Job | None]:
@@ -346,7 +387,7 @@ def _succeed(job: Job, token: str, result, duration: float, *, claim: bool) -> t
     from jobs.states import after_state_change
 
     reason = f"Completed in {duration:.3f} s"
-    stored = _storable(result)
+    stored = result
     params = {
         "id": job.pk, "token": token, "reason": reason, "now": timezone.now(),
         "expiration": settings.DHANMAN_JOBS["EXPIRATION_SECONDS"],
@@ -395,7 +436,7 @@ def _finish(job: Job, token: str, *, result, exception, duration: float, retry: 
         elif exception is None:
             apply_state(
                 locked, State.SUCCEEDED, f"Completed in {duration:.3f} s", now=now,
-                fields={**cleared, "result": _storable(result), "progress": 100 if locked.progress is not None else None},
+                fields={**cleared, "result": result, "progress": 100 if locked.progress is not None else None},
                 data=data,
             )
         else:
