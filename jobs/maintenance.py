@@ -12,7 +12,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Min, Q
 from django.tasks import task
 from django.utils import timezone
@@ -167,10 +167,10 @@ class Housekeeping:
         if mono >= self._next_rollup:
             self._next_rollup = mono + self.options["STATS_ROLLUP_INTERVAL"]
             statistics.roll_up_finished_counts(now)
-            tallies.roll_up(now)
+            _observing("rolling up the metrics' tallies", tallies.roll_up, now)
         if mono >= self._next_sla:
             self._next_sla = mono + self.options["SLA_CHECK_INTERVAL"]
-            sla.check(now)
+            _observing("checking the SLA rules", sla.check, now)
 
     def seconds_until_due(self) -> float:
         """How long the pusher may wait before the next step is due."""
@@ -183,6 +183,17 @@ class Housekeeping:
     def job_added(self):
         """A NOTIFY came: a new Scheduled job (or recurring job) may be due sooner than we knew."""
         self._next_schedule = 0.0
+
+
+def _observing(what: str, step, now) -> None:
+    """Run an observability step (metrics, SLA): a bug in one must not stop the pusher from
+    claiming jobs. Database errors still go up to the broker, which reconnects."""
+    try:
+        step(now)
+    except DatabaseError:
+        raise
+    except Exception:
+        logger.exception("Failed while %s; jobs keep running", what)
 
 
 def fire_recurring(now) -> int:

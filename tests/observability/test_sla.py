@@ -306,3 +306,16 @@ def test_a_real_server_run_past_max_duration_opens_one_alert_then_resolves_with_
     assert Alert.objects.filter(subject=SLOW).count() == 1
     assert OutboxMessage.objects.filter(dedup_key__startswith=f"sla-alert:{alert.pk}:").count() == 2
     assert Alert.objects.get(pk=alert.pk).worst >= 1.0
+
+
+def test_a_bug_in_the_sla_check_does_not_stop_the_housekeeping(monkeypatch, caplog):
+    from jobs import maintenance
+
+    def broken(now):
+        raise RuntimeError("a bug in a rule")
+
+    monkeypatch.setattr(sla, "check", broken)
+    due = tasks.add.using(run_after=timezone.now() - timedelta(seconds=1)).enqueue(1, 2)
+    maintenance.Housekeeping().run(None)
+    assert Job.objects.get(pk=due.id).state == State.ENQUEUED  # the steps around it still ran
+    assert "checking the SLA rules" in caplog.text
