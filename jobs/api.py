@@ -5,19 +5,31 @@ the console performs (requeue, delete, cancel). Every change of state goes throu
 
 import contextlib
 import uuid
-from datetime import timedelta
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Avg, F
 from django.tasks import Task, TaskResult
 from django.utils import timezone
 
-from jobs.creation import insert_calls, insert_jobs, new_job, notify_servers, validate_delay
+from jobs.creation import initial_reason, insert_calls, insert_jobs, new_job, notify_servers, validate_delay
 from jobs.models import Batch, BatchState, ContinuationOn, Job, State
 from jobs.states import apply_state
 
 JOB_CONTINUATION_ON = (ContinuationOn.SUCCEEDED, ContinuationOn.ANY_FINISHED, ContinuationOn.DELETED)
 BATCH_CONTINUATION_ON = (ContinuationOn.SUCCEEDED, ContinuationOn.COMPLETED)
+
+
+# A job as callers hold it: the row, the TaskResult that enqueue returned, or its id.
+JobRef = Job | TaskResult | uuid.UUID | str
+# Who acted, for the history: a user (the console's request.user) or a name.
+Actor = AbstractBaseUser | str | None
+# One call of a task: positional and keyword arguments.
+Call = tuple[Sequence[Any], Mapping[str, Any]]
 
 
 class JobNotFound(LookupError):
@@ -28,7 +40,7 @@ class InvalidOperation(ValueError):
     pass
 
 
-def _job_id(job_or_id) -> uuid.UUID:
+def _job_id(job_or_id: JobRef) -> uuid.UUID:
     raw = job_or_id.id if isinstance(job_or_id, TaskResult | Job) else job_or_id
     try:
         return raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
@@ -36,14 +48,14 @@ def _job_id(job_or_id) -> uuid.UUID:
         raise JobNotFound(f"{raw!r} is not a job id.") from None
 
 
-def _locked_job(job_or_id) -> Job:
+def _locked_job(job_or_id: JobRef) -> Job:
     job = Job.objects.select_for_update().filter(pk=_job_id(job_or_id)).first()
     if job is None:
         raise JobNotFound(f"There is no job {job_or_id!s}.")
     return job
 
 
-def _who(by) -> str:
+def _who(by: Actor) -> str:
     if by is None:
         return ""
     return getattr(by, "get_username", lambda: str(by))()
@@ -52,7 +64,7 @@ def _who(by) -> str:
 # --- Creating jobs ------------------------------------------------------------------------------
 
 
-def enqueue_many(task: Task, calls) -> list[uuid.UUID]:
+def enqueue_many(task: Task, calls: Iterable[Call]) -> list[uuid.UUID]:
     """Enqueue one job per (args, kwargs) pair, in one bulk insert. Returns the job ids."""
     now = timezone.now()
     calls = list(calls)
@@ -64,45 +76,117 @@ def enqueue_many(task: Task, calls) -> list[uuid.UUID]:
     return [job.id for job in jobs]
 
 
-def enqueue_in(task: Task, delay, *args, **kwargs) -> TaskResult:
+def enqueue_in(task: Task, delay: timedelta | float, *args: Any, **kwargs: Any) -> TaskResult:
     """Enqueue `task` to run after `delay` (a timedelta or seconds; never negative)."""
     delay = validate_delay(delay)
     return task.using(run_after=timezone.now() + delay).enqueue(*args, **kwargs)
 
 
-def _validate_on(on: str, allowed) -> str:
+def _validate_on(on: str, allowed: Iterable[str]) -> str:
     if on not in allowed:
         raise ValueError(f"on must be one of {', '.join(repr(str(a)) for a in allowed)}, not {on!r}.")
     return on
 
 
-def continue_with(parent, task: Task, *args, on: str = ContinuationOn.SUCCEEDED, **kwargs) -> TaskResult:
+def continue_with(
+    parent: JobRef, task: Task, *args: Any, on: str = ContinuationOn.SUCCEEDED, **kwargs: Any
+) -> TaskResult:
     """Run `task` after the `parent` job (an id or a TaskResult) ends as `on` says.
 
     The child waits as Awaiting; it is released in the transaction that finishes the parent.
     A parent that has already ended decides the child at once.
     """
     from jobs.backend import result_for
-    from jobs.continuations import decide, release_continuations
 
     on = _validate_on(on, JOB_CONTINUATION_ON)
     with transaction.atomic():
         parent_job = _locked_job(parent)
         child = new_job(task, args, kwargs, state=State.AWAITING, parent=parent_job, continuation_on=on)
-        insert_jobs([child])
-        if decide(on, parent_job.state) != "wait":
-            release_continuations(parent_job)
-        elif not parent_job.has_continuations:
-            # Sends the parent's runner to its general path, which releases continuations.
-            Job.objects.filter(pk=parent_job.pk).update(has_continuations=True)
-        child.refresh_from_db()
+        _attach_continuation(parent_job, child)
     return result_for(child, task)
+
+
+def _attach_continuation(parent_job: Job, child: Job, reason: str = "") -> None:
+    """Insert an Awaiting `child` of the locked `parent_job`; a parent that has already ended
+    decides it at once."""
+    from jobs.continuations import decide, release_continuations
+
+    insert_jobs([child], reasons=[reason] if reason else None)
+    if decide(child.continuation_on, parent_job.state) != "wait":
+        release_continuations(parent_job)
+    elif not parent_job.has_continuations:
+        # Sends the parent's runner to its general path, which releases continuations.
+        Job.objects.filter(pk=parent_job.pk).update(has_continuations=True)
+    child.refresh_from_db()
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How a job failed elsewhere (an imported Failed job): exception type, message, details."""
+
+    exception_class: str
+    message: str
+    traceback: str = ""
+    failed_at: datetime | None = None
+
+
+def create_job(
+    task: Task,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    run_after: datetime | None = None,
+    parent: JobRef | None = None,
+    on: str = ContinuationOn.SUCCEEDED,
+    failure: Failure | None = None,
+    external_id: str = "",
+    reason: str = "",
+) -> Job:
+    """Create one job in the state another scheduler had it in (`manage.py import_hangfire`):
+    Enqueued; Scheduled (`run_after`); Awaiting its `parent` (a job id: released as
+    `continue_with` would); or Failed with the exception it failed with (`failure`).
+
+    `external_id` keeps the job's old id; `reason` starts its history. A Failed job is created
+    Enqueued and moved to Failed through the state machine in the same transaction, so its
+    timeline shows both and no server can claim it in between.
+    """
+    if sum(x is not None for x in (run_after, parent, failure)) > 1:
+        raise InvalidOperation("A job is created Scheduled, Awaiting or Failed: give one of run_after, parent, failure.")
+    with transaction.atomic():
+        if parent is not None:
+            parent_job = _locked_job(parent)
+            child = new_job(
+                task, args, kwargs, state=State.AWAITING, parent=parent_job,
+                continuation_on=_validate_on(on, JOB_CONTINUATION_ON), external_id=external_id,
+            )
+            _attach_continuation(parent_job, child, reason)
+            return child
+        state = State.ENQUEUED if failure is not None else None
+        job = new_job(task, args, kwargs, state=state, run_after=run_after, external_id=external_id)
+        if job.state == State.SCHEDULED and reason:
+            reason = f"{reason}; {initial_reason(job).lower()}"
+        insert_jobs([job], reasons=[reason] if reason else None)
+        if failure is not None:
+            text = f"{failure.exception_class}: {failure.message}" if failure.exception_class else failure.message
+            # Enqueued -> Failed is not a transition a run makes (a run fails from Processing):
+            # this is the one place a job is created failed, hence check=False.
+            apply_state(
+                job, State.FAILED, text[:2000], check=False,
+                now=max(failure.failed_at or job.created_at, job.created_at),
+                fields={
+                    "exception_class": failure.exception_class[:300],
+                    "exception_message": failure.message,
+                    "exception_traceback": failure.traceback,
+                    "finished_at": failure.failed_at or job.created_at,
+                },
+            )
+    return job
 
 
 # --- Operations (the console calls these) -------------------------------------------------------
 
 
-def requeue(job_or_id, *, by=None, reason: str = "") -> Job:
+def requeue(job_or_id: JobRef, *, by: Actor = None, reason: str = "") -> Job:
     """Run a job again now: from Failed, Succeeded, Deleted, Scheduled or Awaiting."""
     with transaction.atomic():
         job = _locked_job(job_or_id)
@@ -121,7 +205,7 @@ def requeue(job_or_id, *, by=None, reason: str = "") -> Job:
     return job
 
 
-def delete(job_or_id, *, by=None, reason: str = "") -> Job:
+def delete(job_or_id: JobRef, *, by: Actor = None, reason: str = "") -> Job:
     """Delete a job. A Processing job is asked to stop and is deleted when it does."""
     with transaction.atomic():
         job = _locked_job(job_or_id)
@@ -136,7 +220,7 @@ def delete(job_or_id, *, by=None, reason: str = "") -> Job:
     return job
 
 
-def cancel(job_or_id, *, by=None, reason: str = "") -> Job:
+def cancel(job_or_id: JobRef, *, by: Actor = None, reason: str = "") -> Job:
     """Cancel a job: same as delete (Hangfire's Delete is its cancellation)."""
     return delete(job_or_id, by=by, reason=reason or (f"Cancelled by {_who(by)}" if by else "Cancelled"))
 
@@ -147,7 +231,7 @@ def cancel(job_or_id, *, by=None, reason: str = "") -> Job:
 class BatchBuilder:
     """Collects a batch's jobs; nothing is written until the outermost `with batch()` block ends."""
 
-    def __init__(self, description: str, parent: "BatchBuilder | None" = None):
+    def __init__(self, description: str, parent: "BatchBuilder | None" = None) -> None:
         self.description = description
         self.parent = parent
         self.jobs: list[Job] = []
@@ -157,22 +241,22 @@ class BatchBuilder:
         self.now = timezone.now()
 
     @property
-    def id(self):
+    def id(self) -> uuid.UUID | None:
         return self.created.id if self.created else None
 
-    def enqueue(self, task: Task, *args, **kwargs) -> Job:
+    def enqueue(self, task: Task, *args: Any, **kwargs: Any) -> Job:
         job = new_job(task, args, kwargs, now=self.now)
         self.jobs.append(job)
         return job
 
-    def then(self, task: Task, *args, on: str = ContinuationOn.SUCCEEDED, **kwargs) -> Job:
+    def then(self, task: Task, *args: Any, on: str = ContinuationOn.SUCCEEDED, **kwargs: Any) -> Job:
         _validate_on(on, BATCH_CONTINUATION_ON)
         job = new_job(task, args, kwargs, state=State.AWAITING, continuation_on=on, now=self.now)
         self.continuations.append(job)
         return job
 
     @contextlib.contextmanager
-    def batch(self, description: str):
+    def batch(self, description: str) -> Iterator["BatchBuilder"]:
         child = BatchBuilder(description, parent=self)
         yield child
         self.children.append(child)
@@ -197,8 +281,12 @@ class BatchBuilder:
         return created
 
 
+# A batch: the row, the builder of `with batch() as b` (after the block), or its id.
+BatchRef = Batch | BatchBuilder | uuid.UUID | str
+
+
 @contextlib.contextmanager
-def batch(description: str = ""):
+def batch(description: str = "") -> Iterator[BatchBuilder]:
     """Many jobs as one unit, created together when the block ends (nothing if it raises).
 
         with jobs.api.batch("Monthly invoices, 2026-12") as b:
@@ -213,7 +301,7 @@ def batch(description: str = ""):
         builder._create()
 
 
-def _locked_batch(batch_or_id) -> Batch:
+def _locked_batch(batch_or_id: BatchRef) -> Batch:
     raw = getattr(batch_or_id, "id", batch_or_id)
     try:
         pk = raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
@@ -225,7 +313,9 @@ def _locked_batch(batch_or_id) -> Batch:
     return found
 
 
-def continue_batch_with(batch_or_id, task: Task, *args, on: str = ContinuationOn.SUCCEEDED, **kwargs) -> TaskResult:
+def continue_batch_with(
+    batch_or_id: BatchRef, task: Task, *args: Any, on: str = ContinuationOn.SUCCEEDED, **kwargs: Any
+) -> TaskResult:
     """Run `task` when the batch succeeds (`on="succeeded"`) or completes (`on="completed"`)."""
     from jobs.backend import result_for
     from jobs.continuations import release_batch_continuations
@@ -242,7 +332,7 @@ def continue_batch_with(batch_or_id, task: Task, *args, on: str = ContinuationOn
 
 
 @contextlib.contextmanager
-def attach(batch_or_id):
+def attach(batch_or_id: BatchRef) -> Iterator[BatchBuilder]:
     """Add jobs to a started batch: `with attach(batch_id) as b: b.enqueue(task, ...)`."""
     builder = BatchBuilder("")
     yield builder
@@ -259,7 +349,7 @@ def attach(batch_or_id):
         builder.created = target
 
 
-def cancel_batch(batch_or_id, *, by=None) -> Batch:
+def cancel_batch(batch_or_id: BatchRef, *, by: Actor = None) -> Batch:
     """Delete the batch's jobs that have not started, ask running ones to stop, and cancel it."""
     from jobs.continuations import release_batch_continuations
 
@@ -282,7 +372,7 @@ def cancel_batch(batch_or_id, *, by=None) -> Batch:
     return target
 
 
-def batch_progress(batch_or_id) -> dict:
+def batch_progress(batch_or_id: Batch | uuid.UUID | str) -> dict[str, Any]:
     """done/total, percent, and an ETA: from the remaining jobs' own task estimates and the
     workers serving their queues (jobs.predictions), else from the average duration of the
     batch's finished jobs."""
@@ -315,6 +405,6 @@ def batch_progress(batch_or_id) -> dict:
 from jobs.recurring import add_or_update, disable, enable, remove, trigger  # noqa: E402
 
 __all__ = [
-    "add_or_update", "attach", "batch", "batch_progress", "cancel", "cancel_batch", "continue_batch_with",
+    "Failure", "add_or_update", "attach", "create_job", "batch", "batch_progress", "cancel", "cancel_batch", "continue_batch_with",
     "continue_with", "delete", "disable", "enable", "enqueue_in", "enqueue_many", "remove", "requeue", "trigger",
 ]

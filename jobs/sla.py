@@ -421,7 +421,8 @@ def _mail_later(alert: Alert, event: str) -> None:
 def send_alert_mail(alert_id: int, event: str) -> int:
     """Mail an alert's opening or resolution to JOBS_ALERT_EMAILS, once per recipient (the
     outbox's dedup key makes a retry of this job send nothing twice)."""
-    from jobs.notifications import notify
+    # The outbox all contexts share: one message per dedup key, however often this job runs.
+    from notifications.services import notify
 
     alert = Alert.objects.select_related("resolved_by").get(pk=alert_id)
     title = settings.DHANMAN_JOBS["DASHBOARD_TITLE"]

@@ -14,7 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs import metrics, sla
-from jobs.models import Alert, AlertKind, Job, OutboxMessage, RecurringJob, State
+from jobs.models import Alert, AlertKind, Job, RecurringJob, State
+from notifications.models import OutboxMessage
 from tests.console import factories
 from tests.jobs.helpers import run_all
 from tests.observability.metrics_helpers import value
