@@ -115,7 +115,7 @@ class JobsCollector:
                 keep.value((*key, "sum"), tally.duration_sum),
             )
         for queue, tally in sorted(waits.items()):
-            key = ("wait", queue)
+            key = ("wait", queue, "")
             cumulative = keep.buckets(key, [*tally.wait_buckets, tally.wait_count])
             wait.add_metric(
                 [queue],

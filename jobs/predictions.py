@@ -59,7 +59,7 @@ FROM (
 WHERE newest <= {WINDOW}
 ORDER BY {{key}}, state_changed_at
 """
-COLUMNS = {Kind.TASK: "task_path", Kind.RECURRING: "recurring_job_id", Kind.QUEUE: "queue"}
+COLUMNS: dict[str, str] = {Kind.TASK: "task_path", Kind.RECURRING: "recurring_job_id", Kind.QUEUE: "queue"}
 
 
 def _runs(kind: str, since: datetime, until: datetime) -> dict:
@@ -218,7 +218,8 @@ def batch_eta(batch, now: datetime | None = None) -> datetime | None:
     """When the batch's remaining jobs should be done, from their own tasks' estimates."""
     now = now or timezone.now()
     left = Job.objects.filter(batch=batch).exclude(state__in=(State.SUCCEEDED, State.FAILED, State.DELETED))
-    waiting, queues = {}, set()
+    waiting: dict[str, int] = {}
+    queues: set[str] = set()
     for task, queue, n in (
         left.filter(state__in=(State.ENQUEUED, State.SCHEDULED, State.AWAITING))
         .order_by()

@@ -326,7 +326,7 @@ def _apply_findings(findings: list[Finding], now: datetime) -> dict:
                 continue  # opened meanwhile (a check by hand): that one stands
             opened += 1
             _mail_later(alert, "opened")
-        elif finding.breached:
+        elif finding.breached and alert is not None:
             alert.value, alert.threshold, alert.checked_at = finding.value, finding.threshold, now
             alert.worst = max(alert.worst, finding.value)
             alert.save(update_fields=["value", "threshold", "checked_at", "worst"])

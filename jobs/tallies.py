@@ -15,6 +15,7 @@ person leaves the live count; jobs/metrics.py keeps each process's series from g
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, Sum
@@ -153,7 +154,9 @@ def count_finished(since: datetime, until: datetime | None = None) -> dict:
         .annotate(**aggregates)
     )
     found = {}
-    for row in rows:
+    for typed_row in rows:
+        # The aggregates' names are built above, not literals the stubs' TypedDict knows.
+        row: dict[str, Any] = dict(typed_row)
         found[(row["task_path"], row["queue"], row["state"])] = Tally(
             count=row["n"],
             duration_count=row["d_n"],
