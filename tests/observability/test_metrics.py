@@ -47,7 +47,8 @@ def _fresh_registry():
 
 
 def ran(state, *, task=ADD, queue="default", duration=0.3, wait=2.0, finished_ago=timedelta(minutes=10), n=1):
-    """n finished jobs that waited `wait` s and ran `duration` s, finished `finished_ago` ago."""
+    """n finished jobs that waited `wait` s and ran `duration` s, finished `finished_ago` ago;
+    returns when they finished."""
     end = timezone.now() - finished_ago
     start = end - timedelta(seconds=duration)
     enqueued = start - timedelta(seconds=wait)
@@ -68,6 +69,7 @@ def ran(state, *, task=ADD, queue="default", duration=0.3, wait=2.0, finished_ag
             for _ in range(n)
         ]
     )
+    return end
 
 
 class TestToken:

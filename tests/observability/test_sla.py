@@ -86,8 +86,9 @@ class TestDeclaration:
 
 
 def test_a_run_over_max_duration_opens_one_alert_mails_once_and_resolves_with_one_mail(alerting, mailoutbox):
-    ran(State.SUCCEEDED, task=SLOW, duration=2.5, finished_ago=timedelta(seconds=1))
-    outcome = sla.check(force=True)
+    # Checks at chosen instants after the run: the rule's window is 3 s, a busy machine is slower.
+    end = ran(State.SUCCEEDED, task=SLOW, duration=2.5, finished_ago=timedelta(seconds=1))
+    outcome = sla.check(end + timedelta(seconds=1), force=True)
     assert outcome["opened"] == 1
     (alert,) = alerts(AlertKind.MAX_DURATION, SLOW)
     assert alert.value == pytest.approx(2.5) and alert.threshold == 1.0 and alert.is_open
@@ -96,11 +97,11 @@ def test_a_run_over_max_duration_opens_one_alert_mails_once_and_resolves_with_on
     assert len(mailoutbox) == 1 and mailoutbox[0].to == [OPS]
     assert "Ran too long" in mailoutbox[0].subject and SLOW in mailoutbox[0].subject
     # Still within the window: the breach persists, no new alert, no new mail.
-    assert sla.check(force=True)["opened"] == 0
+    assert sla.check(end + timedelta(seconds=1.5), force=True)["opened"] == 0
     run_all()
     assert len(alerts()) == 1 and len(mailoutbox) == 1
     # The window (3 s) passes without a slow run: it resolves by itself, with one mail.
-    later = timezone.now() + timedelta(seconds=5)
+    later = end + timedelta(seconds=6)
     assert sla.check(later, force=True)["resolved"] == 1
     run_all()
     alert.refresh_from_db()
@@ -129,8 +130,8 @@ def test_checks_are_spaced_by_the_interval_across_servers(alerting):
 
 
 def test_resolving_by_hand_records_who_and_why_and_old_evidence_does_not_reopen_it(alerting):
-    ran(State.SUCCEEDED, task=SLOW, duration=2.5, finished_ago=timedelta(seconds=1))
-    sla.check(force=True)
+    end = ran(State.SUCCEEDED, task=SLOW, duration=2.5, finished_ago=timedelta(seconds=1))
+    sla.check(end + timedelta(seconds=1), force=True)
     (alert,) = alerts()
     operator = factories.make_user("operator")
     with pytest.raises(ValueError, match="reason"):
@@ -140,8 +141,8 @@ def test_resolving_by_hand_records_who_and_why_and_old_evidence_does_not_reopen_
     assert alert.resolved_by == operator and alert.resolve_reason == "Known slow import, fixed in 2.3"
     sla.check(force=True)
     assert len(alerts()) == 1  # the same slow run is not new evidence
-    ran(State.SUCCEEDED, task=SLOW, duration=3.0, finished_ago=timedelta(seconds=0))
-    sla.check(timezone.now() + timedelta(milliseconds=10), force=True)
+    end = ran(State.SUCCEEDED, task=SLOW, duration=3.0, finished_ago=timedelta(seconds=0))
+    sla.check(end + timedelta(milliseconds=500), force=True)
     assert len(alerts()) == 2 and alerts()[1].is_open
 
 
@@ -225,12 +226,12 @@ def test_metrics_count_breaches_and_show_the_open_ones(alerting):
     text = metrics.generate_latest(registry).decode()
     assert value(text, "dhanman_jobs_sla_breached", rule=rule) == 0
     assert value(text, "dhanman_jobs_sla_breaches_total", rule=rule) == 0
-    ran(State.SUCCEEDED, task=SLOW, duration=2.5, finished_ago=timedelta(seconds=1))
-    sla.check(force=True)
+    end = ran(State.SUCCEEDED, task=SLOW, duration=2.5, finished_ago=timedelta(seconds=1))
+    sla.check(end + timedelta(seconds=1), force=True)
     text = metrics.generate_latest(registry).decode()
     assert value(text, "dhanman_jobs_sla_breached", rule=rule) == 1
     assert value(text, "dhanman_jobs_sla_breaches_total", rule=rule) == 1
-    sla.check(timezone.now() + timedelta(seconds=5), force=True)
+    sla.check(end + timedelta(seconds=6), force=True)
     text = metrics.generate_latest(registry).decode()
     assert value(text, "dhanman_jobs_sla_breached", rule=rule) == 0
     assert value(text, "dhanman_jobs_sla_breaches_total", rule=rule) == 1

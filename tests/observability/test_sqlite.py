@@ -20,7 +20,7 @@ SLOW = "tests.testapp.tasks.slow_for_sla"
 def test_metrics_predictions_and_alerts_on_sqlite(client_for):
     ran(State.SUCCEEDED, duration=0.3, wait=2.0, n=3, finished_ago=timedelta(minutes=30))
     ran(State.SUCCEEDED, duration=0.3, wait=2.0, n=1, finished_ago=timedelta(seconds=5))
-    ran(State.SUCCEEDED, task=SLOW, duration=2.5, finished_ago=timedelta(seconds=2))
+    slow_end = ran(State.SUCCEEDED, task=SLOW, duration=2.5, finished_ago=timedelta(seconds=2))
     tasks.add.enqueue(1, 2)
     before = fresh_scrape()
     assert value(before, "dhanman_jobs_finished_total", task=ADD, queue="default", state="succeeded") == 4
@@ -38,7 +38,7 @@ def test_metrics_predictions_and_alerts_on_sqlite(client_for):
         assert value(after, name, **labels) == pytest.approx(value(before, name, **labels)), name
     assert predictions.estimate(DurationEstimate.Kind.TASK, ADD).p50 == pytest.approx(0.3)
     with jobs_settings(ALERT_EMAILS=[], SLA_RECURRING_LATE_FACTOR=0.0):
-        sla.check(force=True)
+        sla.check(slow_end + timedelta(seconds=1), force=True)
     text = metrics.scrape_text()
     assert value(text, "dhanman_jobs_sla_breached", rule=f"max_duration:{SLOW}") == 1
     page = client_for("operator").get(reverse("jobs_console:alert_list")).content.decode()
