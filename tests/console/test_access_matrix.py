@@ -95,6 +95,14 @@ def _batch_cancel():
     }
 
 
+def _dead_letter():
+    """A dead letter in this session's dead-letter queue (tests/conftest.py names it)."""
+    from tests.events.rabbit import dead_letter, queued_replay_of
+
+    letter_id = dead_letter()
+    return {"kwargs": {"dead_letter_id": letter_id}, "effect": lambda: queued_replay_of(letter_id)}
+
+
 def _alert_action(expect):
     def setup():
         from jobs.models import Alert
@@ -153,6 +161,8 @@ MATRIX = {
     "batch_detail": Case(VIEW, setup=_batch, unknown=UNKNOWN_BATCH),
     "batch_graph": Case(VIEW, setup=_batch, unknown=UNKNOWN_BATCH),
     "batch_cancel": Case(OPERATE, "POST", setup=_batch_cancel, unknown=UNKNOWN_BATCH),
+    "events": Case(VIEW),
+    "event_replay": Case(OPERATE, "POST", setup=_dead_letter, unknown={"dead_letter_id": "no-such-dead-letter"}),
     "alert_list": Case(VIEW, setup=lambda: {"kwargs": {}, "alert": factories.alert()}),
     "alert_acknowledge": Case(
         OPERATE, "POST", setup=_alert_action(lambda a: a.acknowledged_at is not None), unknown={"alert_id": 999999}

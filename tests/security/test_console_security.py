@@ -107,7 +107,8 @@ def test_stats_json_is_served_as_json(superuser_client, hostile):
 
 
 ACTION_NAMES = ("job_requeue", "job_delete", "job_cancel", "job_bulk", "recurring_trigger", "recurring_enable",
-                "recurring_disable", "recurring_remove", "batch_cancel", "alert_acknowledge", "alert_resolve")
+                "recurring_disable", "recurring_remove", "batch_cancel", "event_replay", "alert_acknowledge",
+                "alert_resolve")
 
 
 def action_targets() -> dict:
@@ -133,6 +134,8 @@ def action_targets() -> dict:
         "recurring_disable": (reverse("jobs_console:recurring_disable", args=recurring), {}),
         "recurring_remove": (reverse("jobs_console:recurring_remove", args=recurring), {}),
         "batch_cancel": (reverse("jobs_console:batch_cancel", args=[b.id]), {}),
+        # Its effect is on RabbitMQ; refused before the view runs, it reaches nothing there either.
+        "event_replay": (reverse("jobs_console:event_replay", args=["csrf-dead-letter"]), {}),
         "alert_acknowledge": (reverse("jobs_console:alert_acknowledge", args=[alert.pk]), {"reason": "forged"}),
         "alert_resolve": (reverse("jobs_console:alert_resolve", args=[alert.pk]), {"reason": "forged"}),
     }
