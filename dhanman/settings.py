@@ -44,6 +44,9 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: `runserver` then serves static files through WhiteNoise too, so the
+    # dev server and gunicorn answer /static/ the same way.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_q",
 ]
@@ -54,6 +57,9 @@ if env.bool("DHANMAN_TEST_APPS", default=False):
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the process itself (gunicorn has no static handler): right after
+    # SecurityMiddleware, as WhiteNoise documents, so its responses get the security headers.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -119,7 +125,16 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# `collectstatic` (in `make run` and the Procfile's release step) writes hashed, compressed copies
+# here; WhiteNoise serves them with far-future cache headers. While DEBUG is on, WhiteNoise also
+# finds files straight in the apps, so an edited stylesheet shows without collecting again.
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+# Files browsers ask for at the site's root (favicon.ico), served by WhiteNoise as they are.
+WHITENOISE_ROOT = BASE_DIR / "dhanman" / "public"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 # Files that jobs write (payslip PDFs); served by the web server, never by Django, in production.
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
@@ -135,6 +150,9 @@ _smtp_options = {
     "use_tls": _email.get("EMAIL_USE_TLS"),
     "use_ssl": _email.get("EMAIL_USE_SSL"),
 }
+if _email["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend":
+    # One log line per message rather than its whole text (dhanman/mail.py).
+    _email["EMAIL_BACKEND"] = "dhanman.mail.LoggingEmailBackend"
 MAILERS = {
     "default": {
         "BACKEND": _email["EMAIL_BACKEND"],
@@ -146,13 +164,17 @@ MAILERS = {
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Dhanman <no-reply@dhanman.local>")
 ADMINS = [tuple(a.split(":", 1)) for a in env.list("ADMINS", default=[]) if ":" in a]
 
-# --- Logging: stdout, one line per event --------------------------------------------------------
+# --- Logging: stdout, one line per event, stamped in TIME_ZONE (dhanman/logs.py) -----------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "line": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"},
+        "line": {
+            "()": "dhanman.logs.ZonedFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+            "time_zone": TIME_ZONE,
+        },
     },
     "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stdout"}},
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
