@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench import environment
 
-SCENARIOS = ("enqueue", "drain", "latency", "delayed", "memory", "console", "flow")
+SCENARIOS = ("enqueue", "drain", "latency", "delayed", "memory", "console", "predictions", "flow")
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -243,6 +243,15 @@ DHANMAN_JOBS = {
     # The console.
     "DASHBOARD_TITLE": env.str("JOBS_DASHBOARD_TITLE", default="Dhanman Jobs Dashboard"),
     "STATS_POLLING_INTERVAL_MS": env.int("JOBS_STATS_POLLING_INTERVAL_MS", default=2000),
+    # /metrics answers only a request bearing this token; unset, /metrics is a 404 (jobs/metrics.py).
+    "METRICS_TOKEN": env.str("JOBS_METRICS_TOKEN", default=""),
+    # SLA rules (jobs/sla.py): how often one server checks them, seconds; who gets the alerts'
+    # mails; recurring jobs late when not succeeded within this many periods (0: off), or started
+    # this many seconds after their due time (0: off).
+    "SLA_CHECK_INTERVAL": env.float("JOBS_SLA_CHECK_INTERVAL", default=60.0),
+    "ALERT_EMAILS": env.list("JOBS_ALERT_EMAILS", default=[]),
+    "SLA_RECURRING_LATE_FACTOR": env.float("JOBS_SLA_RECURRING_LATE_FACTOR", default=2.0),
+    "SLA_RECURRING_MAX_START_DELAY": env.float("JOBS_SLA_RECURRING_MAX_START_DELAY", default=0.0),
 }
 
 # --- Domain events over RabbitMQ (jobs/events; docs/events.md) ------------------------------------

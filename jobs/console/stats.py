@@ -31,7 +31,7 @@ from django.db import connection
 from django.db.models import Count, Min
 from django.utils import dateformat, timezone
 
-from jobs import statistics
+from jobs import predictions, statistics
 from jobs.models import Job, RecurringJob, Server, State
 
 SNAPSHOT_KEY = "jobs.console.snapshot.v2"
@@ -137,6 +137,8 @@ def queue_rows(now=None) -> list[dict]:
                 "processing": processing.get(name, 0),
                 "oldest_enqueued_at": oldest,
                 "oldest_wait_seconds": max(0.0, (now - oldest).total_seconds()) if oldest else None,
+                # At the current worker count, from the queue's recent run times (jobs.predictions).
+                "drain_seconds": predictions.queue_drain(name, waiting.get(name, {}).get("n", 0), now),
             }
         )
     return rows

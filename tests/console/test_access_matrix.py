@@ -110,6 +110,20 @@ def _dead_letter():
     return {"kwargs": {"dead_letter_id": letter_id}, "effect": lambda: queued_replay_of(letter_id)}
 
 
+def _alert_action(expect):
+    def setup():
+        from jobs.models import Alert
+
+        alert = factories.alert()
+        return {
+            "kwargs": {"alert_id": alert.pk},
+            "data": {"reason": "Looking into it"},
+            "effect": lambda: expect(Alert.objects.get(pk=alert.pk)),
+        }
+
+    return setup
+
+
 UNKNOWN_JOB = {"job_id": uuid.UUID(int=1)}
 UNKNOWN_BATCH = {"batch_id": uuid.UUID(int=2)}
 UNKNOWN_RECURRING = {"recurring_id": "no-such-recurring-job"}
@@ -177,6 +191,13 @@ MATRIX = {
     "batch_cancel": Case(OPERATE, "POST", setup=_batch_cancel, unknown=UNKNOWN_BATCH),
     "events": Case(VIEW),
     "event_replay": Case(OPERATE, "POST", setup=_dead_letter, unknown={"dead_letter_id": "no-such-dead-letter"}),
+    "alert_list": Case(VIEW, setup=lambda: {"kwargs": {}, "alert": factories.alert()}),
+    "alert_acknowledge": Case(
+        OPERATE, "POST", setup=_alert_action(lambda a: a.acknowledged_at is not None), unknown={"alert_id": 999999}
+    ),
+    "alert_resolve": Case(
+        OPERATE, "POST", setup=_alert_action(lambda a: a.resolved_at is not None), unknown={"alert_id": 999999}
+    ),
 }
 POSTS = sorted(name for name, case in MATRIX.items() if case.method == "POST")
 WITH_UNKNOWN = sorted(name for name, case in MATRIX.items() if case.unknown is not None)

@@ -9,6 +9,7 @@ from django.utils import timezone
 from jobs.filters import JobFilter
 from jobs.flow import Concurrency, RateLimit, Snooze, Unique
 from jobs.retry import Retry
+from jobs.sla import SLA
 from tests.testapp.models import Attempt, Execution
 
 
@@ -155,6 +156,24 @@ class UnbuildableFilter(JobFilter):
 @task(filters=[UnbuildableFilter], retry=Retry(attempts=0))
 def with_unbuildable_filter():
     return "never runs"
+
+
+# SLA rules (jobs.sla): a short window so a breach opens and resolves within seconds.
+
+@task(sla=SLA(max_duration=1, window=3), retry=Retry(attempts=0))
+def slow_for_sla(seconds):
+    time.sleep(seconds)
+
+
+@task(sla=SLA(max_failure_rate=0.5, window=3600, min_runs=2), retry=Retry(attempts=0))
+def flaky_for_sla(fail):
+    if fail:
+        raise RuntimeError("planned failure")
+
+
+@task(sla=SLA(max_wait=30, window=600))
+def waits_for_sla():
+    return None
 
 
 # Flow control (tests/jobs/test_flow*.py). A run leaves an Attempt when it starts (its `at`) and

@@ -17,6 +17,7 @@ NAVIGATION = (
     ("servers", "Servers", "jobs_console:servers", ()),
     ("batches", "Batches", "jobs_console:batch_list", ()),
     ("events", "Events", "jobs_console:events", ()),
+    ("alerts", "Alerts", "jobs_console:alert_list", ()),
 )
 
 
@@ -37,6 +38,7 @@ def render_page(request, template: str, *, title: str, section: str, context=Non
         can_operate=access.can_operate(request.user),
         can_administer=access.can_administer(request.user),
         polling_interval_ms=settings.DHANMAN_JOBS["STATS_POLLING_INTERVAL_MS"],
+        **alert_banner(),
         # Shown at the top of every page: a paused queue must not go unnoticed.
         paused_queues=sorted(paused_queues().values(), key=lambda pause: settings.JOB_QUEUES.index(pause.queue)
                              if pause.queue in settings.JOB_QUEUES else len(settings.JOB_QUEUES)),
@@ -48,6 +50,14 @@ def render_page(request, template: str, *, title: str, section: str, context=Non
     page["query"] = query.urlencode()
     page.update(context or {})
     return render(request, template, page, status=status)
+
+
+def alert_banner() -> dict:
+    """The open SLA alerts every console page shows until they resolve (jobs.sla)."""
+    from jobs import sla
+
+    alerts, count = sla.open_alerts()
+    return {"open_alert_count": count, "open_alert_rows": [{"alert": a, "text": sla.describe(a)} for a in alerts]}
 
 
 def bad_request(request, message: str, *, section: str = "dashboard"):

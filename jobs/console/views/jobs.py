@@ -4,7 +4,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 
-from jobs import selectors
+from jobs import predictions, selectors
 from jobs.console import actions, stats
 from jobs.console.access import console_action, console_page
 from jobs.console.forms import BulkJobActionForm, JobFilterForm
@@ -185,6 +185,7 @@ def job_detail(request, job_id):
             "batch_rule": BATCH_RULES.get(job.continuation_on, "") if job.awaiting_batch_id else "",
             "retry_note": retry_note(job),
             "waiting_for": waiting_explanation(job),
+            "prediction": predictions.processing_job(job),
             "available_actions": [
                 {"name": name, "label": actions.label_for(name, job.state),
                  "url": reverse(f"jobs_console:job_{name}", args=[job.pk])}

@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import dateformat, timezone
 
+from jobs import predictions
 from jobs.console import actions
 from jobs.console.access import ADMINISTER, console_action, console_page
 from jobs.console.humanize import describe_cron
@@ -53,6 +54,10 @@ def recurring_list(request):
         .defer("last_job__exception_traceback", "last_job__result", "last_job__args", "last_job__kwargs")
         .order_by("id")[:MAX_RECURRING]
     ]
+    # How long each one's next run should take (jobs.predictions), in one query for the page.
+    expected = predictions.estimates(predictions.Kind.RECURRING, [row["recurring"].id for row in rows])
+    for row in rows:
+        row["expected"] = expected.get(row["recurring"].id)
     return render_page(
         request,
         "jobs/console/recurring_list.html",

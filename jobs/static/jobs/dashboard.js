@@ -67,7 +67,7 @@
       if (!row) {
         row = document.createElement("tr");
         row.dataset.queue = q.queue;
-        for (let i = 0; i < 5; i += 1) row.appendChild(document.createElement("td"));
+        for (let i = 0; i < 6; i += 1) row.appendChild(document.createElement("td"));
         row.cells[1].dataset.column = "enqueued";
         row.cells[2].dataset.column = "processing";
         body.appendChild(row);

@@ -89,7 +89,7 @@ def remove_admit_function(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0010_events'),
+        ('jobs', '0011_observability'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
