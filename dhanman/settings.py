@@ -223,7 +223,7 @@ TASKS = {
 Q_CLUSTER = {
     "name": env.str("JOBS_CLUSTER_NAME", default="dhanman"),
     "workers": DHANMAN_JOBS["WORKER_COUNT"],
-    "broker_class": "jobs.broker.JobBroker",
+    "broker_class": "jobs.server.broker.JobBroker",
     "bulk": 1,
     "queue_limit": DHANMAN_JOBS["WORKER_COUNT"],
     "save_limit": -1,

@@ -107,7 +107,7 @@ def reap(now=None, limit: int = 100) -> int:
             elif not policy.should_retry(None, job.attempt):
                 apply_state(
                     job, State.FAILED, f"{reason}; retry attempts exhausted ({policy.attempts})",
-                    now=now, fields={**cleared, "exception_class": "jobs.runner.ServerStoppedResponding",
+                    now=now, fields={**cleared, "exception_class": "jobs.server.runner.ServerStoppedResponding",
                                      "exception_message": reason},
                 )
             else:

@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from jobs import maintenance
-from jobs.broker import claim_jobs
 from jobs.models import Job, Server, State
+from jobs.server.broker import claim_jobs
 from tests.jobs.helpers import QUEUES, run_all
 from tests.testapp import tasks
 

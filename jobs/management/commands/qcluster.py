@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django_q.conf import Conf
 
-from jobs import capacity
-from jobs.cluster import JobCluster
+from jobs.server import capacity
+from jobs.server.cluster import JobCluster
 
 
 class Command(BaseCommand):

@@ -25,7 +25,7 @@ from django_q.cluster import Cluster, Sentinel, get_mp_context
 from django_q.conf import Conf
 from django_q.status import Stat
 
-from jobs import capacity, worker
+from jobs.server import capacity, worker
 
 logger = logging.getLogger("jobs.cluster")
 
@@ -35,7 +35,7 @@ CANCEL_WAIT_SECONDS = 5.0
 
 class JobSentinel(Sentinel):
     def spawn_worker(self):
-        # django-q2's worker loop, started through jobs.worker so that a worker can claim its
+        # django-q2's worker loop, started through jobs.server.worker so that a worker can claim its
         # next job itself: it needs the server's id, its guard timer and the stop event.
         # (django-q2's spawn_process recognises its own worker function only: do what it does.)
         timer = Value("f", -1)

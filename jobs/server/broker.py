@@ -10,7 +10,6 @@ rather than sleeping, so a new job starts within milliseconds of its commit.
 server's heartbeat and renews the leases of the jobs its live workers hold.
 """
 
-import contextlib
 import logging
 import os
 import socket
@@ -24,13 +23,15 @@ from django.utils import timezone
 from django_q.brokers import Broker
 from django_q.signing import SignedPackage
 
-from jobs import capacity, maintenance, worker
-from jobs.creation import NOTIFY_CHANNEL, SCHEDULED_PAYLOAD
+from jobs import maintenance
+from jobs.creation import SCHEDULED_PAYLOAD
 from jobs.models import Job, JobState, Server, State
+from jobs.server import capacity, worker
+from jobs.server.listener import Listener
 
 logger = logging.getLogger("jobs.broker")
 
-PERFORM = "jobs.runner.perform"
+PERFORM = "jobs.server.runner.perform"
 
 # Every column of a job, in the model's order: a worker that claims its own next job loads it
 # from the claim's answer (runner.load_job).
@@ -161,46 +162,6 @@ def _claim_portable(server_id, queue, limit, now, lease_until, reason):
             )
             rows.append((job_id, token, job.timeout, job.task_path))
         return rows
-
-
-class Listener:
-    """A dedicated autocommit connection that LISTENs for the NOTIFY sent at enqueue."""
-
-    def __init__(self):
-        self.conn = None
-
-    def wait(self, timeout: float) -> set[str]:
-        """Wait up to `timeout` seconds for notifications; return their payloads (queue names)."""
-        if timeout <= 0:
-            return set()
-        try:
-            if self.conn is None:
-                self.conn = self._connect()
-            payloads = {n.payload for n in self.conn.notifies(timeout=timeout, stop_after=1)}
-            if payloads:
-                # Several commits may have notified: take them all now, so the next wait waits.
-                payloads.update(n.payload for n in self.conn.notifies(timeout=0.0))
-            return payloads
-        except Exception as exc:  # a restarted database: fall back to sleeping, reconnect next time
-            logger.warning("LISTEN connection lost (%s); polling until it is back", exc)
-            self.close()
-            time.sleep(min(timeout, 1.0))
-            return set()
-
-    def _connect(self):
-        import psycopg
-
-        params = connection.get_connection_params()
-        keep = {k: v for k, v in params.items() if k in {"dbname", "user", "password", "host", "port", "sslmode"}}
-        conn = psycopg.connect(**keep, autocommit=True, connect_timeout=5)
-        conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-        return conn
-
-    def close(self):
-        if self.conn is not None:
-            with contextlib.suppress(Exception):
-                self.conn.close()
-        self.conn = None
 
 
 class JobBroker(Broker):

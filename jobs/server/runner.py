@@ -21,12 +21,12 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
 
-from jobs import capacity, worker
-from jobs.broker import CLAIM_CTES, JOB_COLUMNS, JOB_FIELDS, claim_parameters, release_worker_claims
 from jobs.filters import Stopwatch, filters_for, run_hook
 from jobs.models import Job, State
 from jobs.registry import UnknownTask, resolve_task
 from jobs.retry import Retry
+from jobs.server import capacity, worker
+from jobs.server.broker import CLAIM_CTES, JOB_COLUMNS, JOB_FIELDS, claim_parameters, release_worker_claims
 from jobs.states import apply_state
 
 logger = logging.getLogger("jobs.runner")
