@@ -1,6 +1,6 @@
-"""The server's housekeeping: promote due Scheduled jobs, fire recurring jobs, renew leases,
-reap jobs whose server stopped responding, mark dead servers, roll up the finished-job counters,
-and expire old jobs.
+"""The server's housekeeping: promote due Scheduled jobs, fire recurring jobs, reap jobs whose
+server stopped responding (leases: jobs/server/lease.py), mark dead servers, roll up the
+finished-job counters, and expire old jobs.
 
 `Housekeeping.run()` is called by the pusher between claims; each step keeps its own clock so
 a busy server does no more work here than an idle one. The reaper takes a PostgreSQL advisory
@@ -11,15 +11,17 @@ import logging
 import time
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Min, Q
+from django.db.models import Min
 from django.tasks import task
 from django.utils import timezone
 
-from jobs import statistics
-from jobs.models import Batch, Job, JobState, Server, State
+from jobs import recurring, states, statistics
+from jobs.conf import jobs_settings
+from jobs.models import Batch, CancelReason, Job, JobState, Server, ServerStatus, State
 from jobs.retry import Retry
+from jobs.task import ServerStoppedResponding, class_path
+from jobs.wakeup import notify_servers
 
 logger = logging.getLogger("jobs.maintenance")
 
@@ -28,47 +30,31 @@ PROMOTE_BATCH = 500
 
 
 def promote_due_jobs(now=None, limit: int = PROMOTE_BATCH) -> int:
-    """Scheduled jobs whose time has come become Enqueued (bulk: one UPDATE, one INSERT)."""
-    from jobs.creation import notify_servers
-
+    """Scheduled jobs whose time has come become Enqueued: states.PROMOTE in bulk (one UPDATE,
+    one INSERT of history rows), then states.promoted for the hooks."""
     now = now or timezone.now()
     with transaction.atomic():
         due = list(
             Job.objects.select_for_update(skip_locked=True)
-            .filter(state=State.SCHEDULED, run_at__lte=now)
+            .filter(state=states.PROMOTE.source, run_at__lte=now)
             .order_by("run_at")
             .values_list("id", "queue")[:limit]
         )
         if not due:
             return 0
         ids = [job_id for job_id, _ in due]
-        reason = "Scheduled time reached"
-        Job.objects.filter(pk__in=ids).update(
-            state=State.ENQUEUED, state_reason=reason, state_changed_at=now, enqueued_at=now, run_at=None
-        )
+        reason = states.PROMOTE_REASON
+        Job.objects.filter(pk__in=ids).update(**states.PROMOTE.orm_values({"now": now, "reason": reason}))
         JobState.objects.bulk_create(
-            [JobState(job_id=job_id, name=State.ENQUEUED, reason=reason, created_at=now) for job_id in ids]
+            [JobState(job_id=job_id, name=states.PROMOTE.target, reason=reason, created_at=now) for job_id in ids]
         )
         notify_servers({queue for _, queue in due})
+        states.promoted(ids, reason)
     return len(due)
 
 
 def next_due_at():
     return Job.objects.filter(state=State.SCHEDULED).aggregate(at=Min("run_at"))["at"]
-
-
-def renew_leases(server_id: str, worker_pids: list[int], now=None) -> int:
-    """Extend the leases of jobs held by this server's live workers (or still in its local queue).
-
-    A job whose worker died is left out, so its lease runs out and the reaper requeues it.
-    """
-    now = now or timezone.now()
-    lease_until = now + timedelta(seconds=settings.DHANMAN_JOBS["LEASE_SECONDS"])
-    return Job.objects.filter(
-        Q(worker_pid__isnull=True) | Q(worker_pid__in=worker_pids),
-        server_id=server_id,
-        state=State.PROCESSING,
-    ).update(lease_until=lease_until)
 
 
 def _try_reaper_lock() -> bool:
@@ -81,18 +67,11 @@ def _try_reaper_lock() -> bool:
 
 def reap(now=None, limit: int = 100) -> int:
     """Return Processing jobs whose lease ran out to their queue; mark silent servers dead."""
-    from jobs.creation import notify_servers
-    from jobs.states import apply_state
-
     now = now or timezone.now()
-    options = settings.DHANMAN_JOBS
     with transaction.atomic():
         if not _try_reaper_lock():
             return 0
-        Server.objects.filter(
-            status__in=("running", "stopping"),
-            heartbeat_at__lt=now - timedelta(seconds=options["SERVER_TIMEOUT"]),
-        ).update(status="dead")
+        states.mark_dead_servers(now)
         expired = list(
             Job.objects.select_for_update(skip_locked=True)
             .filter(state=State.PROCESSING, lease_until__lt=now)
@@ -102,16 +81,16 @@ def reap(now=None, limit: int = 100) -> int:
             reason = f"Server {job.server_id or '(unknown)'} stopped responding"
             cleared = {"fetch_token": None, "lease_until": None, "worker_pid": None, "cancel_requested": False}
             policy = Retry.from_json(job.retry_policy)
-            if job.cancel_requested and job.cancel_reason == "delete":
-                apply_state(job, State.DELETED, f"{reason}; deletion had been requested", now=now, fields=cleared)
+            if job.cancel_requested and job.cancel_reason == CancelReason.DELETE:
+                states.apply_state(job, State.DELETED, f"{reason}; deletion had been requested", now=now, fields=cleared)
             elif not policy.should_retry(None, job.attempt):
-                apply_state(
+                states.apply_state(
                     job, State.FAILED, f"{reason}; retry attempts exhausted ({policy.attempts})",
-                    now=now, fields={**cleared, "exception_class": "jobs.server.runner.ServerStoppedResponding",
+                    now=now, fields={**cleared, "exception_class": class_path(ServerStoppedResponding),
                                      "exception_message": reason},
                 )
             else:
-                apply_state(job, State.ENQUEUED, reason, now=now, fields=cleared, data={"attempt": job.attempt})
+                states.apply_state(job, State.ENQUEUED, reason, now=now, fields=cleared, data={"attempt": job.attempt})
         notify_servers({job.queue for job in expired if job.state == State.ENQUEUED})
     if expired:
         logger.warning("Reaped %d job(s) whose lease ran out", len(expired))
@@ -122,7 +101,7 @@ class Housekeeping:
     """The clocks of the pusher's periodic steps."""
 
     def __init__(self):
-        self.options = settings.DHANMAN_JOBS
+        self.options = jobs_settings
         self._next_schedule = 0.0
         self._next_reap = 0.0
         self._next_rollup = 0.0
@@ -133,18 +112,18 @@ class Housekeeping:
         now = timezone.now()
         due_now = self._next_due is not None and self._next_due <= now
         if mono >= self._next_schedule or due_now:
-            self._next_schedule = mono + self.options["SCHEDULE_POLLING_INTERVAL"]
+            self._next_schedule = mono + self.options.SCHEDULE_POLLING_INTERVAL
             while promote_due_jobs(now) == PROMOTE_BATCH:
                 pass
-            fire_recurring(now)
+            recurring.fire_due_recurring_jobs(now)
             # Wake for whichever comes first: a Scheduled job or a recurring occurrence.
-            due = [at for at in (next_due_at(), next_recurring_at()) if at is not None]
+            due = [at for at in (next_due_at(), recurring.next_due_at()) if at is not None]
             self._next_due = min(due) if due else None
         if mono >= self._next_reap:
-            self._next_reap = mono + self.options["SERVER_CHECK_INTERVAL"]
+            self._next_reap = mono + self.options.SERVER_CHECK_INTERVAL
             reap(now)
         if mono >= self._next_rollup:
-            self._next_rollup = mono + self.options["STATS_ROLLUP_INTERVAL"]
+            self._next_rollup = mono + self.options.STATS_ROLLUP_INTERVAL
             statistics.roll_up_finished_counts(now)
 
     def seconds_until_due(self) -> float:
@@ -158,18 +137,6 @@ class Housekeeping:
     def job_added(self):
         """A NOTIFY came: a new Scheduled job (or recurring job) may be due sooner than we knew."""
         self._next_schedule = 0.0
-
-
-def fire_recurring(now) -> int:
-    from jobs.recurring import fire_due_recurring_jobs
-
-    return fire_due_recurring_jobs(now)
-
-
-def next_recurring_at():
-    from jobs.recurring import next_due_at as recurring_due_at
-
-    return recurring_due_at()
 
 
 @task(queue_name="low-priority")
@@ -189,7 +156,9 @@ def expire_jobs() -> dict:
         removed_jobs += Job.objects.filter(pk__in=ids).delete()[1].get("jobs.Job", 0)
     removed_batches = Batch.objects.filter(expires_at__lte=now).delete()[1].get("jobs.Batch", 0)
     # Servers that stopped or died long ago: their rows only clutter the console.
-    gone_before = now - timedelta(seconds=settings.DHANMAN_JOBS["EXPIRATION_SECONDS"])
-    removed_servers = Server.objects.filter(status__in=("stopped", "dead"), heartbeat_at__lt=gone_before).delete()[0]
+    gone_before = now - timedelta(seconds=jobs_settings.EXPIRATION_SECONDS)
+    removed_servers = Server.objects.filter(
+        status__in=(ServerStatus.STOPPED, ServerStatus.DEAD), heartbeat_at__lt=gone_before
+    ).delete()[0]
     removed_counters = statistics.forget_old_counts(now)
     return {"jobs": removed_jobs, "batches": removed_batches, "servers": removed_servers, "counters": removed_counters}

@@ -4,6 +4,7 @@ from jobs.models.common import ExternalIdentity, OutboxMessage, RefreshToken  # 
 from jobs.models.engine import (  # noqa: F401
     Batch,
     BatchState,
+    CancelReason,
     ContinuationOn,
     FinishedCount,
     Job,
@@ -11,5 +12,6 @@ from jobs.models.engine import (  # noqa: F401
     Misfire,
     RecurringJob,
     Server,
+    ServerStatus,
     State,
 )

@@ -15,108 +15,28 @@ import os
 import socket
 import time
 import uuid
-from datetime import timedelta
 
-from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection
 from django.utils import timezone
 from django_q.brokers import Broker
 from django_q.signing import SignedPackage
 
-from jobs import maintenance
-from jobs.creation import SCHEDULED_PAYLOAD
-from jobs.models import Job, JobState, Server, State
-from jobs.server import capacity, worker
+from jobs import maintenance, sql, states
+from jobs.conf import jobs_settings
+from jobs.models import Job, Server, State
+from jobs.server import capacity, lease, worker
 from jobs.server.listener import Listener
+from jobs.wakeup import SCHEDULED_PAYLOAD
 
 logger = logging.getLogger("jobs.broker")
 
 PERFORM = "jobs.server.runner.perform"
 
-# Every column of a job, in the model's order: a worker that claims its own next job loads it
-# from the claim's answer (runner.load_job).
-JOB_FIELDS = Job._meta.concrete_fields
-JOB_COLUMNS = ", ".join(f"j.{connection.ops.quote_name(field.column)}" for field in JOB_FIELDS)
-
-# The claim, as common table expressions: the first non-empty queue in the server's order, in
-# one statement (one probe of the claim index per queue; rows of later queues are dropped by the
-# ORDER BY + LIMIT), the jobs made Processing with a fresh fetch token, and their history rows.
-# The pusher claims with worker_pid NULL (a job in the local queue); a worker, for itself.
-CLAIM_CTES = f"""
-picked AS (
-    SELECT j.id FROM unnest(%(queues)s::text[]) WITH ORDINALITY AS q(name, position)
-    CROSS JOIN LATERAL (
-        SELECT id FROM jobs_job
-        WHERE state = 'enqueued' AND queue = q.name
-        ORDER BY priority DESC, enqueued_at
-        LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED
-    ) j
-    ORDER BY q.position
-    LIMIT %(limit)s
-), claimed AS (
-    UPDATE jobs_job AS j
-    SET state = 'processing', state_reason = %(claim_reason)s, state_changed_at = %(now)s,
-        fetch_token = gen_random_uuid(), lease_until = %(lease_until)s, server_id = %(server)s,
-        worker_pid = %(worker_pid)s, attempt = j.attempt + 1, started_at = %(now)s, expires_at = NULL
-    FROM picked WHERE j.id = picked.id
-    RETURNING {JOB_COLUMNS}
-), claim_history AS (
-    INSERT INTO jobs_jobstate (job_id, name, reason, data, created_at)
-    SELECT id, 'processing', %(claim_reason)s,
-           jsonb_strip_nulls(jsonb_build_object('server', %(server)s::text, 'queue', queue, 'worker', %(worker_pid)s::int)),
-           %(now)s
-    FROM claimed
-)
-"""
-CLAIM_SQL = f"WITH {CLAIM_CTES} SELECT id, fetch_token, timeout, task_path FROM claimed"
-
-
-def claim_parameters(server_id: str | None, queues, limit: int, worker_pid: int | None = None, now=None) -> dict:
-    now = now or timezone.now()
-    return {
-        "queues": list(queues), "limit": limit, "now": now, "server": server_id, "worker_pid": worker_pid,
-        "lease_until": now + timedelta(seconds=settings.DHANMAN_JOBS["LEASE_SECONDS"]),
-        "claim_reason": f"Claimed by server {server_id}" if server_id else "Claimed",
-    }
-
 
 def claim_jobs(server_id: str | None, queues: list[str], limit: int = 1) -> list[tuple]:
-    """Claim up to `limit` jobs from the first non-empty queue, in configured order.
-
-    Returns (job id, fetch token, timeout, task path) tuples; the jobs are Processing, leased
-    to `server_id`, with a history row — on PostgreSQL in one statement.
-    """
-    params = claim_parameters(server_id, queues, limit)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(CLAIM_SQL, params)
-            return cursor.fetchall()
-    for queue in queues:
-        rows = _claim_portable(server_id, queue, limit, params["now"], params["lease_until"], params["claim_reason"])
-        if rows:
-            return rows
-    return []
-
-
-def release_worker_claims(server_id: str, worker_pid: int, keep=None) -> int:
-    """Return to their queue the jobs claimed for this worker, but for `keep` (the job it runs).
-
-    A worker that claimed its next job in a statement whose answer it never got (the connection
-    broke after the commit) would otherwise hold that job, its lease renewed, without running it.
-    """
-    from jobs.states import apply_state
-
-    released = 0
-    with transaction.atomic():
-        held = Job.objects.select_for_update().filter(server_id=server_id, worker_pid=worker_pid, state=State.PROCESSING)
-        for job in held.exclude(pk=keep):
-            apply_state(
-                job, State.ENQUEUED, "Back to its queue: the worker's claim was cut off by a database error",
-                fields={"fetch_token": None, "lease_until": None, "worker_pid": None, "attempt": max(job.attempt - 1, 0)},
-            )
-            released += 1
-    return released
+    """The pusher's claim (jobs.sql.claim, worker_pid NULL): (job id, fetch token, timeout,
+    task path) tuples of jobs now Processing and leased to `server_id`."""
+    return sql.claim(server_id, queues, limit)
 
 
 _asynchronous_connection = None
@@ -137,38 +57,11 @@ def asynchronous_commit() -> None:
         _asynchronous_connection = connection.connection
 
 
-def _claim_portable(server_id, queue, limit, now, lease_until, reason):
-    """The same claim for SQLite, where an IMMEDIATE transaction serializes the writers."""
-    from django.db.models import F
-
-    with transaction.atomic():
-        ids = list(
-            Job.objects.filter(state=State.ENQUEUED, queue=queue)
-            .order_by("-priority", "enqueued_at")
-            .values_list("id", flat=True)[:limit]
-        )
-        rows = []
-        for job_id in ids:
-            token = uuid.uuid4()
-            Job.objects.filter(pk=job_id, state=State.ENQUEUED).update(
-                state=State.PROCESSING, state_reason=reason, state_changed_at=now, fetch_token=token,
-                lease_until=lease_until, server_id=server_id, worker_pid=None, attempt=F("attempt") + 1,
-                started_at=now, expires_at=None,
-            )
-            job = Job.objects.only("timeout", "task_path").get(pk=job_id)
-            JobState.objects.create(
-                job_id=job_id, name=State.PROCESSING, reason=reason,
-                data={"server": server_id, "queue": queue}, created_at=now,
-            )
-            rows.append((job_id, token, job.timeout, job.task_path))
-        return rows
-
-
 class JobBroker(Broker):
     def __init__(self, list_key: str | None = None):
         super().__init__(list_key)
-        self.options = settings.DHANMAN_JOBS
-        self.queues = list(self.options["QUEUES"])
+        self.options = jobs_settings
+        self.queues = list(self.options.QUEUES)
         self.server_id: str | None = None
         self.listener = Listener() if connection.vendor == "postgresql" else None
         self._last_heartbeat = 0.0
@@ -234,7 +127,7 @@ class JobBroker(Broker):
                 return None  # every worker busy; returning lets the pusher see a stop request
             # As many jobs as there are free workers, in one claim: never more, so nothing
             # fetched ahead can make a later critical job wait.
-            permits = 1 + capacity.acquire_more(self.options["WORKER_COUNT"] - 1)
+            permits = 1 + capacity.acquire_more(self.options.WORKER_COUNT - 1)
             try:
                 rows = claim_jobs(self.server_id, self.queues, permits)
             except BaseException:
@@ -268,7 +161,7 @@ class JobBroker(Broker):
         }
 
     def _wait_for_work(self):
-        wait = min(self.options["POLL_INTERVAL"], self.housekeeping.seconds_until_due(), 0.5)
+        wait = min(self.options.POLL_INTERVAL, self.housekeeping.seconds_until_due(), 0.5)
         if self.listener is not None:
             if SCHEDULED_PAYLOAD in self.listener.wait(wait):
                 self.housekeeping.job_added()
@@ -279,7 +172,7 @@ class JobBroker(Broker):
 
     def set_stat(self, key: str, value: str, timeout: int):
         now = time.monotonic()
-        if self.server_id is not None and now - self._last_heartbeat < self.options["HEARTBEAT_INTERVAL"]:
+        if self.server_id is not None and now - self._last_heartbeat < self.options.HEARTBEAT_INTERVAL:
             return
         try:
             stat = SignedPackage.loads(value)
@@ -291,7 +184,7 @@ class JobBroker(Broker):
 
     def _heartbeat(self, stat):
         now = timezone.now()
-        status = {"Stopping": "stopping", "Stopped": "stopped"}.get(str(stat.status), "running")
+        status = states.server_status_for(stat.status)
         if self.server_id is None:
             self.server_id = f"{stat.host or socket.gethostname()}:{stat.pid}:{uuid.UUID(str(stat.cluster_id)).hex[:8]}"
         Server.objects.update_or_create(
@@ -300,7 +193,7 @@ class JobBroker(Broker):
                 "host": stat.host or socket.gethostname(),
                 "pid": stat.pid or os.getpid(),
                 "queues": self.queues,
-                "worker_count": self.options["WORKER_COUNT"],
+                "worker_count": self.options.WORKER_COUNT,
                 "worker_pids": list(stat.workers),
                 "status": status,
                 "heartbeat_at": now,
@@ -309,14 +202,14 @@ class JobBroker(Broker):
                 "host": stat.host or socket.gethostname(),
                 "pid": stat.pid or os.getpid(),
                 "queues": self.queues,
-                "worker_count": self.options["WORKER_COUNT"],
+                "worker_count": self.options.WORKER_COUNT,
                 "worker_pids": list(stat.workers),
                 "status": status,
                 "heartbeat_at": now,
                 "started_at": now,
             },
         )
-        maintenance.renew_leases(self.server_id, list(stat.workers), now)
+        lease.renew_leases(self.server_id, list(stat.workers), now)
 
     def get_stat(self, key):
         return None

@@ -1,10 +1,20 @@
-"""How many jobs a server may hold: one per worker, shared by the server's processes.
+"""The permits: how many jobs a server may hold, one per worker, shared by its processes.
 
-The pusher claims a job only after taking a permit, and the worker that ran the job gives it
-back; so a server never holds a job that no worker is free to start, and a critical job that
-arrives is never stuck behind low-priority jobs fetched ahead of time (django-q2's pusher would
-otherwise fill its local FIFO queue). The semaphore is made in the `qcluster` main process before
-the Sentinel forks, so the pusher and every worker inherit the same one.
+The protocol, end to end (it crosses three processes):
+
+1. `manage.py qcluster` calls `install(workers)` in the main process, before the Sentinel
+   forks, so the pusher and every worker inherit the same semaphore.
+2. The pusher (broker.JobBroker.dequeue) takes one permit, waiting at most 0.5 s, then as many
+   more as it can without waiting, and claims that many jobs at most; permits for which no job
+   was claimed are released at once. So a server never holds a job that no worker is free to
+   start, and a critical job that arrives is never stuck behind low-priority jobs fetched
+   ahead (django-q2's pusher would otherwise fill its local FIFO queue).
+3. A worker gives the permit back when `runner.perform` returns, however its job (and the jobs
+   it then claimed for itself, which hold that same permit) ended.
+4. A worker that dies while busy cannot: the Sentinel gives its permit back for it
+   (cluster.JobSentinel.reincarnate).
+
+Outside a server (tests, the web) nothing is installed and every call is a no-op.
 """
 
 import contextlib

@@ -9,7 +9,7 @@ import time
 
 from django.db import connection
 
-from jobs.creation import NOTIFY_CHANNEL
+from jobs.wakeup import NOTIFY_CHANNEL
 
 logger = logging.getLogger("jobs.broker")
 

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from jobs import maintenance
 from jobs.models import Job, Server, State
+from jobs.server import lease
 from jobs.server.broker import claim_jobs
 from tests.jobs.helpers import QUEUES, run_all
 from tests.testapp import tasks
@@ -37,7 +38,7 @@ def test_leases_are_renewed_only_for_live_workers():
     Job.objects.filter(pk=a).update(worker_pid=111)
     Job.objects.filter(pk=b).update(worker_pid=222)
     later = timezone.now() + datetime.timedelta(minutes=5)
-    assert maintenance.renew_leases(s.pk, [111], later) == 1
+    assert lease.renew_leases(s.pk, [111], later) == 1
     assert Job.objects.get(pk=a).lease_until > Job.objects.get(pk=b).lease_until
 
 

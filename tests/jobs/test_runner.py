@@ -95,7 +95,7 @@ def test_a_job_past_its_timeout_fails_with_a_clear_reason():
     tasks.sleep_past_timeout.enqueue(5)
     job = run_next()
     assert job.state == State.FAILED
-    assert job.exception_class == "jobs.server.runner.JobTimeout"
+    assert job.exception_class == "jobs.task.JobTimeout"
     assert "timeout of 1 s" in job.state_reason
 
 
