@@ -44,7 +44,10 @@ def set_batch_state(batch_id, old: str, new: str, now: datetime | None = None) -
     elif new == BatchState.CANCELLED:
         fields = {"finished_at": now}
     else:
-        fields = {"finished_at": now, "expires_at": now + timedelta(seconds=jobs_settings.BATCH_EXPIRATION_SECONDS)}
+        fields = {
+            "finished_at": now,
+            "expires_at": now + timedelta(seconds=jobs_settings.BATCH_EXPIRATION_SECONDS),
+        }
     return bool(Batch.objects.filter(pk=batch_id, state=old).update(state=new, **fields))
 
 
@@ -69,7 +72,11 @@ def _count(batch_id, field: str, now) -> None:
 def finish_batch_if_done(batch_id, now=None) -> bool:
     """Finish the batch when every unit has ended. True for the one caller that finished it."""
     now = now or timezone.now()
-    batch = Batch.objects.filter(pk=batch_id).only("total", "succeeded", "failed", "deleted", "state", "parent_id").first()
+    batch = (
+        Batch.objects.filter(pk=batch_id)
+        .only("total", "succeeded", "failed", "deleted", "state", "parent_id")
+        .first()
+    )
     if batch is None or batch.state != BatchState.STARTED:
         return False
     done = batch.succeeded + batch.failed + batch.deleted
@@ -114,6 +121,9 @@ def release_batch_continuations(batch_id, final: str, *, failed: int, now) -> No
         elif failed == 0:
             # Completed without failures means some jobs were deleted: success can no longer come.
             states.apply_state(
-                child, State.DELETED, f"{NOT_MET}: batch {batch_id} completed without all jobs succeeding", now=now
+                child,
+                State.DELETED,
+                f"{NOT_MET}: batch {batch_id} completed without all jobs succeeding",
+                now=now,
             )
         # else: failed jobs may still be retried; the continuation waits, as for a failed parent job.

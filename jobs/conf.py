@@ -26,53 +26,80 @@ class Knob:
 KNOBS: dict[str, Knob] = {
     "WORKER_COUNT": Knob(4, "JOBS_WORKER_COUNT", "worker processes per `qcluster` server"),
     "WORKER_CHAIN_LIMIT": Knob(
-        100, "JOBS_WORKER_CHAIN_LIMIT",
+        100,
+        "JOBS_WORKER_CHAIN_LIMIT",
         "jobs a worker claims for itself in a row after finishing one (jobs/server/worker.py); 1 turns that off",
     ),
     "QUEUES": Knob(
-        ["critical", "default", "low-priority"], "JOBS_QUEUES",
+        ["critical", "default", "low-priority"],
+        "JOBS_QUEUES",
         "the queues, in priority order: a server always serves the first non-empty one",
     ),
-    "POLL_INTERVAL": Knob(1.0, "JOBS_POLL_INTERVAL", "idle wait between claims when no NOTIFY arrives, seconds"),
+    "POLL_INTERVAL": Knob(
+        1.0, "JOBS_POLL_INTERVAL", "idle wait between claims when no NOTIFY arrives, seconds"
+    ),
     "SCHEDULE_POLLING_INTERVAL": Knob(
-        1.0, "JOBS_SCHEDULE_POLLING_INTERVAL", "how often due Scheduled and recurring jobs are looked for, seconds"
+        1.0,
+        "JOBS_SCHEDULE_POLLING_INTERVAL",
+        "how often due Scheduled and recurring jobs are looked for, seconds",
     ),
-    "HEARTBEAT_INTERVAL": Knob(5.0, "JOBS_HEARTBEAT_INTERVAL", "how often a server writes its heartbeat, seconds"),
+    "HEARTBEAT_INTERVAL": Knob(
+        5.0, "JOBS_HEARTBEAT_INTERVAL", "how often a server writes its heartbeat, seconds"
+    ),
     "SERVER_CHECK_INTERVAL": Knob(
-        5.0, "JOBS_SERVER_CHECK_INTERVAL", "how often the reaper looks for dead servers and expired leases, seconds"
+        5.0,
+        "JOBS_SERVER_CHECK_INTERVAL",
+        "how often the reaper looks for dead servers and expired leases, seconds",
     ),
-    "SERVER_TIMEOUT": Knob(30.0, "JOBS_SERVER_TIMEOUT", "a server without a heartbeat for this long is dead, seconds"),
+    "SERVER_TIMEOUT": Knob(
+        30.0, "JOBS_SERVER_TIMEOUT", "a server without a heartbeat for this long is dead, seconds"
+    ),
     "LEASE_SECONDS": Knob(
-        30.0, "JOBS_LEASE_SECONDS", "a Processing job whose lease is not renewed for this long is requeued, seconds"
+        30.0,
+        "JOBS_LEASE_SECONDS",
+        "a Processing job whose lease is not renewed for this long is requeued, seconds",
     ),
     "EXPIRATION_SECONDS": Knob(
-        24 * 3600, "JOBS_EXPIRATION_SECONDS", "Succeeded and Deleted jobs are removed after this long, seconds"
+        24 * 3600,
+        "JOBS_EXPIRATION_SECONDS",
+        "Succeeded and Deleted jobs are removed after this long, seconds",
     ),
     "STATS_ROLLUP_INTERVAL": Knob(
-        60.0, "JOBS_STATS_ROLLUP_INTERVAL",
+        60.0,
+        "JOBS_STATS_ROLLUP_INTERVAL",
         "how often a server rolls finished jobs up into the console's 15-minute counters, seconds",
     ),
     "BATCH_EXPIRATION_SECONDS": Knob(
-        7 * 24 * 3600, "JOBS_BATCH_EXPIRATION_SECONDS", "batches are removed this long after they finish, seconds"
+        7 * 24 * 3600,
+        "JOBS_BATCH_EXPIRATION_SECONDS",
+        "batches are removed this long after they finish, seconds",
     ),
     "RECURRING_MISFIRE_GRACE_SECONDS": Knob(
-        60, "JOBS_RECURRING_MISFIRE_GRACE_SECONDS",
+        60,
+        "JOBS_RECURRING_MISFIRE_GRACE_SECONDS",
         "a recurring occurrence found later than this counts as missed (its misfire policy applies), seconds",
     ),
     "RECURRING_STRICT_MISFIRE_CAP": Knob(
         100, "JOBS_RECURRING_STRICT_MISFIRE_CAP", "strict misfire policy: at most this many catch-up jobs"
     ),
     "SHUTDOWN_GRACE_SECONDS": Knob(
-        25.0, "JOBS_SHUTDOWN_GRACE_SECONDS", "on SIGTERM, time running jobs get before they are requeued, seconds"
+        25.0,
+        "JOBS_SHUTDOWN_GRACE_SECONDS",
+        "on SIGTERM, time running jobs get before they are requeued, seconds",
     ),
     "MAX_ARGUMENTS_BYTES": Knob(
-        64 * 1024, "JOBS_MAX_ARGUMENTS_BYTES", "arguments larger than this (JSON bytes) are refused at enqueue"
+        64 * 1024,
+        "JOBS_MAX_ARGUMENTS_BYTES",
+        "arguments larger than this (JSON bytes) are refused at enqueue",
     ),
     "DEFAULT_RETRY": Knob(
-        {"attempts": 10}, "JOBS_DEFAULT_RETRY_ATTEMPTS",
+        {"attempts": 10},
+        "JOBS_DEFAULT_RETRY_ATTEMPTS",
         "the jobs.retry.Retry arguments of tasks that set no policy (Hangfire's AutomaticRetry: 10 attempts)",
     ),
-    "FILTERS": Knob(["jobs.filters.JobLogger"], "JOBS_FILTERS", "filters run around every job (dotted paths)"),
+    "FILTERS": Knob(
+        ["jobs.filters.JobLogger"], "JOBS_FILTERS", "filters run around every job (dotted paths)"
+    ),
     "DASHBOARD_TITLE": Knob("Dhanman Jobs Dashboard", "JOBS_DASHBOARD_TITLE", "the console's title"),
     "STATS_POLLING_INTERVAL_MS": Knob(
         2000, "JOBS_STATS_POLLING_INTERVAL_MS", "how often the console's live counters refresh, milliseconds"
@@ -84,11 +111,20 @@ def from_environment(env) -> dict[str, Any]:
     """DHANMAN_JOBS from the environment (a django-environ Env): each knob's variable, cast like
     its default, or the default."""
     casts = {
-        bool: env.bool, int: env.int, float: env.float, str: env.str, list: env.list,
+        bool: env.bool,
+        int: env.int,
+        float: env.float,
+        str: env.str,
+        list: env.list,
         # The one dict knob, DEFAULT_RETRY: its variable is the number of attempts.
-        dict: lambda variable, default: {**default, "attempts": env.int(variable, default=default["attempts"])},
+        dict: lambda variable, default: {
+            **default,
+            "attempts": env.int(variable, default=default["attempts"]),
+        },
     }
-    return {name: casts[type(knob.default)](knob.variable, default=knob.default) for name, knob in KNOBS.items()}
+    return {
+        name: casts[type(knob.default)](knob.variable, default=knob.default) for name, knob in KNOBS.items()
+    }
 
 
 class JobsSettings:

@@ -25,12 +25,16 @@ _q = connection.ops.quote_name
 JOB_TABLE = _q(Job._meta.db_table)
 HISTORY_TABLE = _q(JobState._meta.db_table)
 # The history row's columns, in the order the statements below fill them.
-HISTORY_COLUMNS = ", ".join(_q(JobState._meta.get_field(name).column) for name in ("job", "name", "reason", "data", "created_at"))
+HISTORY_COLUMNS = ", ".join(
+    _q(JobState._meta.get_field(name).column) for name in ("job", "name", "reason", "data", "created_at")
+)
 
 
 def column(name: str, alias: str = "j") -> str:
     """A Job column by field name (`attempt`, `server` -> j."server_id"), qualified by `alias`."""
-    return f"{alias}.{_q(Job._meta.get_field(name).column)}" if alias else _q(Job._meta.get_field(name).column)
+    return (
+        f"{alias}.{_q(Job._meta.get_field(name).column)}" if alias else _q(Job._meta.get_field(name).column)
+    )
 
 
 def literal(state: State) -> str:
@@ -53,7 +57,9 @@ def _render(spec, transition: Transition, alias: str) -> str:
     if spec is Computed.CLOCK:
         return clock
     if spec is Computed.EXPIRY:
-        return f"{clock} + %(expiration)s * interval '1 second'" if transition.target in states.FINAL else "NULL"
+        return (
+            f"{clock} + %(expiration)s * interval '1 second'" if transition.target in states.FINAL else "NULL"
+        )
     if spec is Computed.NEW_TOKEN:
         return "gen_random_uuid()"
     if spec is Computed.NEXT_ATTEMPT:
@@ -68,7 +74,9 @@ def _render(spec, transition: Transition, alias: str) -> str:
 def set_clause(transition: Transition, alias: str = "j") -> str:
     """The SET list of `transition`: its target state and every column it sets."""
     items = [f"{column('state', '')} = {literal(transition.target)}"]
-    items += [f"{column(name, '')} = {_render(spec, transition, alias)}" for name, spec in transition.sets.items()]
+    items += [
+        f"{column(name, '')} = {_render(spec, transition, alias)}" for name, spec in transition.sets.items()
+    ]
     return ", ".join(items)
 
 
@@ -82,8 +90,8 @@ picked AS (
     SELECT j.id FROM unnest(%(queues)s::text[]) WITH ORDINALITY AS q(name, position)
     CROSS JOIN LATERAL (
         SELECT id FROM {JOB_TABLE}
-        WHERE {column('state', '')} = {literal(CLAIM.source)} AND {column('queue', '')} = q.name
-        ORDER BY {column('priority', '')} DESC, {column('enqueued_at', '')}
+        WHERE {column("state", "")} = {literal(CLAIM.source)} AND {column("queue", "")} = q.name
+        ORDER BY {column("priority", "")} DESC, {column("enqueued_at", "")}
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
     ) j
@@ -106,16 +114,24 @@ CLAIM_SQL = f"WITH {CLAIM_CTES} SELECT id, fetch_token, timeout, task_path FROM 
 WORKER_CLAIM_SQL = f"WITH {CLAIM_CTES} SELECT * FROM claimed"
 
 
-def claim_parameters(server_id: str | None, queues, limit: int, worker_pid: int | None = None, now=None) -> dict:
+def claim_parameters(
+    server_id: str | None, queues, limit: int, worker_pid: int | None = None, now=None
+) -> dict:
     now = now or timezone.now()
     return {
-        "queues": list(queues), "limit": limit, "now": now, "server": server_id, "worker_pid": worker_pid,
+        "queues": list(queues),
+        "limit": limit,
+        "now": now,
+        "server": server_id,
+        "worker_pid": worker_pid,
         "lease_until": now + timedelta(seconds=jobs_settings.LEASE_SECONDS),
         "claim_reason": states.claim_reason(server_id),
     }
 
 
-def claim(server_id: str | None, queues: list[str], limit: int = 1, worker_pid: int | None = None) -> list[tuple]:
+def claim(
+    server_id: str | None, queues: list[str], limit: int = 1, worker_pid: int | None = None
+) -> list[tuple]:
     """Claim up to `limit` jobs from the first non-empty queue, in the given order.
 
     Returns (job id, fetch token, timeout, task path) tuples; the jobs are Processing, leased to
@@ -148,8 +164,11 @@ def claim_portable(params: dict) -> list[tuple]:
                 job = Job.objects.only("timeout", "task_path").get(pk=job_id)
                 data = {"server": params["server"], "queue": queue, "worker": params["worker_pid"]}
                 JobState.objects.create(
-                    job_id=job_id, name=CLAIM.target, reason=params["claim_reason"],
-                    data={k: v for k, v in data.items() if v is not None}, created_at=params["now"],
+                    job_id=job_id,
+                    name=CLAIM.target,
+                    reason=params["claim_reason"],
+                    data={k: v for k, v in data.items() if v is not None},
+                    created_at=params["now"],
                 )
                 rows.append((job_id, values["fetch_token"], job.timeout, job.task_path))
             if rows:
@@ -160,8 +179,8 @@ def claim_portable(params: dict) -> list[tuple]:
 # --- The start: a worker fences its delivery ------------------------------------------------------
 # Not ORM: fence and load in one round trip; the row comes back only if this delivery holds it.
 START_SQL = f"""
-UPDATE {JOB_TABLE} AS j SET {column('worker_pid', '')} = %s, {column('started_at', '')} = %s
-WHERE j.id = %s AND {column('fetch_token')} = %s AND {column('state')} = {literal(State.PROCESSING)}
+UPDATE {JOB_TABLE} AS j SET {column("worker_pid", "")} = %s, {column("started_at", "")} = %s
+WHERE j.id = %s AND {column("fetch_token")} = %s AND {column("state")} = {literal(State.PROCESSING)}
 RETURNING {JOB_COLUMNS}
 """
 
@@ -216,8 +235,8 @@ def load_job(row) -> Job:
 SUCCEED_CTES = f"""
 done AS (
     UPDATE {JOB_TABLE} AS j SET {set_clause(SUCCEED)}
-    WHERE j.id = %(id)s AND {column('fetch_token')} = %(token)s AND {column('state')} = {literal(SUCCEED.source)}
-      AND NOT {column('cancel_requested')} AND NOT {column('has_continuations')} AND {column('batch')} IS NULL
+    WHERE j.id = %(id)s AND {column("fetch_token")} = %(token)s AND {column("state")} = {literal(SUCCEED.source)}
+      AND NOT {column("cancel_requested")} AND NOT {column("has_continuations")} AND {column("batch")} IS NULL
     RETURNING j.id, j.attempt, j.server_id, j.state_changed_at, j.expires_at
 ), history AS (
     INSERT INTO {HISTORY_TABLE} ({HISTORY_COLUMNS})
@@ -248,10 +267,14 @@ def storable(result):
 
 def succeed_parameters(job: Job, token: str, stored, duration: float, now) -> dict:
     return {
-        "id": job.pk, "token": token, "reason": states.succeed_reason(duration), "now": now,
+        "id": job.pk,
+        "token": token,
+        "reason": states.succeed_reason(duration),
+        "now": now,
         "expiration": jobs_settings.EXPIRATION_SECONDS,
         # None is SQL NULL, as the ORM stores it, not JSON null.
-        "result": None if stored is None else json.dumps(stored), "duration": round(duration, 6),
+        "result": None if stored is None else json.dumps(stored),
+        "duration": round(duration, 6),
     }
 
 

@@ -130,26 +130,49 @@ class Transition:
 # Enqueued -> Processing: a server (worker_pid NULL: the pusher, for its local queue) or a worker
 # (for itself) takes the job, with a fresh fetch token that fences the delivery and a lease.
 CLAIM = Transition(
-    "claim", State.ENQUEUED, State.PROCESSING,
+    "claim",
+    State.ENQUEUED,
+    State.PROCESSING,
     {
-        "state_reason": Param("claim_reason"), "state_changed_at": Computed.NOW, "fetch_token": Computed.NEW_TOKEN,
-        "lease_until": Param("lease_until"), "server_id": Param("server"), "worker_pid": Param("worker_pid"),
-        "attempt": Computed.NEXT_ATTEMPT, "started_at": Computed.NOW, "expires_at": None,
+        "state_reason": Param("claim_reason"),
+        "state_changed_at": Computed.NOW,
+        "fetch_token": Computed.NEW_TOKEN,
+        "lease_until": Param("lease_until"),
+        "server_id": Param("server"),
+        "worker_pid": Param("worker_pid"),
+        "attempt": Computed.NEXT_ATTEMPT,
+        "started_at": Computed.NOW,
+        "expires_at": None,
     },
 )
 # Processing -> Succeeded: the outcome of a run that returned; the delivery's token is dropped.
 SUCCEED = Transition(
-    "succeed", State.PROCESSING, State.SUCCEEDED,
+    "succeed",
+    State.PROCESSING,
+    State.SUCCEEDED,
     {
-        "state_reason": Param("reason"), "state_changed_at": Computed.CLOCK, "expires_at": Computed.EXPIRY,
-        "fetch_token": None, "lease_until": None, "finished_at": Computed.CLOCK, "worker_pid": None,
-        "result": Param("result", "jsonb"), "progress": Computed.PROGRESS_DONE,
+        "state_reason": Param("reason"),
+        "state_changed_at": Computed.CLOCK,
+        "expires_at": Computed.EXPIRY,
+        "fetch_token": None,
+        "lease_until": None,
+        "finished_at": Computed.CLOCK,
+        "worker_pid": None,
+        "result": Param("result", "jsonb"),
+        "progress": Computed.PROGRESS_DONE,
     },
 )
 # Scheduled -> Enqueued: a delayed job or a retry whose time came.
 PROMOTE = Transition(
-    "promote", State.SCHEDULED, State.ENQUEUED,
-    {"state_reason": Param("reason"), "state_changed_at": Computed.NOW, "enqueued_at": Computed.NOW, "run_at": None},
+    "promote",
+    State.SCHEDULED,
+    State.ENQUEUED,
+    {
+        "state_reason": Param("reason"),
+        "state_changed_at": Computed.NOW,
+        "enqueued_at": Computed.NOW,
+        "run_at": None,
+    },
 )
 PROMOTE_REASON = "Scheduled time reached"
 
@@ -185,7 +208,9 @@ def apply_state(
         # never goes backwards.
         now = job.state_changed_at
     fields = dict(fields or {})
-    fields.update(state=new_state, state_reason=reason, state_changed_at=now, expires_at=expiry_for(new_state, now))
+    fields.update(
+        state=new_state, state_reason=reason, state_changed_at=now, expires_at=expiry_for(new_state, now)
+    )
     if new_state == State.ENQUEUED:
         fields.setdefault("enqueued_at", now)
     for name, value in fields.items():
@@ -253,11 +278,15 @@ def state_hooks() -> tuple:
 def _changed(jobs: list[Job], old_state: str, new_state: str, reason: str) -> None:
     if task_logger.isEnabledFor(logging.DEBUG):
         for job in jobs:
-            task_logger.debug("Task id=%s path=%s state %s -> %s: %s", job.pk, job.task_path, old_state, new_state, reason)
+            task_logger.debug(
+                "Task id=%s path=%s state %s -> %s: %s", job.pk, job.task_path, old_state, new_state, reason
+            )
     hooks = state_hooks()
     if hooks:
         transaction.on_commit(
-            lambda: [filters.run_hook(hooks, "on_state_changed", job, old_state, new_state, reason) for job in jobs]
+            lambda: [
+                filters.run_hook(hooks, "on_state_changed", job, old_state, new_state, reason) for job in jobs
+            ]
         )
 
 

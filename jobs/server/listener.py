@@ -42,7 +42,9 @@ class Listener:
         import psycopg
 
         params = connection.get_connection_params()
-        keep = {k: v for k, v in params.items() if k in {"dbname", "user", "password", "host", "port", "sslmode"}}
+        keep = {
+            k: v for k, v in params.items() if k in {"dbname", "user", "password", "host", "port", "sslmode"}
+        }
         conn = psycopg.connect(**keep, autocommit=True, connect_timeout=5)
         conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
         return conn

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from inspect import iscoroutinefunction
 
+from asgiref.sync import async_to_sync
 from django.db import DatabaseError, connection, transaction
 from django.tasks import TaskResultStatus
 from django.tasks.base import TaskError
@@ -185,23 +186,17 @@ def _send_finished(task_result, outcome: str, result, exception) -> None:
 
 # --- `async def` tasks ------------------------------------------------------------------------------
 
-_loop_runner: asyncio.Runner | None = None
-
 
 def run_coroutine(coroutine, timeout: float | None, context: JobContext):
-    """Run an `async def` job on this worker's event loop (one per process, reused), under its
-    timeout, cancelled when its cancel flag is set (a person deleted it, its server stops)."""
-    global _loop_runner
-    if _loop_runner is None:
-        _loop_runner = asyncio.Runner()
-    try:
-        with time_limit(timeout + ASYNC_ALARM_GRACE if timeout else None):
-            return _loop_runner.run(_supervise(coroutine, timeout, context))
-    except JobTimeout:
-        # The loop was interrupted by the alarm with the coroutine still on it: start a new loop.
-        _loop_runner.close()
-        _loop_runner = None
-        raise
+    """Run an `async def` job on an event loop, under its timeout, cancelled when its cancel flag
+    is set (a person deleted it, its server stops).
+
+    asgiref's async_to_sync runs the loop in a helper thread while this (main) thread serves the
+    coroutine's thread-sensitive sync calls — the async ORM, the context's async helpers — so
+    they use the worker's own database connection, as a sync job would.
+    """
+    with time_limit(timeout + ASYNC_ALARM_GRACE if timeout else None):
+        return async_to_sync(_supervise)(coroutine, timeout, context)
 
 
 async def _supervise(coroutine, timeout: float | None, context: JobContext):
