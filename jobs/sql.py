@@ -103,8 +103,9 @@ picked AS (
     RETURNING {JOB_COLUMNS}
 ), claim_history AS (
     INSERT INTO {HISTORY_TABLE} ({HISTORY_COLUMNS})
-    SELECT id, {literal(CLAIM.target)}, %(claim_reason)s,
-           jsonb_strip_nulls(jsonb_build_object('server', %(server)s::text, 'queue', queue, 'worker', %(worker_pid)s::int)),
+    SELECT {column("id", "")}, {literal(CLAIM.target)}, %(claim_reason)s,
+           jsonb_strip_nulls(jsonb_build_object('server', %(server)s::text, 'queue', {column("queue", "")},
+                                                'worker', %(worker_pid)s::int)),
            %(now)s
     FROM claimed
 )
@@ -237,21 +238,24 @@ done AS (
     UPDATE {JOB_TABLE} AS j SET {set_clause(SUCCEED)}
     WHERE j.id = %(id)s AND {column("fetch_token")} = %(token)s AND {column("state")} = {literal(SUCCEED.source)}
       AND NOT {column("cancel_requested")} AND NOT {column("has_continuations")} AND {column("batch")} IS NULL
-    RETURNING j.id, j.attempt, j.server_id, j.state_changed_at, j.expires_at
+    RETURNING {", ".join(column(name) for name in ("id", "attempt", "server", "state_changed_at", "expires_at"))}
 ), history AS (
     INSERT INTO {HISTORY_TABLE} ({HISTORY_COLUMNS})
-    SELECT id, {literal(SUCCEED.target)}, %(reason)s,
-           jsonb_build_object('duration', %(duration)s::float8, 'attempt', attempt, 'server', server_id),
-           state_changed_at
+    SELECT {column("id", "")}, {literal(SUCCEED.target)}, %(reason)s,
+           jsonb_build_object('duration', %(duration)s::float8, 'attempt', {column("attempt", "")},
+                              'server', {column("server", "")}),
+           {column("state_changed_at", "")}
     FROM done
 )
 """
-SUCCEED_SQL = f"WITH {SUCCEED_CTES} SELECT state_changed_at, expires_at FROM done"
+SUCCEED_SQL = (
+    f"WITH {SUCCEED_CTES} SELECT {column('state_changed_at', '')}, {column('expires_at', '')} FROM done"
+)
 # The same, with this worker's next job claimed in it: one row, its columns NULL for what did not
 # happen; split by `split_succeed_and_claim`.
 SUCCEED_AND_CLAIM_SQL = f"""
 WITH {SUCCEED_CTES}, {CLAIM_CTES}
-SELECT done.state_changed_at, done.expires_at, claimed.*
+SELECT {column("state_changed_at", "done")}, {column("expires_at", "done")}, claimed.*
 FROM (SELECT 1) AS one LEFT JOIN done ON true LEFT JOIN claimed ON true
 """
 

@@ -71,7 +71,9 @@ def server_id() -> str | None:
 def may_claim() -> bool:
     """True in a job server's worker whose server is not stopping (PostgreSQL only)."""
     return (
-        _server_id is not None and _stopping is not None and not _stopping.is_set()
+        _server_id is not None
+        and _stopping is not None
+        and not _stopping.is_set()
         and connection.vendor == "postgresql"
     )
 
@@ -130,12 +132,20 @@ def release_worker_claims(server_id: str | None, worker_pid: int, keep=None) -> 
     """
     released = 0
     with transaction.atomic():
-        held = Job.objects.select_for_update().filter(server_id=server_id, worker_pid=worker_pid, state=State.PROCESSING)
+        held = Job.objects.select_for_update().filter(
+            server_id=server_id, worker_pid=worker_pid, state=State.PROCESSING
+        )
         for job in held.exclude(pk=keep):
             states.apply_state(
-                job, State.ENQUEUED, "Back to its queue: the worker's claim was cut off by a database error",
-                fields={"fetch_token": None, "lease_until": None, "worker_pid": None, "attempt": max(job.attempt - 1, 0)},
+                job,
+                State.ENQUEUED,
+                "Back to its queue: the worker's claim was cut off by a database error",
+                fields={
+                    "fetch_token": None,
+                    "lease_until": None,
+                    "worker_pid": None,
+                    "attempt": max(job.attempt - 1, 0),
+                },
             )
             released += 1
     return released
-

@@ -142,7 +142,9 @@ def test_the_bulk_promotion_reports_each_job(recorder, django_capture_on_commit_
     assert sorted(recorder) == sorted((str(j.pk), State.SCHEDULED, State.ENQUEUED) for j in due)
 
 
-def test_a_worker_self_claim_reports_the_claim(recorder, servers, django_capture_on_commit_callbacks, monkeypatch):
+def test_a_worker_self_claim_reports_the_claim(
+    recorder, servers, django_capture_on_commit_callbacks, monkeypatch
+):
     # A worker of a running server: after the first job it claims the second in the same statement.
     monkeypatch.setattr(worker, "_server_id", "states-server")
     monkeypatch.setattr(worker, "_stopping", threading.Event())
