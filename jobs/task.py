@@ -69,13 +69,10 @@ class JobContext(TaskContext):
     CHECK_EVERY = 0.5  # seconds between database checks of the cancellation flag
 
     def __init__(self, *, task_result: TaskResult, job: Any, token: str) -> None:
-        # TaskContext is a frozen dataclass: its one field is set as its own __init__ would.
+        # TaskContext is a frozen dataclass: its one field is set as its own __init__ would, ours
+        # straight into the instance's dict (one per job: this is on every job's path).
         object.__setattr__(self, "task_result", task_result)
-        self.job = job  # the Job row (jobs.models.Job); its class is used for the queries
-        self.job_id = str(job.pk)
-        self.token = token
-        self._cancelled = False
-        self._checked_at = 0.0
+        self.__dict__.update(job=job, job_id=task_result.id, token=token, _cancelled=False, _checked_at=0.0)
 
     def __setattr__(self, name: str, value: Any) -> None:
         # TaskContext's frozen __setattr__ refuses every attribute (and breaks on subclasses of
