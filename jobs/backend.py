@@ -18,7 +18,7 @@ from jobs.models import Job, State
 from jobs.registry import UnknownTask, resolve_task
 from jobs.task import JobTask
 
-STATUS = {
+STATUS: dict[str, TaskResultStatus] = {
     State.SCHEDULED: TaskResultStatus.READY,
     State.ENQUEUED: TaskResultStatus.READY,
     State.AWAITING: TaskResultStatus.READY,

@@ -10,6 +10,7 @@ Called from `states.after_state_change` in the transaction that ends a job, and 
 """
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import F
 from django.utils import timezone
@@ -26,7 +27,7 @@ BATCH_ALLOWED: dict[str, set[str]] = {
     BatchState.CANCELLED: set(),
 }
 # The counter of a batch that a job's end state adds to.
-COUNTER = {State.SUCCEEDED: "succeeded", State.FAILED: "failed", State.DELETED: "deleted"}
+COUNTER: dict[str, str] = {State.SUCCEEDED: "succeeded", State.FAILED: "failed", State.DELETED: "deleted"}
 NOT_MET = "Continuation condition was not met"
 
 
@@ -34,11 +35,12 @@ class InvalidBatchTransition(ValueError):
     pass
 
 
-def set_batch_state(batch_id, old: str, new: str, now: datetime | None = None) -> bool:
+def set_batch_state(batch_id: Any, old: str, new: str, now: datetime | None = None) -> bool:
     """Move the batch from `old` to `new` if it is still `old`; True when this call did it."""
     if new not in BATCH_ALLOWED[old]:
         raise InvalidBatchTransition(f"A batch cannot go from {old} to {new}.")
     now = now or timezone.now()
+    fields: dict[str, datetime | None]
     if new == BatchState.STARTED:
         fields = {"finished_at": None, "expires_at": None}
     elif new == BatchState.CANCELLED:
@@ -51,7 +53,7 @@ def set_batch_state(batch_id, old: str, new: str, now: datetime | None = None) -
     return bool(Batch.objects.filter(pk=batch_id, state=old).update(state=new, **fields))
 
 
-def count_in_batch(job: Job, state: str, now) -> None:
+def count_in_batch(job: Job, state: str, now: datetime) -> None:
     """Count a job that just ended in its batch; the last one finishes the batch."""
     _count(job.batch_id, COUNTER[state], now)
 
@@ -59,7 +61,7 @@ def count_in_batch(job: Job, state: str, now) -> None:
 def uncount_in_batch(job: Job, old_state: str) -> None:
     """A job that had ended runs again (requeue, retry): it no longer counts as done."""
     field = COUNTER[old_state]
-    Batch.objects.filter(pk=job.batch_id, **{f"{field}__gt": 0}).update(**{field: F(field) - 1})
+    Batch.objects.filter(id=job.batch_id, **{f"{field}__gt": 0}).update(**{field: F(field) - 1})
     # A batch that completed with this job failed opens again; continuations already released stay so.
     set_batch_state(job.batch_id, BatchState.COMPLETED, BatchState.STARTED)
 

@@ -13,7 +13,7 @@ is also what the ORM twins apply — so the SQL path and the portable path are o
 import json
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from jobs import states
@@ -24,28 +24,34 @@ from jobs.states import CLAIM, SUCCEED, Computed, Param, Transition
 _q = connection.ops.quote_name
 JOB_TABLE = _q(Job._meta.db_table)
 HISTORY_TABLE = _q(JobState._meta.db_table)
+
+
+def _column_of(model: type[models.Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field) and field.column, f"{model.__name__}.{name} is not a column"
+    return field.column
+
+
 # The history row's columns, in the order the statements below fill them.
 HISTORY_COLUMNS = ", ".join(
-    _q(JobState._meta.get_field(name).column) for name in ("job", "name", "reason", "data", "created_at")
+    _q(_column_of(JobState, name)) for name in ("job", "name", "reason", "data", "created_at")
 )
 
 
 def column(name: str, alias: str = "j") -> str:
     """A Job column by field name (`attempt`, `server` -> j."server_id"), qualified by `alias`."""
-    return (
-        f"{alias}.{_q(Job._meta.get_field(name).column)}" if alias else _q(Job._meta.get_field(name).column)
-    )
+    return f"{alias}.{_q(_column_of(Job, name))}" if alias else _q(_column_of(Job, name))
 
 
 def literal(state: State) -> str:
     """A state as an SQL literal: State values are fixed identifiers, never input."""
-    return "'" + str(state.value).replace("'", "''") + "'"
+    return "'" + str(state).replace("'", "''") + "'"
 
 
 # Every column of a job, in the model's order: a worker loads the job it starts or claims from the
 # statement's answer (load_job), without a second query.
 JOB_FIELDS = Job._meta.concrete_fields
-JOB_COLUMNS = ", ".join(f"j.{_q(field.column)}" for field in JOB_FIELDS)
+JOB_COLUMNS = ", ".join(f"j.{_q(str(field.column))}" for field in JOB_FIELDS)
 
 
 def _render(spec, transition: Transition, alias: str) -> str:

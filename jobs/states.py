@@ -101,7 +101,7 @@ class Transition:
     def orm_values(self, params: dict, job: Job | None = None) -> dict[str, Any]:
         """The columns as the ORM writes them: concrete values for `job` when it is given (one
         locked row), else expressions valid in a queryset's update()."""
-        now = params.get("now")
+        now: datetime = params["now"]
         clock = now if job is None or not job.state_changed_at else max(now, job.state_changed_at)
         values: dict[str, Any] = {"state": self.target}
         for name, spec in self.sets.items():
@@ -283,11 +283,12 @@ def _changed(jobs: list[Job], old_state: str, new_state: str, reason: str) -> No
             )
     hooks = state_hooks()
     if hooks:
-        transaction.on_commit(
-            lambda: [
-                filters.run_hook(hooks, "on_state_changed", job, old_state, new_state, reason) for job in jobs
-            ]
-        )
+
+        def run_hooks() -> None:
+            for job in jobs:
+                filters.run_hook(hooks, "on_state_changed", job, old_state, new_state, reason)
+
+        transaction.on_commit(run_hooks)
 
 
 def _changed_by_id(job_ids: list, old_state: str, new_state: str, reason: str) -> None:

@@ -68,6 +68,12 @@ class JobContext(TaskContext):
 
     CHECK_EVERY = 0.5  # seconds between database checks of the cancellation flag
 
+    job: Any
+    job_id: str
+    token: str
+    _cancelled: bool
+    _checked_at: float
+
     def __init__(self, *, task_result: TaskResult, job: Any, token: str) -> None:
         # TaskContext is a frozen dataclass: its one field is set as its own __init__ would, ours
         # straight into the instance's dict (one per job: this is on every job's path).

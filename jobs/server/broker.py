@@ -72,7 +72,7 @@ class JobBroker(Broker):
         return self.list_key, self.server_id
 
     def __setstate__(self, state):
-        self.__init__(state[0])
+        JobBroker.__init__(self, state[0])
         self.server_id = state[1]
 
     @staticmethod

@@ -21,6 +21,7 @@ import traceback
 from contextlib import contextmanager
 from datetime import timedelta
 from inspect import iscoroutinefunction
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.db import DatabaseError, connection, transaction
@@ -121,7 +122,7 @@ def _start(job_id: str, token: str) -> Job | None:
     # django-q2 asks for a connection health check (a SELECT 1) before every task; this worker's
     # first statement is the fence, which with_database_retry already retries on a new connection
     # when the old one is broken — so the extra round trip buys nothing here.
-    connection.health_check_done = True
+    connection.health_check_done = True  # type: ignore[attr-defined]  # Django sets it; not in the stubs
     job = with_database_retry(lambda: sql.start(job_id, token, os.getpid()), "starting a job")
     if job is None:
         logger.info("Job %s: stale delivery ignored (token %s)", job_id, token)
@@ -143,7 +144,8 @@ def _run(job: Job, *, claim_next: bool) -> tuple[str, Job | None]:
     filters = filters_for(task)
     run_hook(filters, "on_performing", context)
     watch = Stopwatch()
-    result, exception = None, None
+    result = None
+    exception: BaseException | None = None
     try:
         args = (context, *job.args) if task.takes_context else tuple(job.args)
         if iscoroutinefunction(task.func):
@@ -306,8 +308,8 @@ def _finish(job: Job, token: str, *, result, exception, duration: float, retry: 
         # Read the clock only once the row is ours: a continuation added while we waited for
         # the lock must not get a release time earlier than its own creation.
         now = timezone.now()
-        cleared = {"fetch_token": None, "lease_until": None, "finished_at": now, "worker_pid": None}
-        data = {"duration": round(duration, 6), "attempt": locked.attempt, "server": locked.server_id}
+        cleared: dict[str, Any] = {"fetch_token": None, "lease_until": None, "finished_at": now, "worker_pid": None}
+        data: dict[str, Any] = {"duration": round(duration, 6), "attempt": locked.attempt, "server": locked.server_id}
         if locked.cancel_requested:
             cleared.update(cancel_requested=False, cancel_reason="")
             if locked.cancel_reason == CancelReason.SHUTDOWN:
