@@ -60,8 +60,10 @@ def count_in_batch(job: Job, state: str, now: datetime) -> None:
 
 def uncount_in_batch(job: Job, old_state: str) -> None:
     """A job that had ended runs again (requeue, retry): it no longer counts as done."""
+    if job.batch_id is None:
+        return
     field = COUNTER[old_state]
-    Batch.objects.filter(id=job.batch_id, **{f"{field}__gt": 0}).update(**{field: F(field) - 1})
+    Batch.objects.filter(pk=job.batch_id, **{f"{field}__gt": 0}).update(**{field: F(field) - 1})
     # A batch that completed with this job failed opens again; continuations already released stay so.
     set_batch_state(job.batch_id, BatchState.COMPLETED, BatchState.STARTED)
 
