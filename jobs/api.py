@@ -114,7 +114,8 @@ def requeue(job_or_id, *, by=None, reason: str = "") -> Job:
             State.ENQUEUED,
             text,
             data={"by": _who(by)} if by else None,
-            fields={"cancel_requested": False, "cancel_reason": "", "run_at": None},
+            # A person chose to run it again: its count of killed workers starts over.
+            fields={"cancel_requested": False, "cancel_reason": "", "run_at": None, "worker_deaths": 0},
         )
         notify_servers({job.queue})
     return job

@@ -35,6 +35,17 @@ KNOBS: dict[str, Knob] = {
         "JOBS_QUEUES",
         "the queues, in priority order: a server always serves the first non-empty one",
     ),
+    "SERVER_QUEUES": Knob(
+        None,
+        "JOBS_SERVER_QUEUES",
+        "the queues one server claims: a subset of QUEUES, kept in QUEUES' order (`qcluster --queues` "
+        "overrides it; an unknown name stops the server at start); unset: every queue",
+    ),
+    "MAX_WORKER_DEATHS": Knob(
+        3,
+        "JOBS_MAX_WORKER_DEATHS",
+        "a job whose worker process died under it this many times fails instead of being retried",
+    ),
     "POLL_INTERVAL": Knob(
         1.0, "JOBS_POLL_INTERVAL", "idle wait between claims when no NOTIFY arrives, seconds"
     ),
@@ -110,7 +121,7 @@ KNOBS: dict[str, Knob] = {
 def from_environment(env) -> dict[str, Any]:
     """DHANMAN_JOBS from the environment (a django-environ Env): each knob's variable, cast like
     its default, or the default."""
-    casts = {
+    casts: dict[type, Any] = {
         bool: env.bool,
         int: env.int,
         float: env.float,
@@ -122,9 +133,14 @@ def from_environment(env) -> dict[str, Any]:
             "attempts": env.int(variable, default=default["attempts"]),
         },
     }
-    return {
-        name: casts[type(knob.default)](knob.variable, default=knob.default) for name, knob in KNOBS.items()
+    values = {
+        name: casts[type(knob.default)](knob.variable, default=knob.default)
+        for name, knob in KNOBS.items()
+        if knob.default is not None
     }
+    # SERVER_QUEUES defaults to every queue.
+    values["SERVER_QUEUES"] = env.list(KNOBS["SERVER_QUEUES"].variable, default=values["QUEUES"])
+    return values
 
 
 class JobsSettings:
@@ -133,6 +149,8 @@ class JobsSettings:
     WORKER_COUNT: int
     WORKER_CHAIN_LIMIT: int
     QUEUES: list[str]
+    SERVER_QUEUES: list[str]
+    MAX_WORKER_DEATHS: int
     POLL_INTERVAL: float
     SCHEDULE_POLLING_INTERVAL: float
     HEARTBEAT_INTERVAL: float
@@ -156,7 +174,10 @@ class JobsSettings:
             knob = KNOBS[name]
         except KeyError:
             raise AttributeError(f"DHANMAN_JOBS has no setting {name!r}") from None
-        return getattr(settings, "DHANMAN_JOBS", {}).get(name, knob.default)
+        options = getattr(settings, "DHANMAN_JOBS", {})
+        if name == "SERVER_QUEUES" and options.get(name) is None:
+            return options.get("QUEUES", KNOBS["QUEUES"].default)
+        return options.get(name, knob.default)
 
 
 jobs_settings = JobsSettings()

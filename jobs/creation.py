@@ -7,6 +7,7 @@ the caller's transaction. On PostgreSQL a NOTIFY in that same transaction wakes 
 when it commits (and is dropped with it on rollback).
 """
 
+import inspect
 import json
 import uuid
 from datetime import datetime, timedelta
@@ -54,6 +55,52 @@ def validate_arguments(task_name: str, args, kwargs) -> tuple[list, dict]:
     """Return (args, kwargs) as JSON-ready values, or raise a clear TypeError/ValueError."""
     args, kwargs, _, _ = encode_arguments(task_name, args, kwargs)
     return args, kwargs
+
+
+@cache
+def _call_signature(func, takes_context: bool) -> inspect.Signature:
+    """The parameters a caller passes: a takes_context task's first one is the runner's."""
+    signature = inspect.signature(func)
+    if takes_context:
+        signature = signature.replace(parameters=list(signature.parameters.values())[1:])
+    return signature
+
+
+@cache
+def _plain_shape(func, takes_context: bool) -> tuple[tuple[str, ...], int] | None:
+    """(parameter names, how many are required) when every parameter is an ordinary one (no
+    *args, **kwargs, positional- or keyword-only): then a fit is a length and a name check."""
+    parameters = list(_call_signature(func, takes_context).parameters.values())
+    if any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters):
+        return None
+    return tuple(p.name for p in parameters), sum(1 for p in parameters if p.default is inspect.Parameter.empty)
+
+
+def bind_arguments(task: Task, args, kwargs) -> None:
+    """Check that the arguments fit the task's function, as a call would: a job whose arguments
+    do not fit could only fail, attempt after attempt. Raises a TypeError that names the task
+    and its parameters."""
+    takes_context = bool(task.takes_context)
+    # The common shapes first: Signature.bind cost about as much as encoding the arguments
+    # (21 µs against 30 µs a call on this machine; the check below 4 µs), which enqueue_many
+    # would feel. bind still decides every other case and gives the error its words.
+    shape = _plain_shape(task.func, takes_context)
+    if shape is not None:
+        names, required = shape
+        given = len(args or ())
+        if given <= len(names):
+            if not kwargs:
+                if given >= required:
+                    return
+            elif all(name in kwargs for name in names[given:required]) and all(
+                key in names[given:] for key in kwargs
+            ):
+                return
+    signature = _call_signature(task.func, takes_context)
+    try:
+        signature.bind(*(args or ()), **(kwargs or {}))
+    except TypeError as exc:
+        raise TypeError(f"{task.name}{signature} cannot be called with these arguments: {exc}.") from None
 
 
 # json.dumps(..., allow_nan=False) builds a new encoder per call; enqueue_many encodes thousands.
@@ -129,6 +176,7 @@ def new_job(
         raise InvalidTask(f"{task!r} is not a task of this job system: declare it with django.tasks' @task.")
     now = now or timezone.now()
     args, kwargs = validate_arguments(task.name, args, kwargs)
+    bind_arguments(task, args, kwargs)
     validate_queue(task.queue_name)
     run_after = validate_run_after(run_after if run_after is not None else task.run_after)
     if state is None:
@@ -220,7 +268,8 @@ def insert_calls(task: Task, calls, *, now) -> list | None:
     calls = list(calls)
     if connection.vendor != "postgresql" or len(calls) < COPY_THRESHOLD or _enqueued_hooks():
         return None
-    template = new_job(task, (), {}, now=now)  # validates the task, queue and run_after once
+    # Validates the task, queue and run_after once (and the first call's arguments).
+    template = new_job(task, *calls[0], now=now)
     fields, json_fields = _columns(Job)
     varying = ("id", "args", "kwargs")
     constant_fields = [f for f in fields if f.attname not in varying]
@@ -242,6 +291,7 @@ def insert_calls(task: Task, calls, *, now) -> list | None:
                 lines = []
                 for args, kwargs in calls[start:start + COPY_CHUNK]:
                     _, _, args_json, kwargs_json = encode_arguments(task.name, args, kwargs)
+                    bind_arguments(task, args, kwargs)
                     job_id = uuid.uuid4()
                     ids.append(job_id)
                     lines.append(

@@ -10,6 +10,7 @@ lock so that one server at a time does it.
 import logging
 import time
 from datetime import timedelta
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Min
@@ -20,7 +21,7 @@ from jobs import recurring, states, statistics
 from jobs.conf import jobs_settings
 from jobs.models import Batch, CancelReason, Job, JobState, Server, ServerStatus, State
 from jobs.retry import Retry
-from jobs.task import ServerStoppedResponding, class_path
+from jobs.task import ServerStoppedResponding, WorkerKilled, class_path
 from jobs.wakeup import notify_servers
 
 logger = logging.getLogger("jobs.maintenance")
@@ -66,12 +67,20 @@ def _try_reaper_lock() -> bool:
 
 
 def reap(now=None, limit: int = 100) -> int:
-    """Return Processing jobs whose lease ran out to their queue; mark silent servers dead."""
+    """Return Processing jobs whose lease ran out to their queue; mark silent servers dead.
+
+    A job that was running (it has a worker pid) on a server that is still alive lost its lease
+    because its worker process died under it: a segfault, os._exit, the OOM killer. Those deaths
+    are counted on the job, and at MAX_WORKER_DEATHS it fails rather than kill worker after
+    worker until its retries run out. A job whose whole server went silent is not counted: the
+    machine, not the job, is the likelier cause.
+    """
     now = now or timezone.now()
     with transaction.atomic():
         if not _try_reaper_lock():
             return 0
         states.mark_dead_servers(now)
+        alive = set(Server.objects.filter(status__in=states.ALIVE).values_list("pk", flat=True))
         expired = list(
             Job.objects.select_for_update(skip_locked=True)
             .filter(state=State.PROCESSING, lease_until__lt=now)
@@ -79,10 +88,29 @@ def reap(now=None, limit: int = 100) -> int:
         )
         for job in expired:
             reason = f"Server {job.server_id or '(unknown)'} stopped responding"
-            cleared = {"fetch_token": None, "lease_until": None, "worker_pid": None, "cancel_requested": False}
+            cleared: dict[str, Any] = {
+                "fetch_token": None, "lease_until": None, "worker_pid": None, "cancel_requested": False
+            }
             policy = Retry.from_json(job.retry_policy)
+            worker_died = job.worker_pid is not None and job.server_id in alive
+            if worker_died:
+                cleared["worker_deaths"] = job.worker_deaths + 1
+                reason = (
+                    f"Worker {job.worker_pid} of server {job.server_id} died while running it "
+                    f"(worker death {cleared['worker_deaths']}; the job fails at {jobs_settings.MAX_WORKER_DEATHS})"
+                )
             if job.cancel_requested and job.cancel_reason == CancelReason.DELETE:
                 states.apply_state(job, State.DELETED, f"{reason}; deletion had been requested", now=now, fields=cleared)
+            elif worker_died and cleared["worker_deaths"] >= jobs_settings.MAX_WORKER_DEATHS:
+                killed = (
+                    f"Killed its worker {cleared['worker_deaths']} times "
+                    f"(last: worker {job.worker_pid} of server {job.server_id})"
+                )
+                states.apply_state(
+                    job, State.FAILED, killed, now=now,
+                    fields={**cleared, "exception_class": class_path(WorkerKilled), "exception_message": killed,
+                            "exception_traceback": ""},
+                )
             elif not policy.should_retry(None, job.attempt):
                 states.apply_state(
                     job, State.FAILED, f"{reason}; retry attempts exhausted ({policy.attempts})",

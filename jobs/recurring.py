@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from jobs import cron
 from jobs.conf import jobs_settings
-from jobs.creation import insert_jobs, new_job, validate_arguments
+from jobs.creation import bind_arguments, insert_jobs, new_job, validate_arguments
 from jobs.cron import Cron, InvalidSchedule, describe, latest_run, next_run, runs_between
 from jobs.models import Job, Misfire, RecurringJob
 from jobs.registry import UnknownTask, resolve_task
@@ -137,6 +137,7 @@ class Recurring:
             raise InvalidSchedule(f"{name}: kwargs must be a dict, not {type(self.kwargs).__name__}.")
         try:
             args, kwargs = validate_arguments(task.name, self.args, self.kwargs)
+            bind_arguments(task, args, kwargs)
         except (TypeError, ValueError) as exc:
             raise InvalidSchedule(f"{name}: {exc}") from None
         return {

@@ -1,11 +1,12 @@
 """Read-only views of the job system for the common service's reports (the system health
-report). The console has its own queries; these are the few the reports need, in JSON-ready form."""
+report), and the explanations the console shows beside a job. The console has its own queries;
+these are the few the reports need, in JSON-ready form."""
 
 from datetime import datetime
 
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max
 
-from jobs.models import Job, JobState, RecurringJob, Server, State
+from jobs.models import Batch, BatchState, ContinuationOn, Job, JobState, RecurringJob, Server, State
 
 _DURATION = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
 
@@ -83,3 +84,35 @@ def recurring_errors() -> list[dict]:
         {"id": job.id, "error": job.last_error[:300]}
         for job in RecurringJob.objects.exclude(last_error="").order_by("id")
     ]
+
+
+PARENT_FAILED = "Waits for its parent, which failed: retry or delete the parent"
+GONE = "Waits for a parent that no longer exists: requeue it to run it now, or delete it"
+
+
+def job_waiting_reason(job: Job) -> str | None:
+    """Why an Awaiting job has not run, in words a person can act on; None for any other job.
+
+    A continuation of a failed job (or of a batch with failed jobs) is neither released nor
+    deleted: the failure may still be retried (continuations.decide). Without a word it looks stuck.
+    """
+    if job.state != State.AWAITING:
+        return None
+    if job.parent_id is not None:
+        parent_state = Job.objects.filter(pk=job.parent_id).values_list("state", flat=True).first()
+        if parent_state is None:
+            return GONE
+        if parent_state == State.FAILED:
+            return PARENT_FAILED
+        return f"Waits for its parent, which is {State(parent_state).label.lower()}"
+    if job.awaiting_batch_id is not None:
+        batch = Batch.objects.filter(pk=job.awaiting_batch_id).only("state", "total", "succeeded", "failed", "deleted").first()
+        if batch is None:
+            return GONE
+        if batch.state == BatchState.COMPLETED and batch.failed and job.continuation_on != ContinuationOn.COMPLETED:
+            jobs = "job" if batch.failed == 1 else "jobs"
+            return f"Waits for its batch, in which {batch.failed} {jobs} failed: retry or delete the failed {jobs}"
+        done = batch.succeeded + batch.failed + batch.deleted
+        return f"Waits for its batch to finish ({done} of {batch.total} done)"
+    # Its parent or batch row was removed (the links are SET NULL): nothing will release it.
+    return GONE

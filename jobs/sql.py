@@ -266,15 +266,6 @@ FROM (SELECT 1) AS one LEFT JOIN done ON true LEFT JOIN claimed ON true
 """
 
 
-def storable(result):
-    """What a job's return value is stored as: itself when it is JSON, else its repr."""
-    try:
-        json.dumps(result, allow_nan=False)
-        return result
-    except (TypeError, ValueError):
-        return {"repr": repr(result)[:2000]}
-
-
 def succeed_parameters(job: Job, token: str, stored, duration: float, now) -> dict:
     return {
         "id": job.pk,

@@ -30,6 +30,11 @@ class ServerStoppedResponding(Exception):
     """Recorded on jobs the reaper gave up on."""
 
 
+class WorkerKilled(Exception):
+    """Recorded on a job whose worker process died under it MAX_WORKER_DEATHS times (a segfault,
+    os._exit, the OOM killer): running it again would only kill another."""
+
+
 def class_path(kind: type) -> str:
     return f"{kind.__module__}.{kind.__qualname__}"
 

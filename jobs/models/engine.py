@@ -177,6 +177,9 @@ class Job(models.Model):
         Server, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs", db_index=False
     )
     worker_pid = models.IntegerField(null=True, blank=True)
+    # Times a worker process died while running this job (counted by the reaper, maintenance.py):
+    # at DHANMAN_JOBS["MAX_WORKER_DEATHS"] the job fails instead of killing yet another worker.
+    worker_deaths = models.PositiveSmallIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
     cancel_reason = models.CharField(max_length=20, blank=True, choices=CancelReason.choices)
     progress = models.SmallIntegerField(null=True, blank=True)

@@ -16,6 +16,7 @@ import socket
 import time
 import uuid
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection
 from django.utils import timezone
 from django_q.brokers import Broker
@@ -31,6 +32,23 @@ from jobs.wakeup import SCHEDULED_PAYLOAD
 logger = logging.getLogger("jobs.broker")
 
 PERFORM = "jobs.server.runner.perform"
+
+
+def serving_queues(names) -> list[str]:
+    """The queues a server claims: `names` checked against every queue (QUEUES) and put in their
+    priority order. An unknown name, or none at all, is an error at start: a typo would otherwise
+    leave a server idle while its jobs wait."""
+    wanted = [str(name).strip() for name in names or () if str(name).strip()]
+    every = list(jobs_settings.QUEUES)
+    unknown = [name for name in wanted if name not in every]
+    if unknown:
+        raise ImproperlyConfigured(
+            f"Unknown queue{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} for this server: "
+            f"the queues are {', '.join(every)} (JOBS_QUEUES)."
+        )
+    if not wanted:
+        raise ImproperlyConfigured(f"A server must serve at least one queue of {', '.join(every)}.")
+    return [name for name in every if name in wanted]
 
 
 def claim_jobs(server_id: str | None, queues: list[str], limit: int = 1) -> list[tuple]:
@@ -61,7 +79,7 @@ class JobBroker(Broker):
     def __init__(self, list_key: str | None = None):
         super().__init__(list_key)
         self.options = jobs_settings
-        self.queues = list(self.options.QUEUES)
+        self.queues = serving_queues(self.options.SERVER_QUEUES)
         self.server_id: str | None = None
         self.listener = Listener() if connection.vendor == "postgresql" else None
         self._last_heartbeat = 0.0

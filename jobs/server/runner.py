@@ -13,6 +13,7 @@ cancellation, continuations, batches, SQLite), through states.py.
 """
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -29,6 +30,7 @@ from django.tasks import TaskResultStatus
 from django.tasks.base import TaskError
 from django.tasks.signals import task_finished, task_started
 from django.utils import timezone
+from django.utils.json import normalize_json
 from django_q.exceptions import TimeoutException
 
 from jobs import sql, states
@@ -78,7 +80,10 @@ def perform(job_id: str, token: str) -> str:
             return "stale"
         runs = 1
         while True:
-            outcome, job = _run(job, claim_next=runs < worker.chain_limit())
+            try:
+                outcome, job = _run(job, claim_next=runs < worker.chain_limit())
+            except (Exception, SystemExit) as exc:  # e.g. a filter's hook calling exit()
+                outcome, job = _fail_outside_task(job, exc), None
             if job is None:
                 return outcome
             runs += 1
@@ -87,6 +92,23 @@ def perform(job_id: str, token: str) -> str:
             worker.arm_guard(job.timeout)
     finally:
         capacity.release()
+
+
+def _fail_outside_task(job: Job, exc: BaseException) -> str:
+    """The last resort for an error outside the task body (a filter, the outcome's own code): end
+    the attempt as a task error would, so that the job is never left Processing under a live
+    worker whose server keeps renewing its lease."""
+    logger.exception("Job %s: error outside its task; recorded as the attempt's failure", job.pk)
+    if worker.server_id() is not None:
+        # A next job claimed in a statement that committed before the error is given back.
+        with_database_retry(
+            lambda: worker.release_worker_claims(worker.server_id(), os.getpid(), keep=job.pk),
+            "giving back a worker's claims",
+        )
+    return with_database_retry(
+        lambda: _finish(job, str(job.fetch_token), result=None, exception=exc, duration=0.0, retry=True),
+        "recording a job's outcome",
+    )
 
 
 # While the database restarts, a worker keeps trying to record its job's outcome for this long.
@@ -137,6 +159,10 @@ def _run(job: Job, *, claim_next: bool) -> tuple[str, Job | None]:
         task = resolve_task(job.task_path)
     except UnknownTask as exc:
         return finish(job, token, exception=exc, duration=0.0, retry=False, claim_next=claim_next)
+    except Exception as exc:
+        # The task's module raised while this worker imported it (InvalidTask, a RuntimeError of
+        # its own): a failed attempt like any task error, retried by the job's policy.
+        return finish(job, token, exception=exc, duration=0.0, claim_next=claim_next)
 
     task_result = result_for(job, task)
     context = JobContext(task_result=task_result, job=job, token=token)
@@ -153,15 +179,36 @@ def _run(job: Job, *, claim_next: bool) -> tuple[str, Job | None]:
         else:
             with time_limit(job.timeout):
                 result = task.func(*args, **job.kwargs)
+        result = _json_result(task, result)
     except TimeoutException as exc:  # django-q2's guard timer fired before ours
         exception = JobTimeout(str(exc))
-    except (Exception, JobTimeout, JobCancelled) as exc:
+    except KeyboardInterrupt:
+        raise  # someone stops this process: as in Django's own backends, let them
+    except BaseException as exc:
+        # SystemExit and exit() too: that task's failure, not its worker's end (Django's backends).
         exception = exc
     duration = watch.elapsed
     run_hook(filters, "on_performed", context, exception, duration)
     outcome, next_job = finish(job, token, result=result, exception=exception, duration=duration, claim_next=claim_next)
     _send_finished(task_result, outcome, result, exception)
     return outcome, next_job
+
+
+_STRICT_JSON = json.JSONEncoder(allow_nan=False)
+
+
+def _json_result(task, value):
+    """The task's return value as JSON (tuples become lists), or the TypeError Django's contract
+    gives a value that is not JSON (a set, an object, NaN): callers never read what they cannot use."""
+    try:
+        normalized = normalize_json(value)
+        _STRICT_JSON.encode(normalized)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{task.module_path}() returned a {type(value).__name__}, which is not JSON ({exc}): "
+            "return ids, strings, numbers, lists and dicts."
+        ) from None
+    return normalized
 
 
 def _send_finished(task_result, outcome: str, result, exception) -> None:
@@ -172,7 +219,7 @@ def _send_finished(task_result, outcome: str, result, exception) -> None:
     object.__setattr__(task_result, "status", STATUS.get(outcome, TaskResultStatus.FAILED))
     object.__setattr__(task_result, "finished_at", now)
     if exception is None:
-        object.__setattr__(task_result, "_return_value", sql.storable(result))
+        object.__setattr__(task_result, "_return_value", result)
         task_finished.send(JobBackend, task_result=task_result)
         return
     task_result.errors.append(
@@ -276,7 +323,7 @@ def _succeed(job: Job, token: str, result, duration: float, *, claim: bool) -> t
     The state is None when the job needs the general path (a continuation attached, a cancel
     request, a lost lease); a job claimed in the same statement is returned all the same.
     """
-    stored = sql.storable(result)
+    stored = result  # JSON already (_json_result)
     params = sql.succeed_parameters(job, token, stored, duration, timezone.now())
     if claim:
         params.update(worker.claim_parameters(params["now"]))
@@ -319,7 +366,7 @@ def _finish(job: Job, token: str, *, result, exception, duration: float, retry: 
                 apply_state(locked, State.DELETED, "Deleted while processing", now=now, fields=cleared, data=data)
         elif exception is None:
             sql.succeed_portable(
-                locked, {"now": now, "reason": states.succeed_reason(duration), "stored": sql.storable(result)}, data
+                locked, {"now": now, "reason": states.succeed_reason(duration), "stored": result}, data
             )
         else:
             errors = _exception_fields(exception)

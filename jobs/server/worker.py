@@ -91,7 +91,7 @@ def arm_guard(timeout: float | None) -> None:
 
 def claim_parameters(now) -> dict:
     """The claim of one job, from this server's queues, for this worker."""
-    return sql.claim_parameters(_server_id, jobs_settings.QUEUES, 1, worker_pid=os.getpid(), now=now)
+    return sql.claim_parameters(_server_id, jobs_settings.SERVER_QUEUES, 1, worker_pid=os.getpid(), now=now)
 
 
 def claim_next() -> Job | None:

@@ -50,12 +50,17 @@ def job(pk) -> Job:
     return Job.objects.get(pk=pk)
 
 
+def _arguments(task, args) -> tuple:
+    """The arguments given, else add's (1, 2): other tasks' arguments must fit them."""
+    return args or ((1, 2) if task is tasks.add else ())
+
+
 def enqueued(task=tasks.add, *args) -> Job:
-    return job(task.enqueue(*(args or (1, 2))).id)
+    return job(task.enqueue(*_arguments(task, args)).id)
 
 
 def scheduled(task=tasks.add, *args, delay=timedelta(hours=1)) -> Job:
-    return job(task.using(run_after=timezone.now() + delay).enqueue(*(args or (1, 2))).id)
+    return job(task.using(run_after=timezone.now() + delay).enqueue(*_arguments(task, args)).id)
 
 
 def _claim_only(target: Job) -> str:

@@ -119,7 +119,7 @@ def test_one_invalid_declaration_means_nothing_is_written(fake_apps, monkeypatch
 
 
 def test_duplicate_ids_across_apps_are_refused(fake_apps, monkeypatch):
-    monkeypatch.setattr(billing, "RECURRING", [*billing.RECURRING, Recurring("fake-month-end", tick, Cron.daily())])
+    monkeypatch.setattr(billing, "RECURRING", [*billing.RECURRING, Recurring("fake-month-end", tick, Cron.daily(), args=("x",))])
     with pytest.raises(CommandError, match="'fake-month-end' is declared twice"):
         seed()
     assert not RecurringJob.objects.exists()

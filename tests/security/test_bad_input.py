@@ -155,6 +155,12 @@ CASES = [
     Case("enqueue-priority-out-of-range", lambda w: record.using(priority=1000).enqueue("k"), InvalidTask,
          r"priority must be a whole number"),
     Case("enqueue-many-one-bad", _many_with_one_bad, TypeError, r"not JSON"),
+    Case("enqueue-arguments-do-not-fit", lambda w: add.enqueue(1, 2, 3), TypeError,
+         r"^add\(a, b\) cannot be called with these arguments: too many positional"),
+    Case("enqueue-many-call-does-not-fit", lambda w: api.enqueue_many(add, [((1, 2), {}), ((1,), {})]), TypeError,
+         r"^add\(a, b\) cannot be called .*missing a required argument: 'b'"),
+    Case("continue-with-arguments-do-not-fit", lambda w: api.continue_with(w.enqueued, record), TypeError,
+         r"^record\(key\) cannot be called"),
     Case("enqueue-many-plain-function", lambda w: api.enqueue_many(print, [((), {})]), InvalidTask,
          r"not a task of this job system"),
     # --- jobs.api ---------------------------------------------------------------------------------

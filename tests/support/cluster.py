@@ -119,7 +119,8 @@ class ClusterProcess:
             os.killpg(self.pid, signal.SIGKILL)
 
 
-def start_cluster(workers: int = 2, env: dict | None = None, wait: bool = True) -> ClusterProcess:
+def start_cluster(workers: int = 2, env: dict | None = None, wait: bool = True, args=()) -> ClusterProcess:
+    """Start `manage.py qcluster` (with extra command-line `args`) against the test database."""
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / f"qcluster-{os.getpid()}-{next(_counter)}.log"
     full_env = os.environ.copy()
@@ -136,7 +137,7 @@ def start_cluster(workers: int = 2, env: dict | None = None, wait: bool = True) 
     full_env.update({k: str(v) for k, v in (env or {}).items()})
     log = open(log_path, "wb")  # noqa: SIM115 (closed with the process)
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+        [sys.executable, str(ROOT / "manage.py"), "qcluster", *args],
         cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     handle = ClusterProcess(process, log_path)

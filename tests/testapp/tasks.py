@@ -116,6 +116,47 @@ def fail_first_run(context, key):
     return key
 
 
+# What a task can do to its worker (tests/jobs/test_worker_survival.py).
+@task(retry=Retry(attempts=0))
+def raise_system_exit():
+    raise SystemExit("leaving")
+
+
+@task(retry=Retry(attempts=1, delays=(0,)), takes_context=True)
+def call_exit(context, key):
+    Attempt.objects.create(key=key, job_id=context.job_id, attempt=context.attempt)
+    exit(1)
+
+
+@task(takes_context=True)
+def exit_process(context, key):
+    """Dies like a segfault or the OOM killer would: no exception, no outcome, no clean-up."""
+    Attempt.objects.create(key=key, job_id=context.job_id, attempt=context.attempt)
+    os._exit(1)
+
+
+@task(retry=Retry(attempts=0))
+def return_a_set():
+    return {1, 2, 3}
+
+
+@task(retry=Retry(attempts=0))
+def return_an_object():
+    return object()
+
+
+class UnbuildableFilter(JobFilter):
+    """A filter whose construction fails: an error outside the task body, before it runs."""
+
+    def __init__(self):
+        raise RuntimeError("this filter cannot be built")
+
+
+@task(filters=[UnbuildableFilter], retry=Retry(attempts=0))
+def with_unbuildable_filter():
+    return "never runs"
+
+
 # --- django.tasks' contract and `async def` tasks ------------------------------------------------
 
 

@@ -5,10 +5,13 @@ worker permits before any process forks and to start our Cluster (graceful shutd
 """
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError
 from django_q.conf import Conf
 
+from jobs.conf import jobs_settings
 from jobs.server import capacity
+from jobs.server.broker import serving_queues
 from jobs.server.cluster import JobCluster
 
 
@@ -17,9 +20,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--run-once", action="store_true", help="Start, then stop at once (a smoke test).")
+        parser.add_argument(
+            "--queues",
+            help="Comma-separated queues this server claims (default JOBS_SERVER_QUEUES, else every queue); "
+            "they keep JOBS_QUEUES' priority order.",
+        )
 
     def handle(self, *args, **options):
         settings.SECRET_KEY  # noqa: B018  (signing needs it; fail early like django-q2 does)
+        names = options["queues"].split(",") if options["queues"] is not None else jobs_settings.SERVER_QUEUES
+        try:
+            queues = serving_queues(names)
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from None
+        # The broker (built below) and the workers (forked from this process) read it from here.
+        settings.DHANMAN_JOBS["SERVER_QUEUES"] = queues
         capacity.install(Conf.WORKERS)
         cluster = JobCluster()
         cluster.start()
