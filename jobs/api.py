@@ -5,7 +5,8 @@ jobs/states.py (batches: jobs/batches.py), in a transaction that holds the job's
 
 import contextlib
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Avg, F
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from jobs import batches, continuations
 from jobs.backend import result_for
-from jobs.creation import insert_calls, insert_jobs, new_job, validate_delay
+from jobs.creation import initial_reason, insert_calls, insert_jobs, new_job, validate_delay
 from jobs.models import Batch, BatchState, CancelReason, ContinuationOn, Job, Server, ServerStatus, State
 from jobs.states import apply_state, request_cancel
 from jobs.wakeup import notify_servers
@@ -89,14 +90,83 @@ def continue_with(parent, task: Task, *args, on: str = ContinuationOn.SUCCEEDED,
     with transaction.atomic():
         parent_job = _locked_job(parent)
         child = new_job(task, args, kwargs, state=State.AWAITING, parent=parent_job, continuation_on=on)
-        insert_jobs([child])
-        if continuations.decide(on, parent_job.state) != "wait":
-            continuations.release_continuations(parent_job)
-        elif not parent_job.has_continuations:
-            # Sends the parent's runner to its general path, which releases continuations.
-            Job.objects.filter(pk=parent_job.pk).update(has_continuations=True)
-        child.refresh_from_db()
+        _attach_continuation(parent_job, child)
     return result_for(child, task)
+
+
+def _attach_continuation(parent_job: Job, child: Job, reason: str = "") -> None:
+    """Insert an Awaiting `child` of the locked `parent_job`; a parent that has already ended
+    decides it at once."""
+    insert_jobs([child], reasons=[reason] if reason else None)
+    if continuations.decide(child.continuation_on, parent_job.state) != "wait":
+        continuations.release_continuations(parent_job)
+    elif not parent_job.has_continuations:
+        # Sends the parent's runner to its general path, which releases continuations.
+        Job.objects.filter(pk=parent_job.pk).update(has_continuations=True)
+    child.refresh_from_db()
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How a job failed elsewhere (an imported Failed job): exception type, message, details."""
+
+    exception_class: str
+    message: str
+    traceback: str = ""
+    failed_at: datetime | None = None
+
+
+def create_job(
+    task: Task,
+    args=(),
+    kwargs=None,
+    *,
+    run_after: datetime | None = None,
+    parent=None,
+    on: str = ContinuationOn.SUCCEEDED,
+    failure: Failure | None = None,
+    external_id: str = "",
+    reason: str = "",
+) -> Job:
+    """Create one job in the state another scheduler had it in (`manage.py import_hangfire`):
+    Enqueued; Scheduled (`run_after`); Awaiting its `parent` (a job id: released as
+    `continue_with` would); or Failed with the exception it failed with (`failure`).
+
+    `external_id` keeps the job's old id; `reason` starts its history. A Failed job is created
+    Enqueued and moved to Failed through the state machine in the same transaction, so its
+    timeline shows both and no server can claim it in between.
+    """
+    if sum(x is not None for x in (run_after, parent, failure)) > 1:
+        raise InvalidOperation("A job is created Scheduled, Awaiting or Failed: give one of run_after, parent, failure.")
+    with transaction.atomic():
+        if parent is not None:
+            parent_job = _locked_job(parent)
+            child = new_job(
+                task, args, kwargs, state=State.AWAITING, parent=parent_job,
+                continuation_on=_validate_on(on, JOB_CONTINUATION_ON), external_id=external_id,
+            )
+            _attach_continuation(parent_job, child, reason)
+            return child
+        state = State.ENQUEUED if failure is not None else None
+        job = new_job(task, args, kwargs, state=state, run_after=run_after, external_id=external_id)
+        if job.state == State.SCHEDULED and reason:
+            reason = f"{reason}; {initial_reason(job).lower()}"
+        insert_jobs([job], reasons=[reason] if reason else None)
+        if failure is not None:
+            text = f"{failure.exception_class}: {failure.message}" if failure.exception_class else failure.message
+            # Enqueued -> Failed is not a transition a run makes (a run fails from Processing):
+            # this is the one place a job is created failed, hence check=False.
+            apply_state(
+                job, State.FAILED, text[:2000], check=False,
+                now=max(failure.failed_at or job.created_at, job.created_at),
+                fields={
+                    "exception_class": failure.exception_class[:300],
+                    "exception_message": failure.message,
+                    "exception_traceback": failure.traceback,
+                    "finished_at": failure.failed_at or job.created_at,
+                },
+            )
+    return job
 
 
 # --- Operations (the console calls these) -------------------------------------------------------
@@ -290,6 +360,6 @@ def batch_progress(batch_or_id) -> dict:
 from jobs.recurring import add_or_update, disable, enable, remove, trigger  # noqa: E402
 
 __all__ = [
-    "add_or_update", "attach", "batch", "batch_progress", "cancel", "cancel_batch", "continue_batch_with",
+    "Failure", "add_or_update", "attach", "create_job", "batch", "batch_progress", "cancel", "cancel_batch", "continue_batch_with",
     "continue_with", "delete", "disable", "enable", "enqueue_in", "enqueue_many", "remove", "requeue", "trigger",
 ]

@@ -115,6 +115,11 @@ def search_jobs(queryset, text: str):
     job_id = parse_job_id(text)
     if job_id is not None:
         return queryset.filter(pk=job_id)
+    if text.isdigit() or text.startswith(("hangfire:", "schtasks:")):
+        # An imported job by its old id: "42" is Hangfire job 42 of whichever schema it came from.
+        imported = queryset.exclude(external_id="").filter(Q(external_id=text) | Q(external_id__endswith=f":{text}"))
+        if imported.exists():
+            return imported
     return queryset.annotate(
         _args_text=Cast("args", TextField()), _kwargs_text=Cast("kwargs", TextField())
     ).filter(

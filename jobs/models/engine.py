@@ -211,6 +211,9 @@ class Job(models.Model):
     )
     # Set when the job reaches Succeeded or Deleted; expiration removes it after that.
     expires_at = models.DateTimeField(null=True, blank=True)
+    # The job's id in the system it was imported from (`manage.py import_hangfire`:
+    # "hangfire:<database>.<schema>:<id>"), so an operator can find it, and a second import skips it.
+    external_id = models.CharField(max_length=200, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-created_at"]
@@ -248,6 +251,8 @@ class Job(models.Model):
             models.Index(
                 fields=["awaiting_batch"], name="job_awaiting_batch_idx", condition=Q(awaiting_batch__isnull=False)
             ),
+            # Imported jobs by their old id (empty for every other job, hence partial).
+            models.Index(fields=["external_id"], name="job_external_idx", condition=~Q(external_id="")),
         ]
 
     def __str__(self):
