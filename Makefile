@@ -7,11 +7,13 @@ PY := $(VENV)/bin/python
 # Find a Python >= 3.12 that runs: one on PATH first, else pyenv's.
 PYTHON ?= $(shell ./scripts/find-python)
 
-.PHONY: help venv venv-dev run test lint drills bench bench-quick clean
+.PHONY: help venv venv-dev run test lint typecheck drills bench bench-quick clean
 
 help:
 	@echo "make run    - app + one worker on the embedded SQLite default (http://127.0.0.1:8000/admin/)"
-	@echo "make test   - ruff + the whole pytest suite on PostgreSQL (+ the SQLite-marked tests)"
+	@echo "make test   - lint + typecheck + the whole pytest suite on PostgreSQL (+ the SQLite-marked tests)"
+	@echo "make lint   - ruff check and ruff format --check"
+	@echo "make typecheck - mypy (django-stubs) over the engine, jobs/"
 	@echo "make drills - reliability drills at full size"
 	@echo "make bench  - benchmarks against django-q2's stock ORM broker (bench/RESULTS.md)"
 
@@ -37,11 +39,15 @@ run: venv
 
 lint: venv-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
-test: venv-dev
+# The django-stubs plugin reads the settings; DATABASE_URL is not needed (no query runs).
+typecheck: venv-dev
+	$(VENV)/bin/mypy
+
+test: venv-dev lint typecheck
 	@./scripts/test-services
 	@set -a; source var/test.env; set +a; \
-	  $(VENV)/bin/ruff check . && \
 	  $(PY) manage.py makemigrations --check --dry-run >/dev/null && \
 	  $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS) && \
 	  DATABASE_URL=sqlite:///var/test-sqlite.db $(PY) -m pytest -p no:cacheprovider -m sqlite $(PYTEST_ARGS)

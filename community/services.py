@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from community.models import Escalation, Event, MaintenanceRequest, VisitorPass
 from dhanman.validation import as_id, required_text
-from jobs.notifications import notify
+from notifications.services import notify
 from sales.models import Resident
 from sales.selectors import society_get
 

@@ -33,11 +33,14 @@ INSTALLED_APPS = [
     # jobs comes before django_q so that our `qcluster` command (graceful shutdown, job
     # server registration) is the one manage.py runs.
     "jobs",
+    "common",
+    "notifications",
     "sales",
     "purchase",
     "payroll",
     "community",
     "inventory",
+    "demo",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -6,6 +6,7 @@ carries the options Django's Task lacks: a retry policy, a timeout and filters.
 """
 
 import uuid
+from typing import Any
 
 from django.tasks import TaskResult, TaskResultStatus
 from django.tasks.backends.base import BaseTaskBackend
@@ -37,7 +38,7 @@ class JobBackend(BaseTaskBackend):
     # `async def` tasks run on the worker's event loop (jobs/server/runner.py).
     supports_async_task = True
 
-    def enqueue(self, task: Task, args, kwargs) -> TaskResult:
+    def enqueue(self, task: Task, args: list[Any], kwargs: dict[str, Any]) -> TaskResult:
         job = new_job(task, args, kwargs)
         insert_jobs([job])
         result = result_for(job, task)
@@ -60,14 +61,14 @@ def result_for(job: Job, task: Task | None = None) -> TaskResult:
             task = resolve_task(job.task_path)
         except UnknownTask as exc:
             raise TaskResultDoesNotExist(f"Job {job.pk} names no registered task: {exc}") from exc
-    errors = []
+    errors: list[TaskError] = []
     if job.exception_class:
         errors.append(TaskError(exception_class_path=job.exception_class, traceback=job.exception_traceback))
     server = job.server_id or ""
-    result = TaskResult(
+    result: TaskResult = TaskResult(
         task=task,
         id=str(job.pk),
-        status=STATUS[job.state],
+        status=STATUS[State(job.state)],
         enqueued_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,

@@ -199,7 +199,7 @@ def new_job(
 
 
 def initial_reason(job: Job) -> str:
-    if job.state == State.SCHEDULED:
+    if job.state == State.SCHEDULED and job.run_at is not None:
         return f"Scheduled for {job.run_at.isoformat()}"
     if job.state == State.AWAITING:
         return "Waiting for its parent to finish"
@@ -354,4 +354,9 @@ def _enqueued_hooks() -> tuple:
 def _on_enqueued_hooks(jobs):
     hooks = _enqueued_hooks()
     if hooks:
-        transaction.on_commit(lambda: [filters.run_hook(hooks, "on_enqueued", job) for job in jobs])
+
+        def run_hooks() -> None:
+            for job in jobs:
+                filters.run_hook(hooks, "on_enqueued", job)
+
+        transaction.on_commit(run_hooks)

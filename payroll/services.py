@@ -24,7 +24,7 @@ from django.utils import timezone
 import jobs.api
 from dhanman.money import ZERO, inr, money, round_money
 from dhanman.validation import as_date, as_id, as_month, required_text
-from jobs.notifications import notify
+from notifications.services import notify
 from payroll import tasks
 from payroll.models import Attendance, AttendanceSummary, ComplianceReport, Employee, PayrollRun, Payslip
 from payroll.payslip_pdf import render_payslip

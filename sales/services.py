@@ -26,7 +26,7 @@ from django.utils import timezone
 import jobs.api
 from dhanman.money import ZERO, inr, money, round_money
 from dhanman.validation import as_date, as_id, as_month, existing, required_text
-from jobs.notifications import notify
+from notifications.services import notify
 from sales import tasks
 from sales.models import (
     Invoice,

@@ -68,7 +68,7 @@ def _guard(level: str, view):
         return response
 
     # Read by the access-matrix test, so a view without a declared level cannot slip in.
-    guarded.console_level = level
+    guarded.console_level = level  # type: ignore[attr-defined]  # a marker on the wrapper
     return guarded
 
 

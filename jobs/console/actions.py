@@ -7,6 +7,7 @@ told exactly which ones failed and why.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from jobs import api
 from jobs.api import InvalidOperation, JobNotFound
@@ -16,7 +17,7 @@ from jobs.states import InvalidTransition
 
 # What a person can ask of a job, and which states it makes sense in (buttons are shown only
 # there; the API still decides, since a job's state can change between page and click).
-JOB_ACTIONS = {
+JOB_ACTIONS: dict[str, dict[str, Any]] = {
     "requeue": {
         "label": "Requeue",
         "done": "requeued",

@@ -1,6 +1,6 @@
-"""The jobs app's models: the engine's tables, and the common service's own (outbox, tokens)."""
+"""The engine's tables. (The outbox moved to notifications/, the common service's tokens and
+identities to common/; their tables kept their jobs_* names.)"""
 
-from jobs.models.common import ExternalIdentity, OutboxMessage, RefreshToken  # noqa: F401
 from jobs.models.engine import (  # noqa: F401
     Batch,
     BatchState,

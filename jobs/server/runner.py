@@ -75,17 +75,20 @@ def perform(job_id: str, token: str) -> str:
     Returns the state the last job ended in ('stale' for a fenced-off delivery).
     """
     try:
-        job = _start(job_id, token)
-        if job is None:
+        started = _start(job_id, token)
+        if started is None:
             return "stale"
+        job: Job = started
         runs = 1
         while True:
+            next_job: Job | None
             try:
-                outcome, job = _run(job, claim_next=runs < worker.chain_limit())
+                outcome, next_job = _run(job, claim_next=runs < worker.chain_limit())
             except (Exception, SystemExit) as exc:  # e.g. a filter's hook calling exit()
-                outcome, job = _fail_outside_task(job, exc), None
-            if job is None:
+                outcome, next_job = _fail_outside_task(job, exc), None
+            if next_job is None:
                 return outcome
+            job = next_job
             runs += 1
             # django-q2 armed its alarm and guard for the package's first job: re-arm for this one.
             signal.alarm(0)
