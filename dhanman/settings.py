@@ -46,6 +46,9 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: `runserver` then serves static files through WhiteNoise too, so the
+    # dev server and gunicorn answer /static/ the same way.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_q",
 ]
@@ -56,6 +59,9 @@ if env.bool("DHANMAN_TEST_APPS", default=False):
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the process itself (gunicorn has no static handler): right after
+    # SecurityMiddleware, as WhiteNoise documents, so its responses get the security headers.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -121,7 +127,16 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# `collectstatic` (in `make run` and the Procfile's release step) writes hashed, compressed copies
+# here; WhiteNoise serves them with far-future cache headers. While DEBUG is on, WhiteNoise also
+# finds files straight in the apps, so an edited stylesheet shows without collecting again.
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+# Files browsers ask for at the site's root (favicon.ico), served by WhiteNoise as they are.
+WHITENOISE_ROOT = BASE_DIR / "dhanman" / "public"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 # Files that jobs write (payslip PDFs); served by the web server, never by Django, in production.
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
@@ -137,6 +152,9 @@ _smtp_options = {
     "use_tls": _email.get("EMAIL_USE_TLS"),
     "use_ssl": _email.get("EMAIL_USE_SSL"),
 }
+if _email["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend":
+    # One log line per message rather than its whole text (dhanman/mail.py).
+    _email["EMAIL_BACKEND"] = "dhanman.mail.LoggingEmailBackend"
 MAILERS = {
     "default": {
         "BACKEND": _email["EMAIL_BACKEND"],
@@ -148,13 +166,17 @@ MAILERS = {
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Dhanman <no-reply@dhanman.local>")
 ADMINS = [tuple(a.split(":", 1)) for a in env.list("ADMINS", default=[]) if ":" in a]
 
-# --- Logging: stdout, one line per event --------------------------------------------------------
+# --- Logging: stdout, one line per event, stamped in TIME_ZONE (dhanman/logs.py) -----------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "line": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"},
+        "line": {
+            "()": "dhanman.logs.ZonedFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+            "time_zone": TIME_ZONE,
+        },
     },
     "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stdout"}},
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
@@ -169,6 +191,37 @@ LOGGING = {
 # jobs.conf.jobs_settings); here they are read from the environment.
 DHANMAN_JOBS = jobs_conf.from_environment(env)
 JOB_QUEUES = DHANMAN_JOBS["QUEUES"]
+
+# --- Domain events over RabbitMQ (jobs/events; docs/events.md) ------------------------------------
+# `manage.py consume_events` consumes them and relays the outbox; without RabbitMQ the app still
+# runs, events wait in the outbox.
+AMQP_URL = env.str("AMQP_URL", default="amqp://guest:guest@127.0.0.1:5672//")
+DHANMAN_EVENTS = {
+    "AMQP_URL": AMQP_URL,
+    # The topic exchange other services publish to; the routing key is the event type.
+    "EXCHANGE": env.str("EVENTS_EXCHANGE", default="dhanman.events"),
+    # Our queue, bound to the types our handlers declare; its dead letters go to QUEUE + ".dead".
+    "QUEUE": env.str("EVENTS_QUEUE", default="dhanman-jobs.events"),
+    # A message that fails this many deliveries (bad message, handler error) is dead-lettered.
+    "MAX_DELIVERIES": env.int("EVENTS_MAX_DELIVERIES", default=5),
+    # Unacknowledged messages a consumer holds at most.
+    "PREFETCH": env.int("EVENTS_PREFETCH", default=32),
+    # The `source` of the events we publish; our consumer skips its own (their effects happened
+    # in the publishing transaction).
+    "SOURCE": env.str("EVENTS_SOURCE", default="dhanman-jobs"),
+    # Whether consume_events also runs the outbox relay.
+    "RELAY": env.bool("EVENTS_RELAY", default=True),
+    "RELAY_BATCH": env.int("EVENTS_RELAY_BATCH", default=500),
+    "RELAY_POLL_INTERVAL": env.float("EVENTS_RELAY_POLL_INTERVAL", default=0.5),
+    "HEARTBEAT_INTERVAL": env.float("EVENTS_HEARTBEAT_INTERVAL", default=5.0),
+    "CONNECT_TIMEOUT": env.float("EVENTS_CONNECT_TIMEOUT", default=5.0),
+    "RECONNECT_MAX_DELAY": env.float("EVENTS_RECONNECT_MAX_DELAY", default=30.0),
+    # Sent outbox rows and processed message ids are deleted after this long, seconds.
+    "OUTBOX_RETENTION_SECONDS": env.int("EVENTS_OUTBOX_RETENTION_SECONDS", default=7 * 24 * 3600),
+    "PROCESSED_RETENTION_SECONDS": env.int("EVENTS_PROCESSED_RETENTION_SECONDS", default=14 * 24 * 3600),
+    # An event's JSON envelope is at most this many bytes.
+    "MAX_EVENT_BYTES": env.int("EVENTS_MAX_EVENT_BYTES", default=64 * 1024),
+}
 
 TASKS = {
     "default": {

@@ -1,5 +1,6 @@
 """The engine's tables. (The outbox moved to notifications/, the common service's tokens and
-identities to common/; their tables kept their jobs_* names.)"""
+identities to common/; their tables kept their jobs_* names.) And the domain events' tables:
+outbox, processed message ids, consumers (jobs/events)."""
 
 from jobs.models.engine import (  # noqa: F401
     Batch,
@@ -15,3 +16,4 @@ from jobs.models.engine import (  # noqa: F401
     ServerStatus,
     State,
 )
+from jobs.models.events import EventConsumer, EventOutbox, ProcessedEvent  # noqa: F401

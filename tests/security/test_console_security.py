@@ -103,7 +103,7 @@ def test_stats_json_is_served_as_json(superuser_client, hostile):
 
 
 ACTION_NAMES = ("job_requeue", "job_delete", "job_cancel", "job_bulk", "recurring_trigger", "recurring_enable",
-                "recurring_disable", "recurring_remove", "batch_cancel")
+                "recurring_disable", "recurring_remove", "batch_cancel", "event_replay")
 
 
 def action_targets() -> dict:
@@ -118,14 +118,17 @@ def action_targets() -> dict:
     recurring = ("csrf-recurring",)
     targets = {
         "job_requeue": (reverse("jobs_console:job_requeue", args=[failed]), {}),
-        "job_delete": (reverse("jobs_console:job_delete", args=[failed]), {}),
+        # Destructive actions as their confirmation page posts them (without confirm they only ask).
+        "job_delete": (reverse("jobs_console:job_delete", args=[failed]), {"confirm": "yes"}),
         "job_cancel": (reverse("jobs_console:job_cancel", args=[processing]), {}),
-        "job_bulk": (reverse("jobs_console:job_bulk"), {"action": "delete", "job": [str(failed)]}),
+        "job_bulk": (reverse("jobs_console:job_bulk"), {"action": "delete", "job": [str(failed)], "confirm": "yes"}),
         "recurring_trigger": (reverse("jobs_console:recurring_trigger", args=recurring), {}),
         "recurring_enable": (reverse("jobs_console:recurring_enable", args=recurring), {}),
         "recurring_disable": (reverse("jobs_console:recurring_disable", args=recurring), {}),
-        "recurring_remove": (reverse("jobs_console:recurring_remove", args=recurring), {}),
-        "batch_cancel": (reverse("jobs_console:batch_cancel", args=[b.id]), {}),
+        "recurring_remove": (reverse("jobs_console:recurring_remove", args=recurring), {"confirm": "yes"}),
+        "batch_cancel": (reverse("jobs_console:batch_cancel", args=[b.id]), {"confirm": "yes"}),
+        # Its effect is on RabbitMQ; refused before the view runs, it reaches nothing there either.
+        "event_replay": (reverse("jobs_console:event_replay", args=["csrf-dead-letter"]), {}),
     }
     assert set(targets) == set(ACTION_NAMES)
     return targets

@@ -15,6 +15,7 @@ NAVIGATION = (
     ("recurring", "Recurring jobs", "jobs_console:recurring_list", ()),
     ("servers", "Servers", "jobs_console:servers", ()),
     ("batches", "Batches", "jobs_console:batch_list", ()),
+    ("events", "Events", "jobs_console:events", ()),
 )
 
 
@@ -73,3 +74,27 @@ def report(request, outcome_messages) -> None:
 
 def redirect_after_action(request, fallback: str):
     return redirect(safe_next(request, fallback))
+
+
+def confirmed(request) -> bool:
+    """A destructive POST runs only when it comes from its confirmation page."""
+    return request.POST.get("confirm") == "yes"
+
+
+def confirm_page(request, preview, *, section: str, fields=(), fallback: str):
+    """The confirmation page of a destructive action (like Django's delete confirmation): what
+    will happen and how many jobs it touches, and a form that POSTs the same fields again with
+    confirm=yes. 'No' leads back where the person came from."""
+    back = safe_next(request, fallback)
+    return render_page(
+        request,
+        "jobs/console/confirm.html",
+        title=preview.heading,
+        section=section,
+        context={
+            "preview": preview,
+            "action_url": request.path,
+            "fields": [*fields, ("next", back)],
+            "back_url": back,
+        },
+    )

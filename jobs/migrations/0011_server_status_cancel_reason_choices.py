@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0009_common_models_moved_out'),
+        ('jobs', '0010_events'),
     ]
 
     operations = [
