@@ -25,11 +25,12 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from jobs import broker, runner
+    from jobs import sql
 
-    broker.CLAIM_SQL = strip_flow(broker.CLAIM_SQL)
-    runner.SUCCEED_AND_CLAIM_SQL = strip_flow(runner.SUCCEED_AND_CLAIM_SQL)
-    runner.WORKER_CLAIM_SQL = strip_flow(runner.WORKER_CLAIM_SQL)
+    # Read through the module at each call (sql.CLAIM_SQL …), so replacing them here is enough.
+    sql.CLAIM_SQL = strip_flow(sql.CLAIM_SQL)
+    sql.SUCCEED_AND_CLAIM_SQL = strip_flow(sql.SUCCEED_AND_CLAIM_SQL)
+    sql.WORKER_CLAIM_SQL = strip_flow(sql.WORKER_CLAIM_SQL)
     call_command("qcluster")
 
 

@@ -26,12 +26,13 @@ Pausing queues lives in jobs/queues.py; the claim reads it too.
 """
 
 import hashlib
+import inspect
 import json
 import string
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
-from django.conf import settings
 from django.tasks.exceptions import InvalidTask
 
 # The states a duplicate is looked for in, by default: the job is still to run or running.
@@ -202,10 +203,17 @@ def _render(template: str, arguments: dict) -> str:
     return key
 
 
+@cache
+def _call_signature(func, takes_context: bool) -> inspect.Signature:
+    """The parameters a caller passes (a takes_context task's first one is the runner's)."""
+    signature = inspect.signature(func)
+    if takes_context:
+        signature = signature.replace(parameters=list(signature.parameters.values())[1:])
+    return signature
+
+
 def check_declaration(task) -> None:
     """At @task: the options' types, and every key naming a parameter of the function."""
-    from jobs.creation import _call_signature
-
     options = (("unique", Unique), ("concurrency", Concurrency), ("rate_limit", RateLimit))
     declared = [(name, getattr(task, name)) for name, _ in options if getattr(task, name) is not None]
     for name, kind in options:
@@ -228,8 +236,6 @@ def has_flow(task) -> bool:
 
 def bound_arguments(task, args, kwargs) -> dict:
     """The call's arguments by parameter name, defaults applied (arguments are already checked)."""
-    from jobs.creation import _call_signature
-
     bound = _call_signature(task.func, bool(task.takes_context)).bind(*args, **kwargs)
     bound.apply_defaults()
     return dict(bound.arguments)
@@ -255,7 +261,9 @@ def flow_fields(task, args, kwargs, now: datetime) -> dict:
 
 
 def snooze_limit() -> int:
-    return settings.DHANMAN_JOBS["MAX_SNOOZES"]
+    from jobs.conf import jobs_settings
+
+    return jobs_settings.MAX_SNOOZES
 
 
 # --- The claim's admission (PostgreSQL) -------------------------------------------------------
@@ -351,6 +359,27 @@ CLAIM_QUEUE_OPEN = """NOT EXISTS (
 
 
 # --- The same admission for SQLite, where the claim runs in a transaction that holds the write lock
+
+
+def admitted_portable(queue: str, limit: int, now) -> list:
+    """The ids the SQLite claim takes from `queue`: in claim order, up to `limit`, skipping the
+    jobs over their limits (jobs behind them are taken)."""
+    from jobs.models import Job, State
+
+    ids: list = []
+    taken: dict = {}
+    candidates = (
+        Job.objects.filter(state=State.ENQUEUED, queue=queue)
+        .order_by("-priority", "enqueued_at")
+        .only("id", "concurrency_key", "concurrency_limit", "rate_key", "rate_limit", "rate_per")
+    )
+    for candidate in candidates.iterator(chunk_size=max(limit, 50)):
+        if len(ids) == limit:
+            break
+        if admits_portable(candidate, now, taken):
+            count_taken(candidate, taken)
+            ids.append(candidate.id)
+    return ids
 
 
 def admits_portable(job, now, taken: dict) -> bool:

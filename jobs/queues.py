@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
+from jobs.conf import jobs_settings
 from jobs.models import Job, QueuePause, State
 
 
@@ -24,8 +24,8 @@ class UnknownQueue(ValueError):
 
 
 def _check_queue(name) -> str:
-    if name not in settings.JOB_QUEUES:
-        raise UnknownQueue(f"Unknown queue {name!r}: the queues are {', '.join(settings.JOB_QUEUES)} (JOBS_QUEUES).")
+    if name not in jobs_settings.QUEUES:
+        raise UnknownQueue(f"Unknown queue {name!r}: the queues are {', '.join(jobs_settings.QUEUES)} (JOBS_QUEUES).")
     return name
 
 
@@ -127,5 +127,5 @@ def queues(now=None) -> list[QueueInfo]:
             processing=counts.get(name, {}).get("processing", 0),
             oldest_enqueued_at=counts.get(name, {}).get("oldest"),
         )
-        for name in settings.JOB_QUEUES
+        for name in jobs_settings.QUEUES
     ]

@@ -21,13 +21,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Min, Q
 from django.tasks import task
 from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
 
+from jobs.conf import jobs_settings
 from jobs.models import Alert, AlertKind, Job, RecurringJob, SlaMark, State
 
 logger = logging.getLogger("jobs.sla")
@@ -91,10 +91,6 @@ class Finding:
         return self.value > self.threshold
 
 
-def options() -> dict:
-    return settings.DHANMAN_JOBS
-
-
 # --- Which rules exist ----------------------------------------------------------------------------
 
 
@@ -125,9 +121,9 @@ def rule_names() -> list[str]:
     """Every rule that exists now, as metrics label it (kind:subject)."""
     names = [f"{kind}:{path}" for path, sla in declared_tasks().items() for kind, _ in sla.rules()]
     recurring = list(RecurringJob.objects.filter(enabled=True).order_by("id").values_list("id", flat=True))
-    if options()["SLA_RECURRING_LATE_FACTOR"]:
+    if jobs_settings.SLA_RECURRING_LATE_FACTOR:
         names += [f"{AlertKind.RECURRING_LATE}:{id}" for id in recurring]
-    if options()["SLA_RECURRING_MAX_START_DELAY"]:
+    if jobs_settings.SLA_RECURRING_MAX_START_DELAY:
         names += [f"{AlertKind.RECURRING_START_DELAY}:{id}" for id in recurring]
     return names
 
@@ -206,8 +202,8 @@ def period_of(recurring: RecurringJob, now: datetime) -> timedelta | None:
 
 
 def measure_recurring(now: datetime, last_success: dict) -> list[Finding]:
-    factor = options()["SLA_RECURRING_LATE_FACTOR"]
-    max_delay = options()["SLA_RECURRING_MAX_START_DELAY"]
+    factor = jobs_settings.SLA_RECURRING_LATE_FACTOR
+    max_delay = jobs_settings.SLA_RECURRING_MAX_START_DELAY
     findings = []
     rows = (
         RecurringJob.objects.filter(enabled=True)
@@ -269,7 +265,7 @@ def measure_all(now: datetime) -> list[Finding]:
     for path, sla in sorted(declared_tasks().items()):
         for kind, threshold in sla.rules():
             findings.append(measure_task(path, kind, threshold, sla, now))
-    if options()["SLA_RECURRING_LATE_FACTOR"] or options()["SLA_RECURRING_MAX_START_DELAY"]:
+    if jobs_settings.SLA_RECURRING_LATE_FACTOR or jobs_settings.SLA_RECURRING_MAX_START_DELAY:
         findings += measure_recurring(now, tallies.read(now).last_success)
     return findings
 
@@ -284,7 +280,7 @@ def check(now: datetime | None = None, *, force: bool = False) -> dict | None:
     it is not time yet.
     """
     now = now or timezone.now()
-    interval = timedelta(seconds=options()["SLA_CHECK_INTERVAL"])
+    interval = timedelta(seconds=jobs_settings.SLA_CHECK_INTERVAL)
     with transaction.atomic():
         SlaMark.objects.bulk_create([SlaMark(id=1, checked_at=now - interval)], ignore_conflicts=True)
         mark = SlaMark.objects.select_for_update(skip_locked=True).filter(id=1).first()
@@ -413,7 +409,7 @@ def describe(alert: Alert) -> str:
 
 def _mail_later(alert: Alert, event: str) -> None:
     """Queue the alert's mail as a job in this transaction: it exists only if the alert does."""
-    if options()["ALERT_EMAILS"]:
+    if jobs_settings.ALERT_EMAILS:
         send_alert_mail.enqueue(alert.pk, event)
 
 
@@ -425,7 +421,7 @@ def send_alert_mail(alert_id: int, event: str) -> int:
     from notifications.services import notify
 
     alert = Alert.objects.select_related("resolved_by").get(pk=alert_id)
-    title = settings.DHANMAN_JOBS["DASHBOARD_TITLE"]
+    title = jobs_settings.DASHBOARD_TITLE
     if event == "opened":
         subject = f"[{title}] SLA breach: {describe(alert)}"
         body = (
@@ -441,7 +437,7 @@ def send_alert_mail(alert_id: int, event: str) -> int:
             f"Worst value while open: {describe_value(alert.kind, alert.worst)}.\n"
         )
     sent = 0
-    for recipient in options()["ALERT_EMAILS"]:
+    for recipient in jobs_settings.ALERT_EMAILS:
         notify(
             dedup_key=f"sla-alert:{alert.pk}:{event}:{recipient}",
             recipient=recipient,

@@ -5,6 +5,7 @@ outbox, processed message ids, consumers (jobs/events)."""
 from jobs.models.engine import (  # noqa: F401
     Batch,
     BatchState,
+    CancelReason,
     ContinuationOn,
     FinishedCount,
     Job,
@@ -12,6 +13,7 @@ from jobs.models.engine import (  # noqa: F401
     Misfire,
     RecurringJob,
     Server,
+    ServerStatus,
     State,
 )
 from jobs.models.events import EventConsumer, EventOutbox, ProcessedEvent  # noqa: F401

@@ -4,8 +4,8 @@ banner a paused queue puts on every page, and a job's keys and limit wait on its
 import pytest
 from django.urls import reverse
 
-from jobs.broker import claim_jobs
 from jobs.models import QueuePause
+from jobs.server.broker import claim_jobs
 from tests.jobs.helpers import QUEUES
 from tests.testapp import tasks
 

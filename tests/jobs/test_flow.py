@@ -12,12 +12,12 @@ from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
 
 import jobs.api
-from jobs.broker import claim_jobs
 from jobs.flow import Concurrency, RateLimit, Snooze, Unique, limit_waiting_reason
 from jobs.maintenance import promote_due_jobs
 from jobs.models import Job, JobState, QueuePause, State
 from jobs.queues import UnknownQueue
 from jobs.retry import Retry
+from jobs.server.broker import claim_jobs
 from tests.jobs.helpers import QUEUES, run_all, run_next
 from tests.testapp import tasks
 from tests.testapp.models import Attempt
@@ -250,7 +250,7 @@ def test_the_installed_admission_function_is_the_one_the_claim_expects():
     new migration) would leave databases running another function than the code describes."""
     import importlib
 
-    migration = importlib.import_module("jobs.migrations.0012_flow_control")
+    migration = importlib.import_module("jobs.migrations.0013_flow_control")
     from jobs import flow
 
     assert migration.ADMIT_FUNCTION_SQL == flow.ADMIT_FUNCTION_SQL

@@ -1,11 +1,11 @@
 """What every console page shares: the admin's context, the console's navigation, messages."""
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from jobs.conf import jobs_settings
 from jobs.console import access
 from jobs.queues import paused_queues
 
@@ -22,7 +22,7 @@ NAVIGATION = (
 
 
 def console_title() -> str:
-    return settings.DHANMAN_JOBS["DASHBOARD_TITLE"]
+    return jobs_settings.DASHBOARD_TITLE
 
 
 def render_page(request, template: str, *, title: str, section: str, context=None, status: int = 200):
@@ -37,11 +37,11 @@ def render_page(request, template: str, *, title: str, section: str, context=Non
         ],
         can_operate=access.can_operate(request.user),
         can_administer=access.can_administer(request.user),
-        polling_interval_ms=settings.DHANMAN_JOBS["STATS_POLLING_INTERVAL_MS"],
+        polling_interval_ms=jobs_settings.STATS_POLLING_INTERVAL_MS,
         **alert_banner(),
         # Shown at the top of every page: a paused queue must not go unnoticed.
-        paused_queues=sorted(paused_queues().values(), key=lambda pause: settings.JOB_QUEUES.index(pause.queue)
-                             if pause.queue in settings.JOB_QUEUES else len(settings.JOB_QUEUES)),
+        paused_queues=sorted(paused_queues().values(), key=lambda pause: jobs_settings.QUEUES.index(pause.queue)
+                             if pause.queue in jobs_settings.QUEUES else len(jobs_settings.QUEUES)),
     )
     # The list filters without the page cursor, for the pager's links.
     query = request.GET.copy()

@@ -2,18 +2,18 @@
 
 from datetime import datetime
 
-from django.conf import settings
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
+from jobs.conf import jobs_settings
 from jobs.console.access import console_action
 from jobs.console.views.base import redirect_after_action, report
 from jobs.queues import pause_queue, resume_queue
 
 
 def _known(queue: str) -> str:
-    if queue not in settings.JOB_QUEUES:
+    if queue not in jobs_settings.QUEUES:
         raise Http404(f"There is no queue {queue!r}.")
     return queue
 

@@ -89,7 +89,7 @@ def remove_admit_function(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0011_observability'),
+        ('jobs', '0012_server_status_cancel_reason_choices'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
