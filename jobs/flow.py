@@ -14,7 +14,7 @@ Everything is decided in the database, so it holds across any number of servers:
   second insert of a live key a no-op (INSERT … ON CONFLICT DO NOTHING), and the caller gets the
   existing job. No check-then-insert, so two servers enqueuing at the same instant make one job.
 - Concurrency and rate: the rendered keys and limits are frozen on the row at enqueue. The claim
-  (jobs/broker.py) admits a keyed job only through `dhanman_flow_admit()`, a PostgreSQL function
+  (jobs/sql.py) admits a keyed job only through `dhanman_flow_admit()`, a PostgreSQL function
   that takes a per-key advisory lock without waiting (a key busy in another server's claim is
   skipped, as SKIP LOCKED skips rows) and counts, with a fresh snapshot, the key's Processing jobs
   or its starts within the window. The limit is therefore held by the claim itself: a job over

@@ -1,6 +1,6 @@
 """Pausing and resuming queues, and what the console shows of each queue.
 
-A pause is a QueuePause row; every claim (jobs/broker.py) leaves out the queues that have a
+A pause is a QueuePause row; every claim (jobs/sql.py) leaves out the queues that have a
 pause in force, so a paused queue is claimed by no server from the next claim on (well within a
 second), running jobs finish, and the pause outlives restarts. A pause with `until` stops being
 in force at that time by itself: the claim compares it with the clock, and the row is tidied
