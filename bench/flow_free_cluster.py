@@ -16,7 +16,9 @@ def strip_flow(sql: str) -> str:
 
     stripped = sql.replace(f" AND {flow.CLAIM_ADMITS}", "").replace(f"WHERE {flow.CLAIM_QUEUE_OPEN}", "")
     if stripped == sql:
-        raise RuntimeError("The claim has no flow clauses to strip: bench/flow_free_cluster.py is out of date.")
+        raise RuntimeError(
+            "The claim has no flow clauses to strip: bench/flow_free_cluster.py is out of date."
+        )
     return stripped
 
 

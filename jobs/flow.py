@@ -69,7 +69,9 @@ def _positive_int(owner: str, name: str, value) -> int:
 
 def _template_fields(owner: str, template) -> tuple[str, ...]:
     if not isinstance(template, str) or not template.strip():
-        raise InvalidTask(f"{owner}: key must be a non-empty string (a template such as 'society:{{society_id}}').")
+        raise InvalidTask(
+            f"{owner}: key must be a non-empty string (a template such as 'society:{{society_id}}')."
+        )
     names = []
     try:
         for _, field, _, _ in string.Formatter().parse(template):
@@ -110,7 +112,9 @@ class Unique:
         if self.period is not None and (
             isinstance(self.period, bool) or not isinstance(self.period, int | float) or not self.period > 0
         ):
-            raise InvalidTask(f"Unique: period must be a positive number of seconds or None, not {self.period!r}.")
+            raise InvalidTask(
+                f"Unique: period must be a positive number of seconds or None, not {self.period!r}."
+            )
         states = self.states
         if states is None:
             states = LIVE_STATES + (("succeeded",) if self.period is not None else ())
@@ -223,7 +227,8 @@ def check_declaration(task) -> None:
     if not declared:
         return
     parameters = [
-        p.name for p in _call_signature(task.func, bool(task.takes_context)).parameters.values()
+        p.name
+        for p in _call_signature(task.func, bool(task.takes_context)).parameters.values()
         if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
     ]
     for _, option in declared:

@@ -25,7 +25,9 @@ class UnknownQueue(ValueError):
 
 def _check_queue(name) -> str:
     if name not in jobs_settings.QUEUES:
-        raise UnknownQueue(f"Unknown queue {name!r}: the queues are {', '.join(jobs_settings.QUEUES)} (JOBS_QUEUES).")
+        raise UnknownQueue(
+            f"Unknown queue {name!r}: the queues are {', '.join(jobs_settings.QUEUES)} (JOBS_QUEUES)."
+        )
     return name
 
 
@@ -66,7 +68,11 @@ def pause_queue(name: str, *, by=None, reason: str, until: datetime | None = Non
     pause, _ = QueuePause.objects.update_or_create(
         queue=name,
         defaults={
-            "paused_by": user, "paused_by_name": name_by, "reason": reason[:500], "paused_at": now, "until": until,
+            "paused_by": user,
+            "paused_by_name": name_by,
+            "reason": reason[:500],
+            "paused_at": now,
+            "until": until,
         },
     )
     return pause

@@ -36,12 +36,20 @@ class Keyed(Ours):
 
 def run(bench, systems) -> list[Row]:
     unused = Row(
-        key="flow_unused_drain", label=f"Drain, {WORKERS} workers, flow control unused (stock column: without it)",
-        unit="jobs/s", better=HIGHER, target=0.95, target_on_ratio=True, target_text="≥ 0.95× without",
+        key="flow_unused_drain",
+        label=f"Drain, {WORKERS} workers, flow control unused (stock column: without it)",
+        unit="jobs/s",
+        better=HIGHER,
+        target=0.95,
+        target_on_ratio=True,
+        target_text="≥ 0.95× without",
     )
     keyed = Row(
-        key="flow_keyed_drain", label=f"Drain over {KEYS} concurrency keys, limit 2, {WORKERS} workers",
-        unit="jobs/s", better=HIGHER, stock_note="django-q2 has no concurrency limits",
+        key="flow_keyed_drain",
+        label=f"Drain over {KEYS} concurrency keys, limit 2, {WORKERS} workers",
+        unit="jobs/s",
+        better=HIGHER,
+        stock_note="django-q2 has no concurrency limits",
     )
     with_flow, without_flow, keyed_rates = [], [], []
     pairs = [(Ours(), with_flow, "with"), (WithoutFlow(), without_flow, "without")]

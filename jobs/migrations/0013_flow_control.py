@@ -87,82 +87,104 @@ def remove_admit_function(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0012_server_status_cancel_reason_choices'),
+        ("jobs", "0012_server_status_cancel_reason_choices"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='QueuePause',
+            name="QueuePause",
             fields=[
-                ('queue', models.CharField(max_length=50, primary_key=True, serialize=False)),
-                ('paused_by_name', models.CharField(blank=True, max_length=150)),
-                ('reason', models.CharField(max_length=500)),
-                ('paused_at', models.DateTimeField()),
-                ('until', models.DateTimeField(blank=True, null=True)),
+                ("queue", models.CharField(max_length=50, primary_key=True, serialize=False)),
+                ("paused_by_name", models.CharField(blank=True, max_length=150)),
+                ("reason", models.CharField(max_length=500)),
+                ("paused_at", models.DateTimeField()),
+                ("until", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['queue'],
+                "ordering": ["queue"],
             },
         ),
         migrations.AddField(
-            model_name='job',
-            name='concurrency_key',
+            model_name="job",
+            name="concurrency_key",
             field=models.CharField(blank=True, max_length=300, null=True),
         ),
         migrations.AddField(
-            model_name='job',
-            name='concurrency_limit',
+            model_name="job",
+            name="concurrency_limit",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='job',
-            name='rate_key',
+            model_name="job",
+            name="rate_key",
             field=models.CharField(blank=True, max_length=300, null=True),
         ),
         migrations.AddField(
-            model_name='job',
-            name='rate_limit',
+            model_name="job",
+            name="rate_limit",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='job',
-            name='rate_per',
+            model_name="job",
+            name="rate_per",
             field=models.FloatField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='job',
-            name='snoozes',
+            model_name="job",
+            name="snoozes",
             field=models.PositiveIntegerField(db_default=0, default=0),
         ),
         migrations.AddField(
-            model_name='job',
-            name='unique_key',
+            model_name="job",
+            name="unique_key",
             field=models.CharField(blank=True, max_length=500, null=True),
         ),
         migrations.AddField(
-            model_name='job',
-            name='unique_states',
+            model_name="job",
+            name="unique_states",
             field=models.CharField(blank=True, max_length=100, null=True),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(condition=models.Q(('concurrency_key__isnull', False), ('state', 'processing')), fields=['concurrency_key'], name='job_concurrency_idx'),
+            model_name="job",
+            index=models.Index(
+                condition=models.Q(("concurrency_key__isnull", False), ("state", "processing")),
+                fields=["concurrency_key"],
+                name="job_concurrency_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(condition=models.Q(('rate_key__isnull', False)), fields=['rate_key', 'started_at'], name='job_rate_idx'),
+            model_name="job",
+            index=models.Index(
+                condition=models.Q(("rate_key__isnull", False)),
+                fields=["rate_key", "started_at"],
+                name="job_rate_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='job',
-            constraint=models.UniqueConstraint(condition=models.Q(('unique_key__isnull', False), django.db.models.lookups.GreaterThan(django.db.models.functions.text.StrIndex('unique_states', 'state'), 0)), fields=('unique_key',), name='job_unique_key'),
+            model_name="job",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    ("unique_key__isnull", False),
+                    django.db.models.lookups.GreaterThan(
+                        django.db.models.functions.text.StrIndex("unique_states", "state"), 0
+                    ),
+                ),
+                fields=("unique_key",),
+                name="job_unique_key",
+            ),
         ),
         migrations.AddField(
-            model_name='queuepause',
-            name='paused_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="queuepause",
+            name="paused_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         # The claim's admission function (PostgreSQL only; SQLite claims through the ORM).
         migrations.RunPython(install_admit_function, remove_admit_function),

@@ -28,10 +28,18 @@ def test_an_operator_pauses_a_queue_with_a_reason_and_every_page_shows_it(client
     )
     assert response.status_code == 302
     pause = QueuePause.objects.get(queue="low-priority")
-    assert pause.reason == "month-end run" and pause.paused_by_name.startswith("operator") and pause.until.year == 2099
+    assert (
+        pause.reason == "month-end run"
+        and pause.paused_by_name.startswith("operator")
+        and pause.until.year == 2099
+    )
     for name in ("dashboard", "servers", "retries"):
         page = html_of(client_for("viewer").get(reverse(f"jobs_console:{name}")))
-        assert 'id="paused-queues"' in page and "Queue low-priority is paused" in page and "month-end run" in page
+        assert (
+            'id="paused-queues"' in page
+            and "Queue low-priority is paused" in page
+            and "month-end run" in page
+        )
     dashboard = html_of(operator.get(reverse("jobs_console:dashboard")))
     assert '<tr data-queue="low-priority" class="paused">' in dashboard
     assert reverse("jobs_console:queue_resume", args=["low-priority"]) in dashboard
@@ -42,12 +50,17 @@ def test_an_operator_pauses_a_queue_with_a_reason_and_every_page_shows_it(client
 
 @pytest.mark.parametrize(
     ("data", "message"),
-    [({"reason": "  "}, "needs a reason"), ({"reason": "x", "resume_at": "soon"}, "is not a date and time"),
-     ({"reason": "x", "resume_at": "2001-01-01T00:00"}, "must be in the future")],
+    [
+        ({"reason": "  "}, "needs a reason"),
+        ({"reason": "x", "resume_at": "soon"}, "is not a date and time"),
+        ({"reason": "x", "resume_at": "2001-01-01T00:00"}, "must be in the future"),
+    ],
 )
 def test_a_pause_without_a_reason_or_with_a_bad_resume_time_is_refused(client_for, data, message):
     operator = client_for("operator")
-    response = operator.post_with_csrf(reverse("jobs_console:queue_pause", args=["default"]), data, follow=True)
+    response = operator.post_with_csrf(
+        reverse("jobs_console:queue_pause", args=["default"]), data, follow=True
+    )
     assert message in response.content.decode()
     assert not QueuePause.objects.exists()
 

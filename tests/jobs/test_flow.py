@@ -191,11 +191,17 @@ def _declare(**options):
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: Concurrency(key="society:{society_id}", limit=0), "limit must be a whole number of 1 or more"),
+        (
+            lambda: Concurrency(key="society:{society_id}", limit=0),
+            "limit must be a whole number of 1 or more",
+        ),
         (lambda: RateLimit(key="sms", limit=0), "limit must be a whole number of 1 or more"),
         (lambda: RateLimit(key="sms", limit=10, per=0), "per must be a positive number of seconds"),
         (lambda: RateLimit(key="sms", limit=10, per=-1.0), "per must be a positive number of seconds"),
-        (lambda: _declare(concurrency=Concurrency(key="society:{society}")), "names 'society', which is not a parameter"),
+        (
+            lambda: _declare(concurrency=Concurrency(key="society:{society}")),
+            "names 'society', which is not a parameter",
+        ),
         (lambda: _declare(rate_limit=RateLimit(key="x:{}", limit=1)), "names no parameter"),
         (lambda: _declare(unique=Unique(keys=("invoice_id",))), "Unique keys 'invoice_id' name no parameter"),
         (lambda: _declare(unique=Unique(period=0)), "period must be a positive number"),
@@ -225,8 +231,11 @@ def test_a_bad_snooze_is_an_error(seconds):
     [
         (lambda: jobs.api.pause_queue("nightly", reason="x"), UnknownQueue, "Unknown queue 'nightly'"),
         (lambda: jobs.api.pause_queue("default", reason="  "), ValueError, "needs a reason"),
-        (lambda: jobs.api.pause_queue("default", reason="x", until=timezone.now() - timedelta(minutes=1)),
-         ValueError, "must be in the future"),
+        (
+            lambda: jobs.api.pause_queue("default", reason="x", until=timezone.now() - timedelta(minutes=1)),
+            ValueError,
+            "must be in the future",
+        ),
         (lambda: jobs.api.resume_queue("nightly"), UnknownQueue, "Unknown queue"),
     ],
 )

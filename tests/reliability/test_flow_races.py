@@ -52,14 +52,22 @@ print(json.dumps(ids))
 
 def _enqueuers(processes: int, per_process: int, threads: int = 8) -> list[str]:
     env = {
-        **__import__("os").environ, "DATABASE_URL": database_url(), "DHANMAN_TEST_APPS": "1",
-        "DJANGO_SETTINGS_MODULE": "dhanman.settings", "DEBUG": "False", "SECRET_KEY": FAST["SECRET_KEY"],
+        **__import__("os").environ,
+        "DATABASE_URL": database_url(),
+        "DHANMAN_TEST_APPS": "1",
+        "DJANGO_SETTINGS_MODULE": "dhanman.settings",
+        "DEBUG": "False",
+        "SECRET_KEY": FAST["SECRET_KEY"],
     }
     start_at = time.time() + 3.0  # every process imported Django and waits at the same instant
     running = [
         subprocess.Popen(
             [sys.executable, "-c", ENQUEUER, str(start_at), str(per_process // threads), str(threads)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(processes)
     ]
@@ -128,13 +136,14 @@ def test_a_rate_limit_of_10_per_second_spreads_100_jobs_across_two_servers(clust
     # A start is the claim that makes the job Processing (its history row): that is what the
     # limit counts. The task body begins a hand-off later (docs/flow-control.md).
     starts = sorted(
-        JobState.objects.filter(name=State.PROCESSING, job__task_path="tests.testapp.tasks.rate_limited")
-        .values_list("created_at", flat=True)
+        JobState.objects.filter(
+            name=State.PROCESSING, job__task_path="tests.testapp.tasks.rate_limited"
+        ).values_list("created_at", flat=True)
     )
     assert len(starts) == 100 and Attempt.objects.filter(key="rate").count() == 100
     assert (starts[-1] - starts[0]).total_seconds() >= 9.0
     second = timedelta(seconds=1)
-    busiest = max(sum(1 for s in starts[i:i + 11] if s - start < second) for i, start in enumerate(starts))
+    busiest = max(sum(1 for s in starts[i : i + 11] if s - start < second) for i, start in enumerate(starts))
     assert busiest <= 10, f"{busiest} starts within one second"
 
 
