@@ -32,8 +32,8 @@ def render_page(request, template: str, *, title: str, section: str, context=Non
             {"key": key, "label": label, "url": reverse(name, args=args), "active": key == section}
             for key, label, name, args in NAVIGATION
         ],
-        can_operate=access.can_operate(request.user),
-        can_administer=access.can_administer(request.user),
+        # {% if may.retry_jobs %}: the buttons a person sees are the ones they may press.
+        may=access.Permissions(request.user),
         polling_interval_ms=settings.DHANMAN_JOBS["STATS_POLLING_INTERVAL_MS"],
     )
     # The list filters without the page cursor, for the pager's links.

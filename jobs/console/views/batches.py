@@ -9,6 +9,7 @@ from jobs.console.listing import InvalidCursor, keyset_page
 from jobs.console.views.base import bad_request, redirect_after_action, render_page, report
 from jobs.console.views.jobs import LIST_FIELDS
 from jobs.models import Batch, BatchState, Job
+from jobs.permissions import CANCEL_BATCHES
 
 STATE_LABELS = dict(BatchState.choices)
 
@@ -73,7 +74,7 @@ def batch_detail(request, batch_id):
     )
 
 
-@console_action()
+@console_action(CANCEL_BATCHES)
 def batch_cancel(request, batch_id):
     batch = get_object_or_404(Batch.objects.only("id"), pk=batch_id)
     outcome = actions.cancel_batch(batch.pk, user=request.user)

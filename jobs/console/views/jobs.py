@@ -5,11 +5,12 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 
 from jobs.console import actions, stats
-from jobs.console.access import console_action, console_page
+from jobs.console.access import console_action, console_action_by_field, console_page, may
 from jobs.console.forms import BulkJobActionForm, JobFilterForm
 from jobs.console.listing import InvalidCursor, SearchTooSlow, bounded, keyset_page, parse_job_id
 from jobs.console.views.base import bad_request, redirect_after_action, render_page, report
 from jobs.models import Job, State
+from jobs.permissions import CANCEL_JOBS, DELETE_JOBS, RETRY_JOBS
 
 # What a list row shows; the heavy columns (traceback, result, retry policy) stay on disk.
 LIST_FIELDS = (
@@ -18,6 +19,8 @@ LIST_FIELDS = (
     "progress", "server_id",
 )
 STATE_LABELS = dict(State.choices)
+# The permission each job action needs.
+ACTION_PERMISSIONS = {"requeue": RETRY_JOBS, "delete": DELETE_JOBS, "cancel": CANCEL_JOBS}
 # Hangfire's order: the states someone acts on first.
 STATE_ORDER = [
     (state, STATE_LABELS[state])
@@ -86,13 +89,13 @@ def job_list(request, state):
             "bulk_actions": [
                 (name, actions.JOB_ACTIONS[name]["label"])
                 for name in actions.BULK_ACTIONS
-                if state in actions.JOB_ACTIONS[name]["states"]
+                if state in actions.JOB_ACTIONS[name]["states"] and may(request.user, ACTION_PERMISSIONS[name])
             ],
         },
     )
 
 
-@console_action()
+@console_action_by_field("action", {name: ACTION_PERMISSIONS[name] for name in actions.BULK_ACTIONS})
 def job_bulk(request):
     """Requeue or delete the selected jobs (from any list: by state, retries)."""
     form = BulkJobActionForm(request.POST)
@@ -125,6 +128,7 @@ def job_detail(request, job_id):
                 {"name": name, "label": actions.JOB_ACTIONS[name]["label"],
                  "url": reverse(f"jobs_console:job_{name}", args=[job.pk])}
                 for name in actions.actions_for(job)
+                if may(request.user, ACTION_PERMISSIONS[name])
             ],
         },
     )
@@ -147,7 +151,7 @@ def timeline(job: Job) -> list:
 
 
 def _single_job_action(action: str):
-    @console_action()
+    @console_action(ACTION_PERMISSIONS[action])
     def view(request, job_id):
         job = get_object_or_404(Job.objects.only("id"), pk=job_id)
         outcome = actions.run_job_action(action, [job.pk], user=request.user)

@@ -5,12 +5,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs.console import actions
-from jobs.console.access import ADMINISTER, console_action, console_page
+from jobs.console.access import console_action, console_page, may
 from jobs.console.humanize import describe_cron
 from jobs.console.listing import InvalidCursor, keyset_page
 from jobs.console.views.base import bad_request, redirect_after_action, render_page, report
 from jobs.console.views.jobs import LIST_FIELDS
 from jobs.models import Job, RecurringJob
+from jobs.permissions import REMOVE_RECURRING, TOGGLE_RECURRING, TRIGGER_RECURRING
 
 MAX_RECURRING = 1000
 
@@ -47,7 +48,9 @@ def recurring_list(request):
         "jobs/console/recurring_list.html",
         title="Recurring jobs",
         section="recurring",
-        context={"rows": rows, "now": timezone.now()},
+        context={"rows": rows, "now": timezone.now(), "recurring_actions": any(
+            may(request.user, codename) for codename in (TRIGGER_RECURRING, TOGGLE_RECURRING, REMOVE_RECURRING)
+        )},
     )
 
 
@@ -72,10 +75,8 @@ def recurring_detail(request, recurring_id):
     )
 
 
-def _recurring_action(action: str, level=None):
-    decorator = console_action(level) if level else console_action()
-
-    @decorator
+def _recurring_action(action: str, permission: str):
+    @console_action(permission)
     def view(request, recurring_id):
         recurring = get_object_or_404(RecurringJob.objects.only("id"), pk=recurring_id)
         level_name, text = actions.run_recurring_action(action, recurring.pk, user=request.user)
@@ -90,8 +91,8 @@ def _recurring_action(action: str, level=None):
     return view
 
 
-recurring_trigger = _recurring_action("trigger")
-recurring_enable = _recurring_action("enable")
-recurring_disable = _recurring_action("disable")
-# Removing a schedule is the Admin role's: operators pause it (disable) instead.
-recurring_remove = _recurring_action("remove", ADMINISTER)
+recurring_trigger = _recurring_action("trigger", TRIGGER_RECURRING)
+recurring_enable = _recurring_action("enable", TOGGLE_RECURRING)
+recurring_disable = _recurring_action("disable", TOGGLE_RECURRING)
+# Removing a schedule is the Admin role's by default: operators pause it (disable) instead.
+recurring_remove = _recurring_action("remove", REMOVE_RECURRING)
