@@ -151,7 +151,10 @@ LOGGING = {
     "formatters": {
         "line": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"},
     },
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stdout"}},
+    # Redacted job arguments never reach a log line (jobs/redaction.py).
+    "filters": {"redact": {"()": "jobs.redaction.RedactingFilter"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stdout",
+                            "filters": ["redact"]}},
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
@@ -209,6 +212,9 @@ DHANMAN_JOBS = {
     "SHUTDOWN_GRACE_SECONDS": env.float("JOBS_SHUTDOWN_GRACE_SECONDS", default=25.0),
     # Arguments larger than this (JSON bytes) are refused at enqueue: pass ids instead.
     "MAX_ARGUMENTS_BYTES": env.int("JOBS_MAX_ARGUMENTS_BYTES", default=64 * 1024),
+    # Argument keys shown as ••• in the console and in logs for every task (jobs/redaction.py),
+    # on top of each task's own @task(redact=(...)).
+    "REDACT_KEYS": env.list("JOBS_REDACT_KEYS", default=["password", "card_number", "cvv", "otp", "token"]),
     # The retry policy of tasks that set none: Hangfire's AutomaticRetry (10 attempts).
     "DEFAULT_RETRY": {"attempts": env.int("JOBS_DEFAULT_RETRY_ATTEMPTS", default=10)},
     # Filters run around every job (dotted paths); tasks may add their own.

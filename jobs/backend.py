@@ -2,7 +2,7 @@
 
 Domain code enqueues with Django's own API (`@task`, `.enqueue()`, `.using(run_after=…)`); this
 backend makes each call a durable Job row in the caller's transaction. `JobTask` carries the
-options Django's Task lacks: a retry policy, a timeout and filters.
+options Django's Task lacks: a retry policy, a timeout, filters and redacted argument names.
 """
 
 import uuid
@@ -34,6 +34,8 @@ class JobTask(Task):
     # Seconds a run may take before it is stopped and counted as failed.
     timeout: float | None = None
     filters: tuple = ()
+    # Argument names shown as ••• in the console and logs (jobs/redaction.py).
+    redact: tuple = ()
 
     def __post_init__(self):
         if self.retry is not None and not isinstance(self.retry, Retry):
@@ -43,6 +45,9 @@ class JobTask(Task):
         if self.run_after is not None and not isinstance(self.run_after, datetime):
             raise InvalidTask(f"run_after must be a datetime, not {type(self.run_after).__name__}.")
         object.__setattr__(self, "filters", tuple(self.filters or ()))
+        if isinstance(self.redact, str) or not all(isinstance(key, str) and key for key in self.redact or ()):
+            raise InvalidTask("redact must be a tuple of argument names, e.g. redact=(\"card_number\",).")
+        object.__setattr__(self, "redact", tuple(self.redact or ()))
         Task.__post_init__(self)
 
     def retry_policy_json(self) -> dict | None:

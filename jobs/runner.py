@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.json import normalize_json
 from django_q.exceptions import TimeoutException
 
-from jobs import capacity, worker
+from jobs import capacity, redaction, worker
 from jobs.broker import CLAIM_CTES, JOB_COLUMNS, JOB_FIELDS, claim_parameters, release_worker_claims
 from jobs.filters import Stopwatch, filters_for, run_hook
 from jobs.models import Job, State
@@ -273,28 +273,31 @@ def _run(job: Job, *, claim_next: bool) -> tuple[str, Job | None]:
         # its own): a failed attempt like any task error, retried by the job's policy.
         return finish(job, token, exception=exc, duration=0.0, claim_next=claim_next)
 
-    context = JobContext(job, token)
-    filters = filters_for(task)
-    run_hook(filters, "on_performing", context)
-    watch = Stopwatch()
-    result, exception = None, None
-    try:
-        with time_limit(job.timeout):
-            if task.takes_context:
-                result = task.call(context, *job.args, **job.kwargs)
-            else:
-                result = task.call(*job.args, **job.kwargs)
-        result = _json_result(task, result)
-    except TimeoutException as exc:  # django-q2's guard timer fired before ours
-        exception = JobTimeout(str(exc))
-    except KeyboardInterrupt:
-        raise  # someone stops this process: as in Django's own backends, let them
-    except BaseException as exc:
-        # SystemExit and exit() too: that task's failure, not its worker's end (Django's backends).
-        exception = exc
-    duration = watch.elapsed
-    run_hook(filters, "on_performed", context, exception, duration)
-    return finish(job, token, result=result, exception=exception, duration=duration, claim_next=claim_next)
+    # From here to the recorded outcome, the job's redacted argument values are masked in
+    # every log line (its own logging, the filters', the runner's "Job failed …").
+    with redaction.bound(job):
+        context = JobContext(job, token)
+        filters = filters_for(task)
+        run_hook(filters, "on_performing", context)
+        watch = Stopwatch()
+        result, exception = None, None
+        try:
+            with time_limit(job.timeout):
+                if task.takes_context:
+                    result = task.call(context, *job.args, **job.kwargs)
+                else:
+                    result = task.call(*job.args, **job.kwargs)
+            result = _json_result(task, result)
+        except TimeoutException as exc:  # django-q2's guard timer fired before ours
+            exception = JobTimeout(str(exc))
+        except KeyboardInterrupt:
+            raise  # someone stops this process: as in Django's own backends, let them
+        except BaseException as exc:
+            # SystemExit and exit() too: that task's failure, not its worker's end (Django's backends).
+            exception = exc
+        duration = watch.elapsed
+        run_hook(filters, "on_performed", context, exception, duration)
+        return finish(job, token, result=result, exception=exception, duration=duration, claim_next=claim_next)
 
 
 _STRICT_JSON = json.JSONEncoder(allow_nan=False)

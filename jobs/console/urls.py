@@ -19,6 +19,7 @@ urlpatterns = [
     path("jobs/<slug:state>/", jobs.job_list, name="job_list"),
     path("job/<uuid:job_id>/", jobs.job_detail, name="job_detail"),
     path("job/<uuid:job_id>/graph/", graphs.job_graph, name="job_graph"),
+    path("job/<uuid:job_id>/arguments/", jobs.job_arguments, name="job_arguments"),
     path("job/<uuid:job_id>/requeue/", jobs.job_requeue, name="job_requeue"),
     path("job/<uuid:job_id>/delete/", jobs.job_delete, name="job_delete"),
     path("job/<uuid:job_id>/cancel/", jobs.job_cancel, name="job_cancel"),

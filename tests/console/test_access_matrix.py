@@ -119,6 +119,7 @@ MATRIX = {
     "job_bulk:delete": Case(p.DELETE_JOBS, "POST", setup=_bulk("delete", State.DELETED), url_name="job_bulk"),
     "job_detail": Case(p.VIEW_JOBS, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),
     "job_graph": Case(p.VIEW_JOBS, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),
+    "job_arguments": Case(p.VIEW_ARGUMENTS, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),
     "job_requeue": Case(
         p.RETRY_JOBS, "POST", setup=_job_action(factories.failed, lambda j: j.state == State.ENQUEUED),
         unknown=UNKNOWN_JOB,

@@ -154,3 +154,12 @@ class UnbuildableFilter(JobFilter):
 @task(filters=[UnbuildableFilter], retry=Retry(attempts=0))
 def with_unbuildable_filter():
     return "never runs"
+
+
+@task(redact=("card_number", "otp"), retry=Retry(attempts=0))
+def charge_card(card_number, amount, *, otp="", profile=None):
+    """Logs its secret and fails with it in the message: what redaction must catch."""
+    import logging
+
+    logging.getLogger("tests.charge").warning("charging card %s for %s", card_number, amount)
+    raise RuntimeError(f"gateway refused card {card_number}")

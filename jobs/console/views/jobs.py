@@ -1,16 +1,19 @@
 """Jobs by state (searchable keyset lists), bulk actions, job detail and single-job actions."""
 
+import json
+
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 
+from jobs import audit, redaction
 from jobs.console import actions, stats
 from jobs.console.access import console_action, console_action_by_field, console_page, may
 from jobs.console.forms import BulkJobActionForm, JobFilterForm
 from jobs.console.listing import InvalidCursor, SearchTooSlow, bounded, keyset_page, parse_job_id
 from jobs.console.views.base import bad_request, redirect_after_action, render_page, report
 from jobs.models import Job, State
-from jobs.permissions import CANCEL_JOBS, DELETE_JOBS, RETRY_JOBS
+from jobs.permissions import CANCEL_JOBS, DELETE_JOBS, RETRY_JOBS, VIEW_ARGUMENTS
 
 # What a list row shows; the heavy columns (traceback, result, retry policy) stay on disk.
 LIST_FIELDS = (
@@ -111,7 +114,10 @@ def job_detail(request, job_id):
     job = get_object_or_404(
         Job.objects.select_related("server", "batch", "awaiting_batch", "recurring_job", "parent"), pk=job_id
     )
+    redacted = redaction.has_redacted(job.task_path, job.args, job.kwargs)
     history = timeline(job)
+    if redacted:
+        mask_for_display(job, history)
     continuations = list(
         Job.objects.filter(parent=job).only(*LIST_FIELDS).order_by("created_at", "pk")[:100]
     )
@@ -123,6 +129,7 @@ def job_detail(request, job_id):
         context={
             "job": job,
             "history": history,
+            "redacted": redacted,
             "continuations": continuations,
             "available_actions": [
                 {"name": name, "label": actions.JOB_ACTIONS[name]["label"],
@@ -131,6 +138,45 @@ def job_detail(request, job_id):
                 if may(request.user, ACTION_PERMISSIONS[name])
             ],
         },
+    )
+
+
+def mask_for_display(job: Job, history) -> None:
+    """Replace, on these in-memory objects only (a read view never saves them), the job's
+    redacted values by ••• in its arguments, result, error and timeline."""
+    args, kwargs, secrets = redaction.redact_call(job.task_path, job.args, job.kwargs)
+
+    def text(value):
+        return redaction.scrub_keys(redaction.scrub(value or "", secrets))
+
+    def data(value):
+        return json.loads(text(json.dumps(value, default=str))) if value is not None else None
+
+    job.args, job.kwargs = args, kwargs
+    job.result = data(job.result)
+    job.state_reason = text(job.state_reason)
+    job.progress_message = text(job.progress_message)
+    job.exception_message = text(job.exception_message)
+    job.exception_traceback = text(job.exception_traceback)
+    for entry in history:
+        entry.reason = text(entry.reason)
+        entry.details = data(entry.details)
+        if entry.exception:
+            entry.exception = data(entry.exception)
+
+
+@console_page(VIEW_ARGUMENTS)
+def job_arguments(request, job_id):
+    """The job's arguments as stored, redacted values included; each look is audited."""
+    job = get_object_or_404(Job.objects.only("id", "task_path", "args", "kwargs", "state"), pk=job_id)
+    audit.record(request.user, "reveal_arguments", [(audit.JOB, job.pk)],
+                 summary=f"Revealed the arguments of {job.task_name}")
+    return render_page(
+        request,
+        "jobs/console/job_arguments.html",
+        title=f"Arguments of job {job.task_name}",
+        section="jobs",
+        context={"job": job, "redacted_keys": sorted(redaction.keys_for(job.task_path))},
     )
 
 
