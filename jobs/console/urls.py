@@ -7,7 +7,7 @@ this list, so a URL added without a row in the matrix fails the suite.
 
 from django.urls import path
 
-from jobs.console.views import batches, dashboard, graphs, jobs, recurring, retries, servers
+from jobs.console.views import audit, batches, dashboard, graphs, jobs, recurring, retries, servers
 
 app_name = "jobs_console"
 
@@ -32,6 +32,8 @@ urlpatterns = [
     path("recurring/<slug:recurring_id>/enable/", recurring.recurring_enable, name="recurring_enable"),
     path("recurring/<slug:recurring_id>/disable/", recurring.recurring_disable, name="recurring_disable"),
     path("recurring/<slug:recurring_id>/remove/", recurring.recurring_remove, name="recurring_remove"),
+    # The audit trail of console actions
+    path("audit/", audit.audit_list, name="audit"),
     # Servers
     path("servers/", servers.servers, name="servers"),
     # Batches

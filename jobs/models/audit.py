@@ -5,12 +5,16 @@ deletes them, and the admin does not register them. Targets are a child table (n
 list) so "everything done to job X" is an index lookup on PostgreSQL and SQLite alike.
 """
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 
 class AuditEntry(models.Model):
+    # A UUID like the other console rows, so the console's keyset pages (time, id) fit it.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     at = models.DateTimeField(default=timezone.now)
     # The person, and their name as it was (the user may be deleted or renamed later).
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

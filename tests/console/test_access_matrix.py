@@ -156,6 +156,7 @@ MATRIX = {
     "batch_detail": Case(p.VIEW_JOBS, setup=_batch, unknown=UNKNOWN_BATCH),
     "batch_graph": Case(p.VIEW_JOBS, setup=_batch, unknown=UNKNOWN_BATCH),
     "batch_cancel": Case(p.CANCEL_BATCHES, "POST", setup=_batch_cancel, unknown=UNKNOWN_BATCH),
+    "audit": Case(p.VIEW_JOBS),
 }
 POSTS = sorted(name for name, case in MATRIX.items() if case.method == "POST")
 WITH_UNKNOWN = sorted(name for name, case in MATRIX.items() if case.unknown is not None)

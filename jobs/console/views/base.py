@@ -15,6 +15,7 @@ NAVIGATION = (
     ("recurring", "Recurring jobs", "jobs_console:recurring_list", ()),
     ("servers", "Servers", "jobs_console:servers", ()),
     ("batches", "Batches", "jobs_console:batch_list", ()),
+    ("audit", "Audit", "jobs_console:audit", ()),
 )
 
 
@@ -64,6 +65,14 @@ def safe_next(request, fallback: str) -> str:
     ):
         return target
     return fallback
+
+
+MAX_REASON = 500
+
+
+def action_reason(request) -> str:
+    """The optional reason a person typed for an action (kept in the audit trail)."""
+    return (request.POST.get("reason") or "").strip()[:MAX_REASON]
 
 
 def report(request, outcome_messages) -> None:

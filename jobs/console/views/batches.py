@@ -6,7 +6,7 @@ from django.urls import reverse
 from jobs.console import actions
 from jobs.console.access import console_action, console_page
 from jobs.console.listing import InvalidCursor, keyset_page
-from jobs.console.views.base import bad_request, redirect_after_action, render_page, report
+from jobs.console.views.base import action_reason, bad_request, redirect_after_action, render_page, report
 from jobs.console.views.jobs import LIST_FIELDS
 from jobs.models import Batch, BatchState, Job
 from jobs.permissions import CANCEL_BATCHES
@@ -77,6 +77,6 @@ def batch_detail(request, batch_id):
 @console_action(CANCEL_BATCHES)
 def batch_cancel(request, batch_id):
     batch = get_object_or_404(Batch.objects.only("id"), pk=batch_id)
-    outcome = actions.cancel_batch(batch.pk, user=request.user)
+    outcome = actions.cancel_batch(batch.pk, user=request.user, reason=action_reason(request))
     report(request, outcome.messages())
     return redirect_after_action(request, reverse("jobs_console:batch_detail", args=[batch.pk]))

@@ -11,7 +11,7 @@ from jobs.console import actions, stats
 from jobs.console.access import console_action, console_action_by_field, console_page, may
 from jobs.console.forms import BulkJobActionForm, JobFilterForm
 from jobs.console.listing import InvalidCursor, SearchTooSlow, bounded, keyset_page, parse_job_id
-from jobs.console.views.base import bad_request, redirect_after_action, render_page, report
+from jobs.console.views.base import action_reason, bad_request, redirect_after_action, render_page, report
 from jobs.models import Job, State
 from jobs.permissions import CANCEL_JOBS, DELETE_JOBS, RETRY_JOBS, VIEW_ARGUMENTS
 
@@ -104,7 +104,8 @@ def job_bulk(request):
     form = BulkJobActionForm(request.POST)
     if not form.is_valid():
         return bad_request(request, f"Invalid bulk action: {form.errors.as_text()}", section="jobs")
-    outcome = actions.run_job_action(form.cleaned_data["action"], form.cleaned_data["job"], user=request.user)
+    outcome = actions.run_job_action(form.cleaned_data["action"], form.cleaned_data["job"], user=request.user,
+                                     reason=action_reason(request))
     report(request, outcome.messages())
     return redirect_after_action(request, reverse("jobs_console:dashboard"))
 
@@ -118,6 +119,9 @@ def job_detail(request, job_id):
     history = timeline(job)
     if redacted:
         mask_for_display(job, history)
+    # What people did to the job from the console, in the same timeline as its states.
+    history = sorted(history + [_audit_entry(entry) for entry in audit.for_object(audit.JOB, job.pk)],
+                     key=lambda entry: entry.created_at)
     continuations = list(
         Job.objects.filter(parent=job).only(*LIST_FIELDS).order_by("created_at", "pk")[:100]
     )
@@ -139,6 +143,13 @@ def job_detail(request, job_id):
             ],
         },
     )
+
+
+def _audit_entry(entry):
+    entry.is_audit = True
+    entry.created_at = entry.at
+    entry.since_previous = None
+    return entry
 
 
 def mask_for_display(job: Job, history) -> None:
@@ -200,7 +211,7 @@ def _single_job_action(action: str):
     @console_action(ACTION_PERMISSIONS[action])
     def view(request, job_id):
         job = get_object_or_404(Job.objects.only("id"), pk=job_id)
-        outcome = actions.run_job_action(action, [job.pk], user=request.user)
+        outcome = actions.run_job_action(action, [job.pk], user=request.user, reason=action_reason(request))
         report(request, outcome.messages())
         return redirect_after_action(request, reverse("jobs_console:job_detail", args=[job.pk]))
 

@@ -8,7 +8,7 @@ from jobs.console import actions
 from jobs.console.access import console_action, console_page, may
 from jobs.console.humanize import describe_cron
 from jobs.console.listing import InvalidCursor, keyset_page
-from jobs.console.views.base import bad_request, redirect_after_action, render_page, report
+from jobs.console.views.base import action_reason, bad_request, redirect_after_action, render_page, report
 from jobs.console.views.jobs import LIST_FIELDS
 from jobs.models import Job, RecurringJob
 from jobs.permissions import REMOVE_RECURRING, TOGGLE_RECURRING, TRIGGER_RECURRING
@@ -79,7 +79,8 @@ def _recurring_action(action: str, permission: str):
     @console_action(permission)
     def view(request, recurring_id):
         recurring = get_object_or_404(RecurringJob.objects.only("id"), pk=recurring_id)
-        level_name, text = actions.run_recurring_action(action, recurring.pk, user=request.user)
+        level_name, text = actions.run_recurring_action(action, recurring.pk, user=request.user,
+                                                        reason=action_reason(request))
         report(request, [(level_name, text)])
         fallback = reverse("jobs_console:recurring_list")
         if action != "remove":
