@@ -7,11 +7,13 @@ PY := $(VENV)/bin/python
 # Find a Python >= 3.12 that runs: one on PATH first, else pyenv's.
 PYTHON ?= $(shell ./scripts/find-python)
 
-.PHONY: help venv venv-dev run test lint drills bench bench-quick clean
+.PHONY: help venv venv-dev run test lint typecheck drills bench bench-quick clean
 
 help:
 	@echo "make run    - app + one worker on the embedded SQLite default (http://127.0.0.1:8000/admin/)"
-	@echo "make test   - ruff + the whole pytest suite on PostgreSQL (+ the SQLite-marked tests)"
+	@echo "make test   - lint + typecheck + the whole pytest suite on PostgreSQL (+ the SQLite-marked tests)"
+	@echo "make lint   - ruff check and ruff format --check"
+	@echo "make typecheck - mypy (django-stubs) over the engine, jobs/"
 	@echo "make drills - reliability drills at full size"
 	@echo "make bench  - benchmarks against django-q2's stock ORM broker (bench/RESULTS.md)"
 
@@ -33,15 +35,27 @@ run: venv
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py seed_recurring_jobs
 	@if $(PY) manage.py help seed_demo >/dev/null 2>&1; then $(PY) manage.py seed_demo; fi
-	$(VENV)/bin/honcho -f Procfile.dev start
+	@# The events consumer (and outbox relay) only when RabbitMQ answers; without it the app
+	@# runs all the same and published events wait in the outbox (docs/events.md).
+	@if $(PY) manage.py consume_events --ping; then \
+	  echo "Events ON: consuming $${EVENTS_QUEUE:-dhanman-jobs.events} and relaying the outbox (events:)."; \
+	  $(VENV)/bin/honcho -f Procfile.dev start; \
+	else \
+	  echo "Events OFF: RabbitMQ does not answer at AMQP_URL. Nothing is consumed; published events wait in the outbox until make run finds RabbitMQ."; \
+	  $(VENV)/bin/honcho -f Procfile.dev start web worker; \
+	fi
 
 lint: venv-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
-test: venv-dev
+# The django-stubs plugin reads the settings; DATABASE_URL is not needed (no query runs).
+typecheck: venv-dev
+	$(VENV)/bin/mypy
+
+test: venv-dev lint typecheck
 	@./scripts/test-services
 	@set -a; source var/test.env; set +a; \
-	  $(VENV)/bin/ruff check . && \
 	  $(PY) manage.py makemigrations --check --dry-run >/dev/null && \
 	  $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS) && \
 	  DATABASE_URL=sqlite:///var/test-sqlite.db $(PY) -m pytest -p no:cacheprovider -m sqlite $(PYTEST_ARGS)
@@ -49,7 +63,7 @@ test: venv-dev
 drills: venv-dev
 	@./scripts/test-services
 	@# Every drill at full size: the ones `make test` runs small, and those marked `drill`.
-	@set -a; source var/test.env; set +a; DRILL_SIZE=full $(PY) -m pytest -p no:cacheprovider tests/reliability \
+	@set -a; source var/test.env; set +a; DRILL_SIZE=full $(PY) -m pytest -p no:cacheprovider tests/reliability tests/events/test_crash_drill.py \
 	  -m "not sqlite" --timeout=1800 -s $(PYTEST_ARGS)
 
 bench: venv-dev

@@ -15,7 +15,7 @@ TASKS = (
     "purchase.tasks.send_purchase_order", "purchase.tasks.sync_vendor_ledger",
     "payroll.tasks.process_salary", "payroll.tasks.send_payslip",
     "community.tasks.notify_visitor_arrival", "community.tasks.send_event_reminder",
-    "inventory.tasks.reorder_low_stock", "jobs.tasks.system_health_report",
+    "inventory.tasks.reorder_low_stock", "common.tasks.system_health_report",
 )
 
 JOBS_SQL = """

@@ -31,11 +31,14 @@ INSTALLED_APPS = [
     # jobs comes before django_q so that our `qcluster` command (graceful shutdown, job
     # server registration) is the one manage.py runs.
     "jobs",
+    "common",
+    "notifications",
     "sales",
     "purchase",
     "payroll",
     "community",
     "inventory",
+    "demo",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -222,6 +225,37 @@ DHANMAN_JOBS = {
     # The console.
     "DASHBOARD_TITLE": env.str("JOBS_DASHBOARD_TITLE", default="Dhanman Jobs Dashboard"),
     "STATS_POLLING_INTERVAL_MS": env.int("JOBS_STATS_POLLING_INTERVAL_MS", default=2000),
+}
+
+# --- Domain events over RabbitMQ (jobs/events; docs/events.md) ------------------------------------
+# `manage.py consume_events` consumes them and relays the outbox; without RabbitMQ the app still
+# runs, events wait in the outbox.
+AMQP_URL = env.str("AMQP_URL", default="amqp://guest:guest@127.0.0.1:5672//")
+DHANMAN_EVENTS = {
+    "AMQP_URL": AMQP_URL,
+    # The topic exchange other services publish to; the routing key is the event type.
+    "EXCHANGE": env.str("EVENTS_EXCHANGE", default="dhanman.events"),
+    # Our queue, bound to the types our handlers declare; its dead letters go to QUEUE + ".dead".
+    "QUEUE": env.str("EVENTS_QUEUE", default="dhanman-jobs.events"),
+    # A message that fails this many deliveries (bad message, handler error) is dead-lettered.
+    "MAX_DELIVERIES": env.int("EVENTS_MAX_DELIVERIES", default=5),
+    # Unacknowledged messages a consumer holds at most.
+    "PREFETCH": env.int("EVENTS_PREFETCH", default=32),
+    # The `source` of the events we publish; our consumer skips its own (their effects happened
+    # in the publishing transaction).
+    "SOURCE": env.str("EVENTS_SOURCE", default="dhanman-jobs"),
+    # Whether consume_events also runs the outbox relay.
+    "RELAY": env.bool("EVENTS_RELAY", default=True),
+    "RELAY_BATCH": env.int("EVENTS_RELAY_BATCH", default=500),
+    "RELAY_POLL_INTERVAL": env.float("EVENTS_RELAY_POLL_INTERVAL", default=0.5),
+    "HEARTBEAT_INTERVAL": env.float("EVENTS_HEARTBEAT_INTERVAL", default=5.0),
+    "CONNECT_TIMEOUT": env.float("EVENTS_CONNECT_TIMEOUT", default=5.0),
+    "RECONNECT_MAX_DELAY": env.float("EVENTS_RECONNECT_MAX_DELAY", default=30.0),
+    # Sent outbox rows and processed message ids are deleted after this long, seconds.
+    "OUTBOX_RETENTION_SECONDS": env.int("EVENTS_OUTBOX_RETENTION_SECONDS", default=7 * 24 * 3600),
+    "PROCESSED_RETENTION_SECONDS": env.int("EVENTS_PROCESSED_RETENTION_SECONDS", default=14 * 24 * 3600),
+    # An event's JSON envelope is at most this many bytes.
+    "MAX_EVENT_BYTES": env.int("EVENTS_MAX_EVENT_BYTES", default=64 * 1024),
 }
 
 TASKS = {

@@ -17,7 +17,7 @@ from dhanman.money import ZERO, inr, money, round_money
 from dhanman.validation import as_date, as_quantity, existing, required_text
 from inventory import tasks
 from inventory.models import LowStockAlert, StockItem, StockLot, StockMovement, StockReport
-from jobs.notifications import notify
+from notifications.services import notify
 from sales.models import Society
 from sales.selectors import society_get
 

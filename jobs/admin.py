@@ -36,7 +36,7 @@ class ConsoleDoor(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def get_actions(self, request):
+    def get_actions(self, request, action_location=None):
         return {}
 
     def get_urls(self):

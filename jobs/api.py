@@ -5,9 +5,12 @@ the console performs (requeue, delete, cancel). Every change of state goes throu
 
 import contextlib
 import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Avg, F
 from django.tasks import Task, TaskResult
@@ -21,6 +24,14 @@ JOB_CONTINUATION_ON = (ContinuationOn.SUCCEEDED, ContinuationOn.ANY_FINISHED, Co
 BATCH_CONTINUATION_ON = (ContinuationOn.SUCCEEDED, ContinuationOn.COMPLETED)
 
 
+# A job as callers hold it: the row, the TaskResult that enqueue returned, or its id.
+JobRef = Job | TaskResult | uuid.UUID | str
+# Who acted, for the history: a user (the console's request.user) or a name.
+Actor = AbstractBaseUser | str | None
+# One call of a task: positional and keyword arguments.
+Call = tuple[Sequence[Any], Mapping[str, Any]]
+
+
 class JobNotFound(LookupError):
     pass
 
@@ -29,7 +40,7 @@ class InvalidOperation(ValueError):
     pass
 
 
-def _job_id(job_or_id) -> uuid.UUID:
+def _job_id(job_or_id: JobRef) -> uuid.UUID:
     raw = job_or_id.id if isinstance(job_or_id, TaskResult | Job) else job_or_id
     try:
         return raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
@@ -37,14 +48,14 @@ def _job_id(job_or_id) -> uuid.UUID:
         raise JobNotFound(f"{raw!r} is not a job id.") from None
 
 
-def _locked_job(job_or_id) -> Job:
+def _locked_job(job_or_id: JobRef) -> Job:
     job = Job.objects.select_for_update().filter(pk=_job_id(job_or_id)).first()
     if job is None:
         raise JobNotFound(f"There is no job {job_or_id!s}.")
     return job
 
 
-def _who(by) -> str:
+def _who(by: Actor) -> str:
     if by is None:
         return ""
     return getattr(by, "get_username", lambda: str(by))()
@@ -53,7 +64,7 @@ def _who(by) -> str:
 # --- Creating jobs ------------------------------------------------------------------------------
 
 
-def enqueue_many(task: Task, calls) -> list[uuid.UUID]:
+def enqueue_many(task: Task, calls: Iterable[Call]) -> list[uuid.UUID]:
     """Enqueue one job per (args, kwargs) pair, in one bulk insert. Returns the job ids."""
     now = timezone.now()
     calls = list(calls)
@@ -65,19 +76,21 @@ def enqueue_many(task: Task, calls) -> list[uuid.UUID]:
     return [job.id for job in jobs]
 
 
-def enqueue_in(task: Task, delay, *args, **kwargs) -> TaskResult:
+def enqueue_in(task: Task, delay: timedelta | float, *args: Any, **kwargs: Any) -> TaskResult:
     """Enqueue `task` to run after `delay` (a timedelta or seconds; never negative)."""
     delay = validate_delay(delay)
     return task.using(run_after=timezone.now() + delay).enqueue(*args, **kwargs)
 
 
-def _validate_on(on: str, allowed) -> str:
+def _validate_on(on: str, allowed: Iterable[str]) -> str:
     if on not in allowed:
         raise ValueError(f"on must be one of {', '.join(repr(str(a)) for a in allowed)}, not {on!r}.")
     return on
 
 
-def continue_with(parent, task: Task, *args, on: str = ContinuationOn.SUCCEEDED, **kwargs) -> TaskResult:
+def continue_with(
+    parent: JobRef, task: Task, *args: Any, on: str = ContinuationOn.SUCCEEDED, **kwargs: Any
+) -> TaskResult:
     """Run `task` after the `parent` job (an id or a TaskResult) ends as `on` says.
 
     The child waits as Awaiting; it is released in the transaction that finishes the parent.
@@ -119,11 +132,11 @@ class Failure:
 
 def create_job(
     task: Task,
-    args=(),
-    kwargs=None,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
     *,
     run_after: datetime | None = None,
-    parent=None,
+    parent: JobRef | None = None,
     on: str = ContinuationOn.SUCCEEDED,
     failure: Failure | None = None,
     external_id: str = "",
@@ -173,7 +186,7 @@ def create_job(
 # --- Operations (the console calls these) -------------------------------------------------------
 
 
-def requeue(job_or_id, *, by=None, reason: str = "") -> Job:
+def requeue(job_or_id: JobRef, *, by: Actor = None, reason: str = "") -> Job:
     """Run a job again now: from Failed, Succeeded, Deleted, Scheduled or Awaiting."""
     with transaction.atomic():
         job = _locked_job(job_or_id)
@@ -192,7 +205,7 @@ def requeue(job_or_id, *, by=None, reason: str = "") -> Job:
     return job
 
 
-def delete(job_or_id, *, by=None, reason: str = "") -> Job:
+def delete(job_or_id: JobRef, *, by: Actor = None, reason: str = "") -> Job:
     """Delete a job. A Processing job is asked to stop and is deleted when it does."""
     with transaction.atomic():
         job = _locked_job(job_or_id)
@@ -207,7 +220,7 @@ def delete(job_or_id, *, by=None, reason: str = "") -> Job:
     return job
 
 
-def cancel(job_or_id, *, by=None, reason: str = "") -> Job:
+def cancel(job_or_id: JobRef, *, by: Actor = None, reason: str = "") -> Job:
     """Cancel a job: same as delete (Hangfire's Delete is its cancellation)."""
     return delete(job_or_id, by=by, reason=reason or (f"Cancelled by {_who(by)}" if by else "Cancelled"))
 
@@ -218,7 +231,7 @@ def cancel(job_or_id, *, by=None, reason: str = "") -> Job:
 class BatchBuilder:
     """Collects a batch's jobs; nothing is written until the outermost `with batch()` block ends."""
 
-    def __init__(self, description: str, parent: "BatchBuilder | None" = None):
+    def __init__(self, description: str, parent: "BatchBuilder | None" = None) -> None:
         self.description = description
         self.parent = parent
         self.jobs: list[Job] = []
@@ -228,22 +241,22 @@ class BatchBuilder:
         self.now = timezone.now()
 
     @property
-    def id(self):
+    def id(self) -> uuid.UUID | None:
         return self.created.id if self.created else None
 
-    def enqueue(self, task: Task, *args, **kwargs) -> Job:
+    def enqueue(self, task: Task, *args: Any, **kwargs: Any) -> Job:
         job = new_job(task, args, kwargs, now=self.now)
         self.jobs.append(job)
         return job
 
-    def then(self, task: Task, *args, on: str = ContinuationOn.SUCCEEDED, **kwargs) -> Job:
+    def then(self, task: Task, *args: Any, on: str = ContinuationOn.SUCCEEDED, **kwargs: Any) -> Job:
         _validate_on(on, BATCH_CONTINUATION_ON)
         job = new_job(task, args, kwargs, state=State.AWAITING, continuation_on=on, now=self.now)
         self.continuations.append(job)
         return job
 
     @contextlib.contextmanager
-    def batch(self, description: str):
+    def batch(self, description: str) -> Iterator["BatchBuilder"]:
         child = BatchBuilder(description, parent=self)
         yield child
         self.children.append(child)
@@ -268,8 +281,12 @@ class BatchBuilder:
         return created
 
 
+# A batch: the row, the builder of `with batch() as b` (after the block), or its id.
+BatchRef = Batch | BatchBuilder | uuid.UUID | str
+
+
 @contextlib.contextmanager
-def batch(description: str = ""):
+def batch(description: str = "") -> Iterator[BatchBuilder]:
     """Many jobs as one unit, created together when the block ends (nothing if it raises).
 
         with jobs.api.batch("Monthly invoices, 2026-12") as b:
@@ -284,7 +301,7 @@ def batch(description: str = ""):
         builder._create()
 
 
-def _locked_batch(batch_or_id) -> Batch:
+def _locked_batch(batch_or_id: BatchRef) -> Batch:
     raw = getattr(batch_or_id, "id", batch_or_id)
     try:
         pk = raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
@@ -296,7 +313,9 @@ def _locked_batch(batch_or_id) -> Batch:
     return found
 
 
-def continue_batch_with(batch_or_id, task: Task, *args, on: str = ContinuationOn.SUCCEEDED, **kwargs) -> TaskResult:
+def continue_batch_with(
+    batch_or_id: BatchRef, task: Task, *args: Any, on: str = ContinuationOn.SUCCEEDED, **kwargs: Any
+) -> TaskResult:
     """Run `task` when the batch succeeds (`on="succeeded"`) or completes (`on="completed"`)."""
     from jobs.backend import result_for
     from jobs.continuations import release_batch_continuations
@@ -313,7 +332,7 @@ def continue_batch_with(batch_or_id, task: Task, *args, on: str = ContinuationOn
 
 
 @contextlib.contextmanager
-def attach(batch_or_id):
+def attach(batch_or_id: BatchRef) -> Iterator[BatchBuilder]:
     """Add jobs to a started batch: `with attach(batch_id) as b: b.enqueue(task, ...)`."""
     builder = BatchBuilder("")
     yield builder
@@ -330,7 +349,7 @@ def attach(batch_or_id):
         builder.created = target
 
 
-def cancel_batch(batch_or_id, *, by=None) -> Batch:
+def cancel_batch(batch_or_id: BatchRef, *, by: Actor = None) -> Batch:
     """Delete the batch's jobs that have not started, ask running ones to stop, and cancel it."""
     from jobs.continuations import release_batch_continuations
 
@@ -353,7 +372,7 @@ def cancel_batch(batch_or_id, *, by=None) -> Batch:
     return target
 
 
-def batch_progress(batch_or_id) -> dict:
+def batch_progress(batch_or_id: Batch | uuid.UUID | str) -> dict[str, Any]:
     """done/total, percent, and an ETA from the average duration of the batch's finished jobs."""
     target = batch_or_id if isinstance(batch_or_id, Batch) else Batch.objects.get(pk=batch_or_id)
     done = target.succeeded + target.failed + target.deleted

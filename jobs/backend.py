@@ -8,6 +8,7 @@ options Django's Task lacks: a retry policy, a timeout, filters and redacted arg
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.tasks import TaskResult, TaskResultStatus
 from django.tasks.backends.base import BaseTaskBackend
@@ -37,7 +38,7 @@ class JobTask(Task):
     # Argument names shown as ••• in the console and logs (jobs/redaction.py).
     redact: tuple = ()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.retry is not None and not isinstance(self.retry, Retry):
             raise InvalidTask("retry must be a jobs.retry.Retry.")
         if self.timeout is not None and (not isinstance(self.timeout, int | float) or self.timeout <= 0):
@@ -50,7 +51,7 @@ class JobTask(Task):
         object.__setattr__(self, "redact", tuple(self.redact or ()))
         Task.__post_init__(self)
 
-    def retry_policy_json(self) -> dict | None:
+    def retry_policy_json(self) -> dict[str, Any] | None:
         return self.retry.to_json() if self.retry is not None else None
 
 
@@ -61,14 +62,14 @@ class JobBackend(BaseTaskBackend):
     supports_get_result = True
     supports_async_task = False
 
-    def enqueue(self, task, args, kwargs):
+    def enqueue(self, task: Task, args: list[Any], kwargs: dict[str, Any]) -> TaskResult:
         from jobs.creation import insert_jobs, new_job
 
         job = new_job(task, args, kwargs)
         insert_jobs([job])
         return result_for(job, task)
 
-    def get_result(self, result_id):
+    def get_result(self, result_id: str) -> TaskResult:
         try:
             job = Job.objects.get(pk=uuid.UUID(str(result_id)))
         except (Job.DoesNotExist, ValueError, TypeError) as exc:
@@ -85,14 +86,14 @@ def result_for(job: Job, task: Task | None = None) -> TaskResult:
             task = resolve_task(job.task_path)
         except UnknownTask as exc:
             raise TaskResultDoesNotExist(f"Job {job.pk} names no registered task: {exc}") from exc
-    errors = []
+    errors: list[TaskError] = []
     if job.exception_class:
         errors.append(TaskError(exception_class_path=job.exception_class, traceback=job.exception_traceback))
     server = job.server_id or ""
-    result = TaskResult(
+    result: TaskResult = TaskResult(
         task=task,
         id=str(job.pk),
-        status=STATUS[job.state],
+        status=STATUS[State(job.state)],
         enqueued_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,

@@ -195,7 +195,7 @@ def new_job(
 
 
 def initial_reason(job: Job) -> str:
-    if job.state == State.SCHEDULED:
+    if job.state == State.SCHEDULED and job.run_at is not None:
         return f"Scheduled for {job.run_at.isoformat()}"
     if job.state == State.AWAITING:
         return "Waiting for its parent to finish"
@@ -382,7 +382,11 @@ def _on_enqueued_hooks(jobs):
 
     hooks = _enqueued_hooks()
     if hooks:
-        transaction.on_commit(lambda: [run_hook(hooks, "on_enqueued", job) for job in jobs])
+        def run_hooks() -> None:
+            for job in jobs:
+                run_hook(hooks, "on_enqueued", job)
+
+        transaction.on_commit(run_hooks)
 
 
 def _base_on_enqueued():

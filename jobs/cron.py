@@ -194,7 +194,7 @@ def next_run(expression: str, tz: str, after: datetime) -> datetime | None:
 
 def runs_between(expression: str, tz: str, after: datetime, until: datetime, limit: int) -> list[datetime]:
     """Up to `limit` runs with after < run <= until, oldest first."""
-    runs = []
+    runs: list[datetime] = []
     for run in _runs_after(expression, tz, after):
         if run > until or len(runs) >= limit:
             break

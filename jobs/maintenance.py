@@ -108,7 +108,9 @@ def reap(now=None, limit: int = 100) -> int:
         )
         for job in expired:
             reason = f"Server {job.server_id or '(unknown)'} stopped responding"
-            cleared = {"fetch_token": None, "lease_until": None, "worker_pid": None, "cancel_requested": False}
+            cleared: dict[str, object] = {
+                "fetch_token": None, "lease_until": None, "worker_pid": None, "cancel_requested": False
+            }
             policy = Retry.from_json(job.retry_policy)
             worker_died = job.worker_pid is not None and job.server_id in alive
             if worker_died:

@@ -113,8 +113,9 @@ class Recurring:
             raise InvalidSchedule(
                 f"{name}: the id must be a slug (letters, digits, '-' and '_'), such as 'generate-monthly-invoices'."
             ) from None
-        if len(self.id) > RecurringJob._meta.get_field("id").max_length:
-            raise InvalidSchedule(f"{name}: the id is longer than 100 characters.")
+        id_length = RecurringJob._meta.get_field("id").max_length
+        if id_length is not None and len(self.id) > id_length:
+            raise InvalidSchedule(f"{name}: the id is longer than {id_length} characters.")
         try:
             task = _registered_task(self.task)
             expr = cron.validate_cron(self.cron)
@@ -390,6 +391,7 @@ def _plan(row: RecurringJob, now: datetime) -> _Plan:
     A run found more than the misfire grace after its time was missed (no server was running).
     """
     due, cap = row.next_run_at, strict_misfire_cap()
+    assert due is not None  # only due rows (next_run_at <= now) are planned
     since = _when(row, due)
     # Up to cap + 1 runs from the due one: enough to count or list what strict needs.
     runs = [due, *runs_between(row.cron, row.timezone, due, now, limit=cap)]
@@ -475,7 +477,9 @@ def collect_declarations(app_configs=None) -> list[tuple[str, Recurring]]:
 
 def validate_declarations(declared: list[tuple[str, Recurring]]) -> list[dict]:
     """Validate every declaration; raise one InvalidSchedule listing every problem found."""
-    problems, values, seen = [], [], {}
+    problems: list[str] = []
+    values: list[dict] = []
+    seen: dict[str, str] = {}
     for module_name, declaration in declared:
         try:
             values.append(declaration.validate())

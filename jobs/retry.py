@@ -9,7 +9,7 @@ task's policy does not change jobs already queued.
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -38,7 +38,6 @@ class Retry:
     retry_on: tuple[type[BaseException], ...] = ()
     never_on: tuple[type[BaseException], ...] = ()
     on_exhausted: str = "fail"
-    _frozen: dict = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         if not isinstance(self.attempts, int) or self.attempts < 0:

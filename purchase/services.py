@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from dhanman.money import ZERO, inr, money, round_money
 from dhanman.validation import as_date, as_id, as_quantity, existing, required_text
-from jobs.notifications import notify
+from notifications.services import notify
 from purchase import tasks
 from purchase.models import (
     GoodsReceiptLine,

@@ -8,13 +8,14 @@ told exactly which ones failed and why. Every action is recorded in the audit tr
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from jobs import audit
 from jobs.models import Job, State
 
 # What a person can ask of a job, and which states it makes sense in (buttons are shown only
 # there; the API still decides, since a job's state can change between page and click).
-JOB_ACTIONS = {
+JOB_ACTIONS: dict[str, dict[str, Any]] = {
     "requeue": {
         "label": "Requeue",
         "done": "requeued",

@@ -19,7 +19,9 @@ class JobFilterForm(forms.Form):
 
     def __init__(self, *args, task_paths=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["queue"].choices = [("", "All queues")] + [(q, q) for q in settings.JOB_QUEUES]
+        queue = self.fields["queue"]
+        assert isinstance(queue, forms.ChoiceField)
+        queue.choices = [("", "All queues")] + [(q, q) for q in settings.JOB_QUEUES]
         self.task_paths = list(task_paths)
 
     def apply(self, queryset):

@@ -151,6 +151,7 @@ def _follow_continuations(graph: Graph, frontier: list[Job], current_id=None) ->
         )
         frontier = []
         for child in children:
+            assert child.parent_id is not None  # children of the frontier, found by their parent
             if graph.add(_job_node(child, layer_of[child.parent_id] + 1, current_id)):
                 frontier.append(child)
             graph.connect(f"job:{child.parent_id}", f"job:{child.pk}", child.continuation_on)

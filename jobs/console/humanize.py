@@ -6,18 +6,15 @@ from datetime import timedelta
 def describe_cron(expression: str) -> str:
     """'At 06:00 AM, on day 1 of the month' for '0 6 1 * *'.
 
-    The recurring-jobs module owns the wording (`jobs.cron.describe`); until it is there, or
-    if it cannot describe an expression, fall back to cron-descriptor, then to the expression.
+    The recurring-jobs module owns the wording (`jobs.cron.describe`); if it cannot describe an
+    expression, fall back to cron-descriptor, then to the expression.
     """
+    from jobs.cron import describe
+
     try:
-        from jobs.cron import describe
-    except ImportError:
-        describe = None
-    if describe is not None:
-        try:
-            return describe(expression)
-        except Exception:  # a description is a nicety: the page must render
-            pass
+        return describe(expression)
+    except Exception:  # a description is a nicety: the page must render
+        pass
     try:
         from cron_descriptor import get_description
 

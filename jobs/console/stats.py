@@ -21,7 +21,9 @@ enqueued, 18k scheduled), on PostgreSQL:
 """
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -113,7 +115,7 @@ def count_retries() -> int:
 def queue_rows(now=None) -> list[dict]:
     """One row per queue: enqueued, processing, and how long the oldest waiting job has waited."""
     now = now or timezone.now()
-    waiting = {
+    waiting: dict[str, Mapping[str, Any]] = {
         row["queue"]: row
         for row in Job.objects.filter(state=State.ENQUEUED)
         .order_by()
@@ -218,8 +220,8 @@ def compute_history(now=None) -> dict:
     first_day = this_hour.date() - timedelta(days=6)
     days = [timezone.make_aware(datetime.combine(first_day + timedelta(days=i), time.min), tz) for i in range(7)]
     day_index = {start.date(): i for i, start in enumerate(days)}
-    by_hour = [{} for _ in hours]
-    by_day = [{} for _ in days]
+    by_hour: list[dict[str, int]] = [{} for _ in hours]
+    by_day: list[dict[str, int]] = [{} for _ in days]
     for start, counts in statistics.finished_counts(days[0], now).items():
         hour = (start - hours[0]) // timedelta(hours=1)
         day = day_index.get(timezone.localtime(start, tz).date())

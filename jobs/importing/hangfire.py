@@ -23,6 +23,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 from django.conf import settings
@@ -156,7 +157,7 @@ class Source:
             raise HangfireError(
                 f"There is no schema {self.schema!r} (or it has no tables) in database {self.database!r}."
             )
-        columns = {}
+        columns: dict[str, Any] = {}
         for table, column in rows:
             columns.setdefault(table, set()).add(column)
         problems = []
@@ -188,7 +189,7 @@ class Source:
                 "SELECT value FROM {t} WHERE key = 'recurring-jobs' ORDER BY score, value", t="set"
             )
         ]
-        hashes = {}
+        hashes: dict[str, dict[str, Any]] = {}
         for key, name, value in self.query(
             "SELECT key, field, value FROM {t} WHERE key LIKE 'recurring-job:%%'", t="hash"
         ):
@@ -286,7 +287,7 @@ def job_arguments(invocation: Invocation, arguments_column: str | None = None) -
     types = invocation.parameter_types
     if types and len(types) != len(raw):
         raise BadArguments(f"{len(raw)} argument(s) for {len(types)} parameter(s)")
-    values = []
+    values: list[Any] = []
     for index, item in enumerate(raw):
         kind = str(types[index]) if types else ""
         if kind.startswith(RUNTIME_PARAMETERS):
@@ -362,7 +363,8 @@ def _validate_queue(entry: Entry) -> None:
 
 
 def plan_recurring(source: Source, mapping: Mapping, now) -> list[Entry]:
-    entries, used = [], {}
+    entries = []
+    used: dict[str, Any] = {}
     for rid, fields in source.recurring_jobs():
         entry = Entry(source=f"recurring-job:{rid}", kind="recurring", details={"hangfire_id": rid})
         entries.append(entry)
@@ -513,7 +515,8 @@ def plan_jobs(source: Source, mapping: Mapping, now) -> list[Entry]:
 
 def imported_ids(external_ids) -> dict:
     """external id → our job id, for the ones already imported."""
-    found, external_ids = {}, list(external_ids)
+    found: dict[str, Any] = {}
+    external_ids = list(external_ids)
     for start in range(0, len(external_ids), 1000):
         chunk = external_ids[start : start + 1000]
         found.update(Job.objects.filter(external_id__in=chunk).values_list("external_id", "pk"))

@@ -10,6 +10,7 @@ recurring ids, validates everything and compares with what is already stored, wi
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -51,7 +52,7 @@ LONGEST = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February 29 exists
 def _months(field: str) -> set[int] | None:
     if field == "*":
         return set(range(1, 13))
-    months = set()
+    months: set[int] = set()
     for part in field.upper().split(","):
         start, _, end = part.partition("-")
         try:
@@ -128,7 +129,8 @@ def compare_recurring(values: dict) -> str:
 def plan(found: list[Found], mapping: Mapping, *, default_tz: str | None = None, now=None) -> list[Entry]:
     now = now or timezone.now()
     default_tz = default_tz or settings.TIME_ZONE
-    entries, used_ids = [], {}
+    entries: list[Entry] = []
+    used_ids: dict[str, Any] = {}
     for item in found:
         entry = Entry(
             source=item.source,
@@ -191,6 +193,7 @@ def plan(found: list[Found], mapping: Mapping, *, default_tz: str | None = None,
 
 def _plan_one_off(entry: Entry, item: Found, rule: Rule, now) -> None:
     entry.kind, entry.cron, entry.id = "job", "", item.external_id
+    assert item.run_at is not None  # planned as a one-off because it has a run_at
     entry.run_at = item.run_at.astimezone(cron.zone(entry.timezone))
     if item.run_at <= now:
         entry.skip(f"a one-off for {entry.run_at:%Y-%m-%d %H:%M %Z}, which has passed: not imported")

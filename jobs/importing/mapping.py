@@ -16,6 +16,7 @@ reported at once. A legacy entry that no rule matches is "unmapped": it is liste
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -88,7 +89,8 @@ def parse_mapping(data: dict, path: str = "the mapping") -> Mapping:
     entries = data.get("map", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise MappingError(f"{path}: 'map' must be an array of tables ([[map]] ... ).")
-    rules, seen = [], {}
+    rules = []
+    seen: dict[Any, int] = {}
     for number, entry in enumerate(entries, 1):
         where = f"[[map]] #{number}"
         unknown = sorted(set(entry) - KEYS)

@@ -10,6 +10,7 @@ five-field Cron has the same meaning, and says why not where it has none (a year
 """
 
 import re
+from typing import Any
 from xml.etree import ElementTree
 
 from jobs.cron import InvalidSchedule
@@ -177,7 +178,7 @@ def parse(raw: bytes) -> list[Found]:
             jobs[key] = (_child(job, "name"), _child(job, "job-type"))
         for trigger in _children(schedule, "trigger"):
             triggers.extend(trigger)
-    per_job = {}
+    per_job: dict[Any, int] = {}
     triggers = [trigger for trigger in triggers if _local(trigger.tag)]
     for trigger in triggers:
         key = f"{_child(trigger, 'job-group') or 'DEFAULT'}.{_child(trigger, 'job-name')}"

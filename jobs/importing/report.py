@@ -9,6 +9,7 @@ Every legacy entry becomes one Entry with a status:
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
@@ -69,7 +70,7 @@ def summary(entries: list[Entry]) -> dict:
     return counts
 
 
-def as_json(entries: list[Entry], *, dry_run: bool, written: bool, notes: list[str] = ()) -> str:
+def as_json(entries: list[Entry], *, dry_run: bool, written: bool, notes: Sequence[str] = ()) -> str:
     return json.dumps(
         {
             "dry_run": dry_run,
@@ -96,7 +97,7 @@ def _when(entry: Entry) -> str:
     return ""
 
 
-def as_table(entries: list[Entry], *, dry_run: bool, written: bool, notes: list[str] = ()) -> str:
+def as_table(entries: list[Entry], *, dry_run: bool, written: bool, notes: Sequence[str] = ()) -> str:
     """legacy entry → recurring id, cron, zone, task, next three fire times (in the zone), status."""
     headers = ("legacy", "→ id", "cron", "time zone", "task", "next runs (local)", "status")
     rows = [

@@ -127,18 +127,18 @@ def _calendar_cron(trigger, start: datetime) -> str:
         days = _names(by_week, "DaysOfWeek", WEEKDAYS, "day of the week") or [(start.weekday() + 1) % 7]
         return f"{minute} {hour} * * {','.join(map(str, sorted(set(days))))}"
     if by_month is not None:
-        days = []
+        month_days: list[str] = []
         for holder in _children(by_month, "DaysOfMonth"):
             for day in _children(holder, "Day"):
                 text = (day.text or "").strip()
                 if text.lower() == "last":
-                    days.append("L")
+                    month_days.append("L")
                 elif text.isdigit() and 1 <= int(text) <= 31:
-                    days.append(str(int(text)))
+                    month_days.append(str(int(text)))
                 else:
                     raise InvalidSchedule(f"<Day>{text}</Day> is not a day of the month (1-31 or Last)")
         months = _names(by_month, "Months", MONTHS, "month")
-        return f"{minute} {hour} {','.join(days) or start.day} {_months(months)} *"
+        return f"{minute} {hour} {','.join(month_days) or start.day} {_months(months)} *"
     if by_mdow is not None:
         weeks = []
         for holder in _children(by_mdow, "Weeks"):

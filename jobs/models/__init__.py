@@ -1,7 +1,8 @@
-"""The jobs app's models: the engine's tables, and the common service's own (outbox, tokens)."""
+"""The engine's tables. (The outbox moved to notifications/, the common service's tokens and
+identities to common/; their tables kept their jobs_* names.) And the domain events' tables:
+outbox, processed message ids, consumers (jobs/events)."""
 
 from jobs.models.audit import AuditEntry, AuditTarget  # noqa: F401
-from jobs.models.common import ExternalIdentity, OutboxMessage, RefreshToken  # noqa: F401
 from jobs.models.engine import (  # noqa: F401
     Batch,
     BatchState,
@@ -14,3 +15,4 @@ from jobs.models.engine import (  # noqa: F401
     Server,
     State,
 )
+from jobs.models.events import EventConsumer, EventOutbox, ProcessedEvent  # noqa: F401

@@ -107,6 +107,14 @@ def _batch_cancel():
     }
 
 
+def _dead_letter():
+    """A dead letter in this session's dead-letter queue (tests/conftest.py names it)."""
+    from tests.events.rabbit import dead_letter, queued_replay_of
+
+    letter_id = dead_letter()
+    return {"kwargs": {"dead_letter_id": letter_id}, "effect": lambda: queued_replay_of(letter_id)}
+
+
 UNKNOWN_JOB = {"job_id": uuid.UUID(int=1)}
 UNKNOWN_BATCH = {"batch_id": uuid.UUID(int=2)}
 UNKNOWN_RECURRING = {"recurring_id": "no-such-recurring-job"}
@@ -157,6 +165,8 @@ MATRIX = {
     "batch_graph": Case(p.VIEW_JOBS, setup=_batch, unknown=UNKNOWN_BATCH),
     "batch_cancel": Case(p.CANCEL_BATCHES, "POST", setup=_batch_cancel, unknown=UNKNOWN_BATCH),
     "audit": Case(p.VIEW_JOBS),
+    "events": Case(p.VIEW_JOBS),
+    "event_replay": Case(p.RETRY_JOBS, "POST", setup=_dead_letter, unknown={"dead_letter_id": "no-such-dead-letter"}),
 }
 POSTS = sorted(name for name, case in MATRIX.items() if case.method == "POST")
 WITH_UNKNOWN = sorted(name for name, case in MATRIX.items() if case.unknown is not None)

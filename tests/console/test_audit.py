@@ -22,6 +22,7 @@ EXPECTED = {
     "recurring_disable": ("recurring_disable", "recurring"),
     "recurring_remove": ("recurring_remove", "recurring"),
     "batch_cancel": ("batch_cancel", "batch"),
+    "event_replay": ("event_replay", "dead_letter"),
 }
 
 

@@ -11,8 +11,8 @@ from jobs import permissions, roles
 from jobs.models import Job, State
 from tests.console import factories
 
-BEFORE = [("jobs", "0008_job_external_id")]
-AFTER = [("jobs", "0009_per_action_permissions")]
+BEFORE = [("jobs", "0010_events")]
+AFTER = [("jobs", "0011_per_action_permissions")]
 
 
 def _migrate(targets):

@@ -17,10 +17,11 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from jobs import services, tasks
-from jobs.models import ExternalIdentity, Job, OutboxMessage, RefreshToken, Server, State
-from jobs.models.common import hash_token
-from jobs.notifications import notify
+from common import services, tasks
+from common.models import ExternalIdentity, RefreshToken, hash_token
+from jobs.models import Job, Server, State
+from notifications.models import OutboxMessage
+from notifications.services import notify
 from sales import services as sales
 from sales import tasks as sales_tasks
 
@@ -221,7 +222,7 @@ def test_sync_auth0_users_pages_through_the_api_and_upserts_users(auth0):
 
 def test_sync_auth0_users_is_skipped_with_a_reason_when_unconfigured(settings, caplog):
     settings.AUTH0_DOMAIN = ""
-    with caplog.at_level("INFO", logger="jobs.common"):
+    with caplog.at_level("INFO", logger="common"):
         result = tasks.sync_auth0_users.call()
     assert "AUTH0_DOMAIN" in result["skipped"]
     assert "sync-auth0-users skipped" in caplog.text

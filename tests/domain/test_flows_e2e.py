@@ -6,7 +6,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs.models import Batch, BatchState, Job, OutboxMessage, State
+from jobs.models import Batch, BatchState, Job, State
+from notifications.models import OutboxMessage
 from sales import services, tasks
 from sales.models import Invoice, InvoiceRun, LedgerEntry
 from tests.domain.helpers import jobs_of

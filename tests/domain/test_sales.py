@@ -9,7 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from jobs.models import Batch, ContinuationOn, Job, OutboxMessage, State
+from jobs.models import Batch, ContinuationOn, Job, State
+from notifications.models import OutboxMessage
 from sales import services, tasks
 from sales.models import Invoice, InvoiceRun, LateFee, LedgerEntry, Payment, Resident, SalesSnapshot
 from tests.domain.helpers import jobs_of

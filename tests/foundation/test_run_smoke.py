@@ -36,6 +36,9 @@ def test_the_app_and_a_worker_start_on_a_fresh_sqlite_file(tmp_path):
         PORT=str(port),
         JOBS_HEARTBEAT_INTERVAL="0.5",
         CACHE_URL="locmemcache://",
+        # Procfile.dev's events: process runs too, on names of its own on the shared RabbitMQ.
+        EVENTS_EXCHANGE=f"test.smoke.{port}.events",
+        EVENTS_QUEUE=f"test.smoke.{port}.jobs",
     )
 
     def manage(*args):
@@ -78,3 +81,6 @@ def test_the_app_and_a_worker_start_on_a_fresh_sqlite_file(tmp_path):
             raise
     output = (tmp_path / "run.log").read_text()
     assert "worker.1 stopped" in output or "worker.1 exited" in output, output[-2000:]
+    from tests.events import rabbit
+
+    rabbit.delete_names({"EXCHANGE": env["EVENTS_EXCHANGE"], "QUEUE": env["EVENTS_QUEUE"]})

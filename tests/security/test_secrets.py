@@ -15,8 +15,8 @@ from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
 
+from common.tasks import sync_auth0_users
 from jobs.models import Job, JobState, State
-from jobs.tasks import sync_auth0_users
 from tests.support.cluster import ROOT, database_url
 
 DB_PASSWORD = "db-pass-7f3a9c1e5b"
@@ -103,7 +103,7 @@ def test_secrets_stay_out_of_logs_job_records_and_the_console(cluster_factory, f
         assert secret not in stored
     server.stop()
     log = server.log()
-    assert "Job failed jobs.tasks.sync_auth0_users" in log  # the failure was logged...
+    assert "Job failed common.tasks.sync_auth0_users" in log  # the failure was logged...
     for secret in SECRETS:
         assert secret not in log  # ...without either secret
 

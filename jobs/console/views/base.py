@@ -15,6 +15,7 @@ NAVIGATION = (
     ("recurring", "Recurring jobs", "jobs_console:recurring_list", ()),
     ("servers", "Servers", "jobs_console:servers", ()),
     ("batches", "Batches", "jobs_console:batch_list", ()),
+    ("events", "Events", "jobs_console:events", ()),
     ("audit", "Audit", "jobs_console:audit", ()),
 )
 

@@ -198,11 +198,14 @@ def timeline(job: Job) -> list:
     for entry in entries:
         data = dict(entry.data or {})
         exception = data.pop("exception", None)
-        entry.exception = exception if isinstance(exception, dict) else None
-        if exception is not None and entry.exception is None:
+        if exception is not None and not isinstance(exception, dict):
             data["exception"] = exception
-        entry.details = data
-        entry.since_previous = (entry.created_at - previous).total_seconds() if previous else None
+        # Attributes for the template only, set on the row objects it iterates.
+        vars(entry).update(
+            exception=exception if isinstance(exception, dict) else None,
+            details=data,
+            since_previous=(entry.created_at - previous).total_seconds() if previous else None,
+        )
         previous = entry.created_at
     return entries
 

@@ -1,5 +1,10 @@
-"""The common service's own tables: the notification outbox, refresh tokens and the link
-between local users and the identity provider (Auth0) they are synced from."""
+"""The common service's own tables: refresh tokens and the link between local users and the
+identity provider (Auth0) they are synced from.
+
+Both were created by the jobs app's migration 0002 and moved here without touching data: the
+table names stay `jobs_refreshtoken` and `jobs_externalidentity` (Meta.db_table), so a database
+migrated before the move keeps every row.
+"""
 
 import hashlib
 
@@ -7,45 +12,6 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-
-
-class OutboxMessage(models.Model):
-    """One message a job sends. The dedup key is unique, so a job that runs again (a retry, a
-    recurring job fired twice) finds its message instead of sending a second one."""
-
-    class Channel(models.TextChoices):
-        EMAIL = "email", "Email"
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-
-    dedup_key = models.CharField(max_length=200, unique=True)
-    recipient = models.CharField(max_length=254)
-    channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.EMAIL)
-    subject = models.CharField(max_length=300)
-    body = models.TextField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    sent_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        indexes = [
-            models.Index(fields=["status", "created_at"], name="outbox_status_idx"),
-        ]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(status="sent", sent_at__isnull=False) | ~Q(status="sent"),
-                name="outbox_sent_has_sent_at",
-            ),
-        ]
-
-    def __str__(self):
-        return f"{self.subject} → {self.recipient} ({self.status})"
 
 
 def hash_token(raw: str) -> str:
@@ -66,6 +32,7 @@ class RefreshToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "jobs_refreshtoken"
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["expires_at"], name="refresh_token_expiry_idx")]
         constraints = [
@@ -96,6 +63,7 @@ class ExternalIdentity(models.Model):
     synced_at = models.DateTimeField()
 
     class Meta:
+        db_table = "jobs_externalidentity"
         ordering = ["provider", "subject"]
         verbose_name_plural = "external identities"
         constraints = [

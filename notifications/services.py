@@ -8,6 +8,8 @@ console). A message is therefore named by a dedup key derived from what it is ab
 
 Call `notify()` outside your own `transaction.atomic()` block — the way the tasks here do —
 so that a message is only sent for work that has committed.
+
+The contexts share this app: `from notifications.services import notify`.
 """
 
 import logging
@@ -20,9 +22,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from jobs.models import OutboxMessage
+from notifications.models import OutboxMessage
 
-logger = logging.getLogger("jobs.notifications")
+logger = logging.getLogger("notifications")
 
 Status = OutboxMessage.Status
 

@@ -1,9 +1,9 @@
 """The common service's jobs (the old Common Service table plus the seed's example recurring
-jobs). Thin: each calls jobs.services and returns what it did, which the console shows."""
+jobs). Thin: each calls common.services and returns what it did, which the console shows."""
 
 from django.tasks import task
 
-from jobs import services
+from common import services
 from jobs.retry import Retry
 
 # The Management API rate-limits; give it the seed's spaced retries rather than ten quick ones.

@@ -2,7 +2,7 @@
 the daily report, log cleanup and database backups.
 
 No engine module imports this file (DESIGN.md): it reads the job tables like any other
-context, and the bounded contexts through their selectors.
+context (common/selectors.py), and the bounded contexts through their selectors.
 """
 
 import json
@@ -24,13 +24,13 @@ from django.contrib.auth import get_user_model
 from django.db import connections, transaction
 from django.utils import timezone
 
+from common import selectors
+from common.models import ExternalIdentity, RefreshToken, hash_token
 from dhanman.money import inr
-from jobs import selectors
-from jobs.models import ExternalIdentity, OutboxMessage, RefreshToken
-from jobs.models.common import hash_token
-from jobs.notifications import admin_recipients, notify
+from notifications.models import OutboxMessage
+from notifications.services import admin_recipients, notify
 
-logger = logging.getLogger("jobs.common")
+logger = logging.getLogger("common")
 
 AUTH0 = "auth0"
 AUTH0_PAGE_SIZE = 100
