@@ -44,6 +44,9 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: `runserver` then serves static files through WhiteNoise too, so the
+    # dev server and gunicorn answer /static/ the same way.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_q",
 ]
@@ -54,6 +57,9 @@ if env.bool("DHANMAN_TEST_APPS", default=False):
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the process itself (gunicorn has no static handler): right after
+    # SecurityMiddleware, as WhiteNoise documents, so its responses get the security headers.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -119,7 +125,16 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# `collectstatic` (in `make run` and the Procfile's release step) writes hashed, compressed copies
+# here; WhiteNoise serves them with far-future cache headers. While DEBUG is on, WhiteNoise also
+# finds files straight in the apps, so an edited stylesheet shows without collecting again.
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+# Files browsers ask for at the site's root (favicon.ico), served by WhiteNoise as they are.
+WHITENOISE_ROOT = BASE_DIR / "dhanman" / "public"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 # Files that jobs write (payslip PDFs); served by the web server, never by Django, in production.
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
@@ -135,6 +150,9 @@ _smtp_options = {
     "use_tls": _email.get("EMAIL_USE_TLS"),
     "use_ssl": _email.get("EMAIL_USE_SSL"),
 }
+if _email["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend":
+    # One log line per message rather than its whole text (dhanman/mail.py).
+    _email["EMAIL_BACKEND"] = "dhanman.mail.LoggingEmailBackend"
 MAILERS = {
     "default": {
         "BACKEND": _email["EMAIL_BACKEND"],
@@ -146,13 +164,17 @@ MAILERS = {
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Dhanman <no-reply@dhanman.local>")
 ADMINS = [tuple(a.split(":", 1)) for a in env.list("ADMINS", default=[]) if ":" in a]
 
-# --- Logging: stdout, one line per event --------------------------------------------------------
+# --- Logging: stdout, one line per event, stamped in TIME_ZONE (dhanman/logs.py) -----------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "line": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"},
+        "line": {
+            "()": "dhanman.logs.ZonedFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+            "time_zone": TIME_ZONE,
+        },
     },
     # Redacted job arguments never reach a log line (jobs/redaction.py).
     "filters": {"redact": {"()": "jobs.redaction.RedactingFilter"}},
@@ -225,6 +247,15 @@ DHANMAN_JOBS = {
     # The console.
     "DASHBOARD_TITLE": env.str("JOBS_DASHBOARD_TITLE", default="Dhanman Jobs Dashboard"),
     "STATS_POLLING_INTERVAL_MS": env.int("JOBS_STATS_POLLING_INTERVAL_MS", default=2000),
+    # /metrics answers only a request bearing this token; unset, /metrics is a 404 (jobs/metrics.py).
+    "METRICS_TOKEN": env.str("JOBS_METRICS_TOKEN", default=""),
+    # SLA rules (jobs/sla.py): how often one server checks them, seconds; who gets the alerts'
+    # mails; recurring jobs late when not succeeded within this many periods (0: off), or started
+    # this many seconds after their due time (0: off).
+    "SLA_CHECK_INTERVAL": env.float("JOBS_SLA_CHECK_INTERVAL", default=60.0),
+    "ALERT_EMAILS": env.list("JOBS_ALERT_EMAILS", default=[]),
+    "SLA_RECURRING_LATE_FACTOR": env.float("JOBS_SLA_RECURRING_LATE_FACTOR", default=2.0),
+    "SLA_RECURRING_MAX_START_DELAY": env.float("JOBS_SLA_RECURRING_MAX_START_DELAY", default=0.0),
 }
 
 # --- Domain events over RabbitMQ (jobs/events; docs/events.md) ------------------------------------

@@ -373,13 +373,19 @@ def cancel_batch(batch_or_id: BatchRef, *, by: Actor = None) -> Batch:
 
 
 def batch_progress(batch_or_id: Batch | uuid.UUID | str) -> dict[str, Any]:
-    """done/total, percent, and an ETA from the average duration of the batch's finished jobs."""
+    """done/total, percent, and an ETA: from the remaining jobs' own task estimates and the
+    workers serving their queues (jobs.predictions), else from the average duration of the
+    batch's finished jobs."""
     target = batch_or_id if isinstance(batch_or_id, Batch) else Batch.objects.get(pk=batch_or_id)
     done = target.succeeded + target.failed + target.deleted
     percent = 100.0 if target.total == 0 else round(100.0 * done / target.total, 1)
     eta = None
     remaining = target.total - done
     if remaining > 0 and target.state == BatchState.STARTED:
+        from jobs import predictions
+
+        eta = predictions.batch_eta(target)
+    if eta is None and remaining > 0 and target.state == BatchState.STARTED:
         average = (
             Job.objects.filter(batch=target, state=State.SUCCEEDED, started_at__isnull=False)
             .aggregate(avg=Avg(F("finished_at") - F("started_at")))["avg"]

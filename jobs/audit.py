@@ -3,7 +3,7 @@ written in the same transaction as the action's own change where there is one.""
 
 from jobs.models.audit import AuditEntry, AuditTarget
 
-JOB, BATCH, RECURRING, QUEUE, DEAD_LETTER = "job", "batch", "recurring", "queue", "dead_letter"
+JOB, BATCH, RECURRING, QUEUE, DEAD_LETTER, ALERT = "job", "batch", "recurring", "queue", "dead_letter", "alert"
 
 
 def record(user, action: str, targets=(), *, summary: str = "", reason: str = "", details=None) -> AuditEntry:

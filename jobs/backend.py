@@ -37,12 +37,19 @@ class JobTask(Task):
     filters: tuple = ()
     # Argument names shown as ••• in the console and logs (jobs/redaction.py).
     redact: tuple = ()
+    # Service levels checked by the servers (jobs.sla.SLA): wait, run time, failure rate.
+    sla: object = None
 
     def __post_init__(self) -> None:
         if self.retry is not None and not isinstance(self.retry, Retry):
             raise InvalidTask("retry must be a jobs.retry.Retry.")
         if self.timeout is not None and (not isinstance(self.timeout, int | float) or self.timeout <= 0):
             raise InvalidTask("timeout must be a positive number of seconds.")
+        if self.sla is not None:
+            from jobs.sla import SLA
+
+            if not isinstance(self.sla, SLA):
+                raise InvalidTask("sla must be a jobs.sla.SLA.")
         if self.run_after is not None and not isinstance(self.run_after, datetime):
             raise InvalidTask(f"run_after must be a datetime, not {type(self.run_after).__name__}.")
         object.__setattr__(self, "filters", tuple(self.filters or ()))

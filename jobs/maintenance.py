@@ -1,6 +1,6 @@
 """The server's housekeeping: promote due Scheduled jobs, fire recurring jobs, renew leases,
-reap jobs whose server stopped responding, mark dead servers, roll up the finished-job counters,
-and expire old jobs.
+reap jobs whose server stopped responding, mark dead servers, roll up the finished-job counters
+(and the metrics' tallies), check the SLA rules, and expire old jobs.
 
 `Housekeeping.run()` is called by the pusher between claims; each step keeps its own clock so
 a busy server does no more work here than an idle one. The reaper takes a PostgreSQL advisory
@@ -12,12 +12,12 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Min, Q
 from django.tasks import task
 from django.utils import timezone
 
-from jobs import statistics
+from jobs import sla, statistics, tallies
 from jobs.models import Batch, Job, JobState, Server, State
 from jobs.retry import Retry
 
@@ -148,6 +148,7 @@ class Housekeeping:
         self._next_schedule = 0.0
         self._next_reap = 0.0
         self._next_rollup = 0.0
+        self._next_sla = 0.0
         self._next_due = None  # wall-clock datetime of the earliest Scheduled job, when known
 
     def run(self, server_id: str | None) -> None:
@@ -168,11 +169,15 @@ class Housekeeping:
         if mono >= self._next_rollup:
             self._next_rollup = mono + self.options["STATS_ROLLUP_INTERVAL"]
             statistics.roll_up_finished_counts(now)
+            _observing("rolling up the metrics' tallies", tallies.roll_up, now)
+        if mono >= self._next_sla:
+            self._next_sla = mono + self.options["SLA_CHECK_INTERVAL"]
+            _observing("checking the SLA rules", sla.check, now)
 
     def seconds_until_due(self) -> float:
         """How long the pusher may wait before the next step is due."""
         mono = time.monotonic()
-        until = min(self._next_schedule, self._next_reap, self._next_rollup) - mono
+        until = min(self._next_schedule, self._next_reap, self._next_rollup, self._next_sla) - mono
         if self._next_due is not None:
             until = min(until, (self._next_due - timezone.now()).total_seconds())
         return max(until, 0.0)
@@ -180,6 +185,17 @@ class Housekeeping:
     def job_added(self):
         """A NOTIFY came: a new Scheduled job (or recurring job) may be due sooner than we knew."""
         self._next_schedule = 0.0
+
+
+def _observing(what: str, step, now) -> None:
+    """Run an observability step (metrics, SLA): a bug in one must not stop the pusher from
+    claiming jobs. Database errors still go up to the broker, which reconnects."""
+    try:
+        step(now)
+    except DatabaseError:
+        raise
+    except Exception:
+        logger.exception("Failed while %s; jobs keep running", what)
 
 
 def fire_recurring(now) -> int:

@@ -25,13 +25,13 @@ class JobFilterForm(forms.Form):
         self.task_paths = list(task_paths)
 
     def apply(self, queryset):
-        from jobs.console.listing import search_jobs
+        from jobs.console.listing import search_jobs, task_filter
 
         data = self.cleaned_data
         if data.get("queue"):
             queryset = queryset.filter(queue=data["queue"])
         if data.get("task"):
-            queryset = queryset.filter(task_path=data["task"])
+            queryset = queryset.filter(task_filter(data["task"], self.task_paths))
         return search_jobs(queryset, data.get("q", ""))
 
     @property

@@ -16,3 +16,12 @@ from jobs.models.engine import (  # noqa: F401
     State,
 )
 from jobs.models.events import EventConsumer, EventOutbox, ProcessedEvent  # noqa: F401
+from jobs.models.observability import (  # noqa: F401
+    Alert,
+    AlertKind,
+    DurationEstimate,
+    JobTally,
+    RecurringSuccess,
+    SlaMark,
+    TallyMark,
+)

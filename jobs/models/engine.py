@@ -217,6 +217,12 @@ class Job(models.Model):
             models.Index(fields=["state", "-state_changed_at"], name="job_state_list_idx"),
             models.Index(fields=["task_path", "-state_changed_at"], name="job_task_list_idx"),
             models.Index(fields=["expires_at"], name="job_expiry_idx", condition=Q(expires_at__isnull=False)),
+            # Scheduled and Awaiting jobs per queue, counted index-only by /metrics (jobs/metrics.py):
+            # the other states have an index with the queue already (claim, server).
+            models.Index(
+                fields=["state", "queue"], name="job_waiting_queue_idx",
+                condition=Q(state__in=["scheduled", "awaiting"]),
+            ),
             # Jobs waiting for their next attempt (the console's Retries counter and page).
             models.Index(
                 fields=["-state_changed_at"], name="job_retry_idx", condition=Q(state="scheduled", attempt__gt=0)

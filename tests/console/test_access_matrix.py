@@ -58,20 +58,25 @@ def _job_in(state_factory):
     return setup
 
 
-def _job_action(state_factory, expect):
+# What a destructive action's confirmation page posts back (without it, the page is shown).
+CONFIRMED = {"confirm": "yes"}
+
+
+def _job_action(state_factory, expect, data=None):
     def setup():
         target = state_factory()
-        return {"kwargs": {"job_id": target.pk}, "effect": lambda: expect(Job.objects.get(pk=target.pk))}
+        return {"kwargs": {"job_id": target.pk}, "data": data,
+                "effect": lambda: expect(Job.objects.get(pk=target.pk))}
 
     return setup
 
 
-def _bulk(action, expected_state):
+def _bulk(action, expected_state, data=None):
     def setup():
         first, second = factories.failed(), factories.failed()
         return {
             "kwargs": {},
-            "data": {"action": action, "job": [str(first.pk), str(second.pk)]},
+            "data": {"action": action, "job": [str(first.pk), str(second.pk)], **(data or {})},
             "effect": lambda: set(Job.objects.filter(pk__in=[first.pk, second.pk]).values_list("state", flat=True))
             == {expected_state},
         }
@@ -87,10 +92,10 @@ def _recurring(enabled=True):
     return setup
 
 
-def _recurring_action(enabled, effect):
+def _recurring_action(enabled, effect, data=None):
     def setup():
         row = factories.recurring(enabled=enabled)
-        return {"kwargs": {"recurring_id": row.pk}, "effect": lambda: effect(row)}
+        return {"kwargs": {"recurring_id": row.pk}, "data": data, "effect": lambda: effect(row)}
 
     return setup
 
@@ -103,6 +108,7 @@ def _batch_cancel():
     target = factories.batch()
     return {
         "kwargs": {"batch_id": target.pk},
+        "data": CONFIRMED,
         "effect": lambda: Batch.objects.get(pk=target.pk).state == BatchState.CANCELLED,
     }
 
@@ -115,6 +121,20 @@ def _dead_letter():
     return {"kwargs": {"dead_letter_id": letter_id}, "effect": lambda: queued_replay_of(letter_id)}
 
 
+def _alert_action(expect):
+    def setup():
+        from jobs.models import Alert
+
+        alert = factories.alert()
+        return {
+            "kwargs": {"alert_id": alert.pk},
+            "data": {"reason": "Looking into it"},
+            "effect": lambda: expect(Alert.objects.get(pk=alert.pk)),
+        }
+
+    return setup
+
+
 UNKNOWN_JOB = {"job_id": uuid.UUID(int=1)}
 UNKNOWN_BATCH = {"batch_id": uuid.UUID(int=2)}
 UNKNOWN_RECURRING = {"recurring_id": "no-such-recurring-job"}
@@ -124,7 +144,8 @@ MATRIX = {
     "stats": Case(p.VIEW_JOBS),
     "job_list": Case(p.VIEW_JOBS, setup=lambda: {"kwargs": {"state": "failed"}}, unknown={"state": "exploded"}),
     "job_bulk": Case(p.RETRY_JOBS, "POST", setup=_bulk("requeue", State.ENQUEUED)),
-    "job_bulk:delete": Case(p.DELETE_JOBS, "POST", setup=_bulk("delete", State.DELETED), url_name="job_bulk"),
+    "job_bulk:delete": Case(p.DELETE_JOBS, "POST", setup=_bulk("delete", State.DELETED, CONFIRMED),
+                            url_name="job_bulk"),
     "job_detail": Case(p.VIEW_JOBS, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),
     "job_graph": Case(p.VIEW_JOBS, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),
     "job_arguments": Case(p.VIEW_ARGUMENTS, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),
@@ -133,7 +154,7 @@ MATRIX = {
         unknown=UNKNOWN_JOB,
     ),
     "job_delete": Case(
-        p.DELETE_JOBS, "POST", setup=_job_action(factories.enqueued, lambda j: j.state == State.DELETED),
+        p.DELETE_JOBS, "POST", setup=_job_action(factories.enqueued, lambda j: j.state == State.DELETED, CONFIRMED),
         unknown=UNKNOWN_JOB,
     ),
     "job_cancel": Case(
@@ -157,7 +178,7 @@ MATRIX = {
     ),
     "recurring_remove": Case(
         p.REMOVE_RECURRING, "POST", unknown=UNKNOWN_RECURRING,
-        setup=_recurring_action(True, lambda row: not RecurringJob.objects.filter(pk=row.pk).exists()),
+        setup=_recurring_action(True, lambda row: not RecurringJob.objects.filter(pk=row.pk).exists(), CONFIRMED),
     ),
     "servers": Case(p.VIEW_JOBS, setup=lambda: {"kwargs": {}, "server": factories.server()}),
     "batch_list": Case(p.VIEW_JOBS, setup=lambda: {"kwargs": {}, "batch": factories.batch()}),
@@ -167,6 +188,15 @@ MATRIX = {
     "audit": Case(p.VIEW_JOBS),
     "events": Case(p.VIEW_JOBS),
     "event_replay": Case(p.RETRY_JOBS, "POST", setup=_dead_letter, unknown={"dead_letter_id": "no-such-dead-letter"}),
+    "alert_list": Case(p.VIEW_JOBS, setup=lambda: {"kwargs": {}, "alert": factories.alert()}),
+    "alert_acknowledge": Case(
+        p.MANAGE_ALERTS, "POST", setup=_alert_action(lambda a: a.acknowledged_at is not None),
+        unknown={"alert_id": 999999},
+    ),
+    "alert_resolve": Case(
+        p.MANAGE_ALERTS, "POST", setup=_alert_action(lambda a: a.resolved_at is not None),
+        unknown={"alert_id": 999999},
+    ),
 }
 POSTS = sorted(name for name, case in MATRIX.items() if case.method == "POST")
 WITH_UNKNOWN = sorted(name for name, case in MATRIX.items() if case.unknown is not None)

@@ -23,6 +23,8 @@ EXPECTED = {
     "recurring_remove": ("recurring_remove", "recurring"),
     "batch_cancel": ("batch_cancel", "batch"),
     "event_replay": ("event_replay", "dead_letter"),
+    "alert_acknowledge": ("alert_acknowledge", "alert"),
+    "alert_resolve": ("alert_resolve", "alert"),
 }
 
 
@@ -34,7 +36,7 @@ def test_every_action_has_an_expected_audit_row():
 def test_every_action_is_audited(client_for, name):
     case, context, url = prepare(name)
     client = client_for("superuser")
-    data = dict(context.get("data") or {}, reason=f"ticket OPS-{name}")
+    data = dict(context.get("data") or {}, reason=f"ticket OPS-{name}")  # alerts: replaces their own reason
     response = client.post_with_csrf(url, data)
     assert response.status_code == 302 and took_effect(context)
     entry = AuditEntry.objects.get()
@@ -65,7 +67,7 @@ def test_audit_page_lists_and_filters_and_the_job_timeline_shows_it(client_for):
     first, second = factories.failed(), factories.failed()
     operator = client_for("operator")
     operator.post_with_csrf(reverse("jobs_console:job_requeue", args=[first.pk]), {"reason": "customer asked"})
-    operator.post_with_csrf(reverse("jobs_console:job_delete", args=[second.pk]))
+    operator.post_with_csrf(reverse("jobs_console:job_delete", args=[second.pk]), {"confirm": "yes"})
     viewer = client_for("viewer")
     page = viewer.get(reverse("jobs_console:audit")).content.decode()
     assert page.count('data-action="requeue"') == 1 and page.count('data-action="delete"') == 1

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from jobs.filters import JobFilter
 from jobs.retry import Retry
+from jobs.sla import SLA
 from tests.testapp.models import Attempt, Execution
 
 
@@ -163,3 +164,21 @@ def charge_card(card_number, amount, *, otp="", profile=None):
 
     logging.getLogger("tests.charge").warning("charging card %s for %s", card_number, amount)
     raise RuntimeError(f"gateway refused card {card_number}")
+
+
+# SLA rules (jobs.sla): a short window so a breach opens and resolves within seconds.
+
+@task(sla=SLA(max_duration=1, window=3), retry=Retry(attempts=0))
+def slow_for_sla(seconds):
+    time.sleep(seconds)
+
+
+@task(sla=SLA(max_failure_rate=0.5, window=3600, min_runs=2), retry=Retry(attempts=0))
+def flaky_for_sla(fail):
+    if fail:
+        raise RuntimeError("planned failure")
+
+
+@task(sla=SLA(max_wait=30, window=600))
+def waits_for_sla():
+    return None

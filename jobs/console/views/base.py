@@ -16,6 +16,7 @@ NAVIGATION = (
     ("servers", "Servers", "jobs_console:servers", ()),
     ("batches", "Batches", "jobs_console:batch_list", ()),
     ("events", "Events", "jobs_console:events", ()),
+    ("alerts", "Alerts", "jobs_console:alert_list", ()),
     ("audit", "Audit", "jobs_console:audit", ()),
 )
 
@@ -37,6 +38,7 @@ def render_page(request, template: str, *, title: str, section: str, context=Non
         # {% if may.retry_jobs %}: the buttons a person sees are the ones they may press.
         may=access.Permissions(request.user),
         polling_interval_ms=settings.DHANMAN_JOBS["STATS_POLLING_INTERVAL_MS"],
+        **alert_banner(),
     )
     # The list filters without the page cursor, for the pager's links.
     query = request.GET.copy()
@@ -45,6 +47,14 @@ def render_page(request, template: str, *, title: str, section: str, context=Non
     page["query"] = query.urlencode()
     page.update(context or {})
     return render(request, template, page, status=status)
+
+
+def alert_banner() -> dict:
+    """The open SLA alerts every console page shows until they resolve (jobs.sla)."""
+    from jobs import sla
+
+    alerts, count = sla.open_alerts()
+    return {"open_alert_count": count, "open_alert_rows": [{"alert": a, "text": sla.describe(a)} for a in alerts]}
 
 
 def bad_request(request, message: str, *, section: str = "dashboard"):
@@ -83,3 +93,28 @@ def report(request, outcome_messages) -> None:
 
 def redirect_after_action(request, fallback: str):
     return redirect(safe_next(request, fallback))
+
+
+def confirmed(request) -> bool:
+    """A destructive POST runs only when it comes from its confirmation page."""
+    return request.POST.get("confirm") == "yes"
+
+
+def confirm_page(request, preview, *, section: str, fields=(), fallback: str):
+    """The confirmation page of a destructive action (like Django's delete confirmation): what
+    will happen and how many jobs it touches, and a form that POSTs the same fields again with
+    confirm=yes. 'No' leads back where the person came from."""
+    back = safe_next(request, fallback)
+    return render_page(
+        request,
+        "jobs/console/confirm.html",
+        title=preview.heading,
+        section=section,
+        context={
+            "preview": preview,
+            "action_url": request.path,
+            # The reason typed next to the button goes on to the audit trail.
+            "fields": [*fields, ("next", back), *((("reason", action_reason(request)),) if action_reason(request) else ())],
+            "back_url": back,
+        },
+    )
