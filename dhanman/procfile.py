@@ -14,7 +14,7 @@ and qcluster), so that honcho's prefixes, gunicorn's lines and Django's agree on
 import os
 import sys
 
-# Beyond the grace period and jobs.cluster.CANCEL_WAIT_SECONDS: killing stubborn workers (5 s),
+# Beyond the grace period and jobs.server.cluster.CANCEL_WAIT_SECONDS: killing stubborn workers (5 s),
 # requeueing what is left and waiting for the monitor (10 s at most), with room to spare.
 STOP_MARGIN_SECONDS = 20.0
 
@@ -23,7 +23,7 @@ def kill_wait_seconds() -> float:
     """How long honcho waits, once a process has exited, before it SIGKILLs the others."""
     from django.conf import settings
 
-    from jobs.cluster import CANCEL_WAIT_SECONDS
+    from jobs.server.cluster import CANCEL_WAIT_SECONDS
 
     return settings.DHANMAN_JOBS["SHUTDOWN_GRACE_SECONDS"] + CANCEL_WAIT_SECONDS + STOP_MARGIN_SECONDS
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from jobs import conf as jobs_conf
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -187,76 +189,13 @@ LOGGING = {
     },
 }
 
-# --- The job system: every knob in one place ---------------------------------------------------
-# The names mirror Hangfire's options in the old setup (WorkerCount, Queues, SchedulePollingInterval,
-# HeartbeatInterval, ServerCheckInterval, JobExpirationCheckInterval).
-# Every queue there is, in priority order: what `@task(queue_name=...)` is checked against
-# (Django's TASKS QUEUES). Which of them one server claims is SERVER_QUEUES below.
-JOB_QUEUES = env.list("JOBS_QUEUES", default=["critical", "default", "low-priority"])
-DHANMAN_JOBS = {
-    # Worker processes per `qcluster` server.
-    "WORKER_COUNT": env.int("JOBS_WORKER_COUNT", default=4),
-    # A worker that finishes a job claims its next one itself, this many in a row at most, before
-    # it goes back to django-q2's loop (jobs/worker.py); 1 turns that off.
-    "WORKER_CHAIN_LIMIT": env.int("JOBS_WORKER_CHAIN_LIMIT", default=100),
-    # Every queue, in priority order: a server always claims from the first non-empty one it serves.
-    "QUEUES": JOB_QUEUES,
-    # The queues one server claims: a subset of QUEUES, kept in QUEUES' order whatever order they
-    # are given in (`qcluster --queues critical,default` overrides it; an unknown name stops the
-    # server at start). The other queues' jobs wait for a server that serves them.
-    "SERVER_QUEUES": env.list("JOBS_SERVER_QUEUES", default=JOB_QUEUES),
-    # A job whose worker process died under it (segfault, os._exit, the OOM killer) this many
-    # times fails ("killed its worker 3 times") instead of being retried until its attempts run out.
-    "MAX_WORKER_DEATHS": env.int("JOBS_MAX_WORKER_DEATHS", default=3),
-    # Idle wait between claims when no NOTIFY arrives (the only mode on SQLite), seconds.
-    "POLL_INTERVAL": env.float("JOBS_POLL_INTERVAL", default=1.0),
-    # How often due Scheduled jobs and recurring jobs are looked for, seconds.
-    "SCHEDULE_POLLING_INTERVAL": env.float("JOBS_SCHEDULE_POLLING_INTERVAL", default=1.0),
-    # How often a server writes its heartbeat, seconds.
-    "HEARTBEAT_INTERVAL": env.float("JOBS_HEARTBEAT_INTERVAL", default=5.0),
-    # How often the reaper looks for dead servers and expired leases, seconds.
-    "SERVER_CHECK_INTERVAL": env.float("JOBS_SERVER_CHECK_INTERVAL", default=5.0),
-    # A server without a heartbeat for this long is dead, seconds.
-    "SERVER_TIMEOUT": env.float("JOBS_SERVER_TIMEOUT", default=30.0),
-    # A Processing job whose lease is not renewed for this long is returned to its queue, seconds.
-    "LEASE_SECONDS": env.float("JOBS_LEASE_SECONDS", default=30.0),
-    # Succeeded and Deleted jobs are removed after this long, seconds (Hangfire: 24 h).
-    "EXPIRATION_SECONDS": env.int("JOBS_EXPIRATION_SECONDS", default=24 * 3600),
-    # How often a server rolls finished jobs up into the console's 15-minute counters, seconds
-    # (jobs/statistics.py; each interval is stored once, 2 minutes after it ended).
-    "STATS_ROLLUP_INTERVAL": env.float("JOBS_STATS_ROLLUP_INTERVAL", default=60.0),
-    # How often expiration runs, seconds (Hangfire's JobExpirationCheckInterval: 30 min).
-    "EXPIRATION_CHECK_INTERVAL": env.int("JOBS_EXPIRATION_CHECK_INTERVAL", default=1800),
-    # Batches are removed this long after they finish, seconds.
-    "BATCH_EXPIRATION_SECONDS": env.int("JOBS_BATCH_EXPIRATION_SECONDS", default=7 * 24 * 3600),
-    # A recurring occurrence found later than this counts as missed (its misfire policy applies).
-    "RECURRING_MISFIRE_GRACE_SECONDS": env.int("JOBS_RECURRING_MISFIRE_GRACE_SECONDS", default=60),
-    # Strict misfire policy: at most this many catch-up jobs after an outage.
-    "RECURRING_STRICT_MISFIRE_CAP": env.int("JOBS_RECURRING_STRICT_MISFIRE_CAP", default=100),
-    # On SIGTERM, running jobs get this long to finish before they are cancelled and requeued.
-    "SHUTDOWN_GRACE_SECONDS": env.float("JOBS_SHUTDOWN_GRACE_SECONDS", default=25.0),
-    # Arguments larger than this (JSON bytes) are refused at enqueue: pass ids instead.
-    "MAX_ARGUMENTS_BYTES": env.int("JOBS_MAX_ARGUMENTS_BYTES", default=64 * 1024),
-    # Argument keys shown as ••• in the console and in logs for every task (jobs/redaction.py),
-    # on top of each task's own @task(redact=(...)).
-    "REDACT_KEYS": env.list("JOBS_REDACT_KEYS", default=["password", "card_number", "cvv", "otp", "token"]),
-    # The retry policy of tasks that set none: Hangfire's AutomaticRetry (10 attempts).
-    "DEFAULT_RETRY": {"attempts": env.int("JOBS_DEFAULT_RETRY_ATTEMPTS", default=10)},
-    # Filters run around every job (dotted paths); tasks may add their own.
-    "FILTERS": env.list("JOBS_FILTERS", default=["jobs.filters.JobLogger"]),
-    # The console.
-    "DASHBOARD_TITLE": env.str("JOBS_DASHBOARD_TITLE", default="Dhanman Jobs Dashboard"),
-    "STATS_POLLING_INTERVAL_MS": env.int("JOBS_STATS_POLLING_INTERVAL_MS", default=2000),
-    # /metrics answers only a request bearing this token; unset, /metrics is a 404 (jobs/metrics.py).
-    "METRICS_TOKEN": env.str("JOBS_METRICS_TOKEN", default=""),
-    # SLA rules (jobs/sla.py): how often one server checks them, seconds; who gets the alerts'
-    # mails; recurring jobs late when not succeeded within this many periods (0: off), or started
-    # this many seconds after their due time (0: off).
-    "SLA_CHECK_INTERVAL": env.float("JOBS_SLA_CHECK_INTERVAL", default=60.0),
-    "ALERT_EMAILS": env.list("JOBS_ALERT_EMAILS", default=[]),
-    "SLA_RECURRING_LATE_FACTOR": env.float("JOBS_SLA_RECURRING_LATE_FACTOR", default=2.0),
-    "SLA_RECURRING_MAX_START_DELAY": env.float("JOBS_SLA_RECURRING_MAX_START_DELAY", default=0.0),
-}
+# --- The job system ---------------------------------------------------------------------------
+# Every knob, its default and its JOBS_* variable are in jobs/conf.py (the engine reads them through
+# jobs.conf.jobs_settings); here they are read from the environment.
+DHANMAN_JOBS = jobs_conf.from_environment(env)
+# SLA alert mails go through the notification outbox (one mail per dedup key across retries).
+DHANMAN_JOBS["ALERT_NOTIFIER"] = DHANMAN_JOBS["ALERT_NOTIFIER"] or "notifications.services.notify"
+JOB_QUEUES = DHANMAN_JOBS["QUEUES"]
 
 # --- Domain events over RabbitMQ (jobs/events; docs/events.md) ------------------------------------
 # `manage.py consume_events` consumes them and relays the outbox; without RabbitMQ the app still
@@ -303,7 +242,7 @@ TASKS = {
 Q_CLUSTER = {
     "name": env.str("JOBS_CLUSTER_NAME", default="dhanman"),
     "workers": DHANMAN_JOBS["WORKER_COUNT"],
-    "broker_class": "jobs.broker.JobBroker",
+    "broker_class": "jobs.server.broker.JobBroker",
     "bulk": 1,
     "queue_limit": DHANMAN_JOBS["WORKER_COUNT"],
     "save_limit": -1,

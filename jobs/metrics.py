@@ -25,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from jobs import tallies
+from jobs.conf import jobs_settings
 from jobs.models import Job, RecurringJob, Server, State
 
 PREFIX = "dhanman_jobs"
@@ -240,7 +241,7 @@ def server_counts(now) -> tuple[dict, int, int]:
     A server marked running whose heartbeat is older than SERVER_TIMEOUT counts as dead already:
     the reaper will say so at its next pass.
     """
-    timeout = now - timedelta(seconds=settings.DHANMAN_JOBS["SERVER_TIMEOUT"])
+    timeout = now - timedelta(seconds=jobs_settings.SERVER_TIMEOUT)
     by_status: dict = {}
     worker_total = 0
     alive_ids = []
@@ -281,7 +282,7 @@ def _authorized(request, token: str) -> bool:
 @require_GET
 def metrics_view(request):
     global _registry
-    token = settings.DHANMAN_JOBS.get("METRICS_TOKEN") or ""
+    token = jobs_settings.METRICS_TOKEN or ""
     if not token:
         raise Http404("Metrics are not enabled (JOBS_METRICS_TOKEN is not set).")
     if not _authorized(request, token):

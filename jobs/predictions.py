@@ -21,6 +21,7 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
+from jobs.conf import jobs_settings
 from jobs.models import DurationEstimate, Job, Server, State
 
 WINDOW = 200
@@ -176,10 +177,9 @@ def processing_job(job: Job, now: datetime | None = None) -> dict | None:
 
 def workers_for(queues, now: datetime | None = None) -> int:
     """Workers of the live servers that serve any of `queues`."""
-    from django.conf import settings
 
     now = now or timezone.now()
-    fresh = now - timedelta(seconds=settings.DHANMAN_JOBS["SERVER_TIMEOUT"])
+    fresh = now - timedelta(seconds=jobs_settings.SERVER_TIMEOUT)
     wanted = set(queues)
     return sum(
         count

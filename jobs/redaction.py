@@ -19,7 +19,7 @@ import re
 from contextlib import contextmanager
 from functools import lru_cache
 
-from django.conf import settings
+from jobs.conf import jobs_settings
 
 MASK = "•••"
 # Shorter values are not masked inside free text (log lines): "1" or "ok" would mask half a line.
@@ -29,7 +29,7 @@ _running_secrets: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextV
 
 
 def global_keys() -> frozenset[str]:
-    return frozenset(settings.DHANMAN_JOBS.get("REDACT_KEYS", ()))
+    return frozenset(jobs_settings.REDACT_KEYS or ())
 
 
 def _task(task_path: str):

@@ -21,13 +21,15 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Min, Q
 from django.tasks import task
 from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
+from jobs.conf import jobs_settings
 from jobs.models import Alert, AlertKind, Job, RecurringJob, SlaMark, State
 
 logger = logging.getLogger("jobs.sla")
@@ -91,10 +93,6 @@ class Finding:
         return self.value > self.threshold
 
 
-def options() -> dict:
-    return settings.DHANMAN_JOBS
-
-
 # --- Which rules exist ----------------------------------------------------------------------------
 
 
@@ -125,9 +123,9 @@ def rule_names() -> list[str]:
     """Every rule that exists now, as metrics label it (kind:subject)."""
     names = [f"{kind}:{path}" for path, sla in declared_tasks().items() for kind, _ in sla.rules()]
     recurring = list(RecurringJob.objects.filter(enabled=True).order_by("id").values_list("id", flat=True))
-    if options()["SLA_RECURRING_LATE_FACTOR"]:
+    if jobs_settings.SLA_RECURRING_LATE_FACTOR:
         names += [f"{AlertKind.RECURRING_LATE}:{id}" for id in recurring]
-    if options()["SLA_RECURRING_MAX_START_DELAY"]:
+    if jobs_settings.SLA_RECURRING_MAX_START_DELAY:
         names += [f"{AlertKind.RECURRING_START_DELAY}:{id}" for id in recurring]
     return names
 
@@ -206,8 +204,8 @@ def period_of(recurring: RecurringJob, now: datetime) -> timedelta | None:
 
 
 def measure_recurring(now: datetime, last_success: dict) -> list[Finding]:
-    factor = options()["SLA_RECURRING_LATE_FACTOR"]
-    max_delay = options()["SLA_RECURRING_MAX_START_DELAY"]
+    factor = jobs_settings.SLA_RECURRING_LATE_FACTOR
+    max_delay = jobs_settings.SLA_RECURRING_MAX_START_DELAY
     findings = []
     rows = (
         RecurringJob.objects.filter(enabled=True)
@@ -269,7 +267,7 @@ def measure_all(now: datetime) -> list[Finding]:
     for path, sla in sorted(declared_tasks().items()):
         for kind, threshold in sla.rules():
             findings.append(measure_task(path, kind, threshold, sla, now))
-    if options()["SLA_RECURRING_LATE_FACTOR"] or options()["SLA_RECURRING_MAX_START_DELAY"]:
+    if jobs_settings.SLA_RECURRING_LATE_FACTOR or jobs_settings.SLA_RECURRING_MAX_START_DELAY:
         findings += measure_recurring(now, tallies.read(now).last_success)
     return findings
 
@@ -284,7 +282,7 @@ def check(now: datetime | None = None, *, force: bool = False) -> dict | None:
     it is not time yet.
     """
     now = now or timezone.now()
-    interval = timedelta(seconds=options()["SLA_CHECK_INTERVAL"])
+    interval = timedelta(seconds=jobs_settings.SLA_CHECK_INTERVAL)
     with transaction.atomic():
         SlaMark.objects.bulk_create([SlaMark(id=1, checked_at=now - interval)], ignore_conflicts=True)
         mark = SlaMark.objects.select_for_update(skip_locked=True).filter(id=1).first()
@@ -413,19 +411,30 @@ def describe(alert: Alert) -> str:
 
 def _mail_later(alert: Alert, event: str) -> None:
     """Queue the alert's mail as a job in this transaction: it exists only if the alert does."""
-    if options()["ALERT_EMAILS"]:
+    if jobs_settings.ALERT_EMAILS:
         send_alert_mail.enqueue(alert.pk, event)
+
+
+def _alert_notifier():
+    """The project's mail sender for alerts (JOBS_ALERT_NOTIFIER): the engine names no app of the
+    project, so the outbox that dedups mails (one per key, however often this job is retried) is
+    plugged in by settings, as EMAIL_BACKEND is. Without one, Django's send_mail sends directly."""
+    if jobs_settings.ALERT_NOTIFIER:
+        return import_string(jobs_settings.ALERT_NOTIFIER)
+
+    def send_directly(*, dedup_key: str, recipient: str, subject: str, body: str) -> None:
+        send_mail(subject, body, None, [recipient])
+
+    return send_directly
 
 
 @task(queue_name="critical")
 def send_alert_mail(alert_id: int, event: str) -> int:
     """Mail an alert's opening or resolution to JOBS_ALERT_EMAILS, once per recipient (the
     outbox's dedup key makes a retry of this job send nothing twice)."""
-    # The outbox all contexts share: one message per dedup key, however often this job runs.
-    from notifications.services import notify
-
+    notify = _alert_notifier()
     alert = Alert.objects.select_related("resolved_by").get(pk=alert_id)
-    title = settings.DHANMAN_JOBS["DASHBOARD_TITLE"]
+    title = jobs_settings.DASHBOARD_TITLE
     if event == "opened":
         subject = f"[{title}] SLA breach: {describe(alert)}"
         body = (
@@ -441,7 +450,7 @@ def send_alert_mail(alert_id: int, event: str) -> int:
             f"Worst value while open: {describe_value(alert.kind, alert.worst)}.\n"
         )
     sent = 0
-    for recipient in options()["ALERT_EMAILS"]:
+    for recipient in jobs_settings.ALERT_EMAILS:
         notify(
             dedup_key=f"sla-alert:{alert.pk}:{event}:{recipient}",
             recipient=recipient,

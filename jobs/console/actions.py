@@ -10,8 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs import audit
+from jobs import api, audit
+from jobs.api import InvalidOperation, JobNotFound
+from jobs.console import stats
 from jobs.models import Job, State
+from jobs.states import InvalidTransition
 
 # What a person can ask of a job, and which states it makes sense in (buttons are shown only
 # there; the API still decides, since a job's state can change between page and click).
@@ -67,16 +70,11 @@ def actions_for(job: Job) -> list[str]:
 
 
 def _api_call(action: str) -> Callable:
-    from jobs import api
-
     return {"requeue": api.requeue, "delete": api.delete, "cancel": api.cancel}[action]
 
 
 def run_job_action(action: str, job_ids, *, user, reason: str = "") -> Outcome:
     """Apply `action` to each job through jobs.api, collecting what was done and what was refused."""
-    from jobs.api import InvalidOperation, JobNotFound
-    from jobs.states import InvalidTransition
-
     call = _api_call(action)
     outcome = Outcome(verb=JOB_ACTIONS[action]["done"])
     for job_id in job_ids:
@@ -100,11 +98,9 @@ def run_job_action(action: str, job_ids, *, user, reason: str = "") -> Outcome:
 
 
 def cancel_batch(batch_id, *, user, reason: str = "") -> Outcome:
-    from jobs.api import InvalidOperation, JobNotFound, cancel_batch
-
     outcome = Outcome(verb="cancelled", nouns=("batch", "batches"))
     try:
-        cancel_batch(batch_id, by=user)
+        api.cancel_batch(batch_id, by=user)
     except (JobNotFound, InvalidOperation) as exc:
         outcome.refused.append((batch_id, str(exc)))
     else:
@@ -125,8 +121,6 @@ RECURRING_ACTIONS = {
 
 def run_recurring_action(action: str, recurring_id: str, *, user, reason: str = "") -> tuple[str, str]:
     """(level, message) for a recurring job's trigger / enable / disable / remove."""
-    from jobs import api
-
     call = getattr(api, action)
     targets = [(audit.RECURRING, recurring_id)]
     try:
@@ -157,9 +151,7 @@ def _history_reason(action: str, user, reason: str) -> str:
 
 
 def _forget_cached():
-    from jobs.console.stats import forget_cached
-
-    forget_cached()
+    stats.forget_cached()
 
 
 # --- What a destructive action would do, for its confirmation page ------------------------------

@@ -7,8 +7,8 @@ refused as a whole with 400: it does not come from our pages, and nothing is hal
 import uuid
 
 from django import forms
-from django.conf import settings
 
+from jobs.conf import jobs_settings
 from jobs.console.actions import BULK_ACTIONS, JOB_ACTIONS, MAX_BULK
 
 
@@ -21,7 +21,7 @@ class JobFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         queue = self.fields["queue"]
         assert isinstance(queue, forms.ChoiceField)
-        queue.choices = [("", "All queues")] + [(q, q) for q in settings.JOB_QUEUES]
+        queue.choices = [("", "All queues")] + [(q, q) for q in jobs_settings.QUEUES]
         self.task_paths = list(task_paths)
 
     def apply(self, queryset):

@@ -25,13 +25,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Min
 from django.utils import dateformat, timezone
 
-from jobs import predictions, statistics
+from jobs import predictions, states, statistics
+from jobs.conf import jobs_settings
 from jobs.models import Job, RecurringJob, Server, State
 
 SNAPSHOT_KEY = "jobs.console.snapshot.v2"
@@ -50,11 +50,11 @@ TASK_PATHS_TTL = 60
 RECENT_MAX_WINDOW = timedelta(minutes=5)
 # Succeeded and Failed: the states the graphs count.
 FINISHED = statistics.FINISHED
-ALIVE_STATUSES = ("running", "stopping")
+ALIVE_STATUSES = states.ALIVE
 
 
 def server_timeout() -> timedelta:
-    return timedelta(seconds=settings.DHANMAN_JOBS["SERVER_TIMEOUT"])
+    return timedelta(seconds=jobs_settings.SERVER_TIMEOUT)
 
 
 def server_is_alive(server: Server, now=None) -> bool:
@@ -125,7 +125,7 @@ def queue_rows(now=None) -> list[dict]:
     processing = dict(
         Job.objects.filter(state=State.PROCESSING).order_by().values_list("queue").annotate(n=Count("*"))
     )
-    names = list(settings.JOB_QUEUES)
+    names = list(jobs_settings.QUEUES)
     names += sorted((set(waiting) | set(processing)) - set(names))
     rows = []
     for name in names:
@@ -236,7 +236,7 @@ def compute_history(now=None) -> dict:
         "hours": [_bucket(start, counts, "H:00") for start, counts in zip(hours, by_hour, strict=True)],
         "days": [_bucket(start, counts, "D j M") for start, counts in zip(days, by_day, strict=True)],
         "time_zone": timezone.get_current_timezone_name(),
-        "expiration_hours": settings.DHANMAN_JOBS["EXPIRATION_SECONDS"] / 3600,
+        "expiration_hours": jobs_settings.EXPIRATION_SECONDS / 3600,
     }
 
 

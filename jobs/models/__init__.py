@@ -6,6 +6,7 @@ from jobs.models.audit import AuditEntry, AuditTarget  # noqa: F401
 from jobs.models.engine import (  # noqa: F401
     Batch,
     BatchState,
+    CancelReason,
     ContinuationOn,
     FinishedCount,
     Job,
@@ -13,6 +14,7 @@ from jobs.models.engine import (  # noqa: F401
     Misfire,
     RecurringJob,
     Server,
+    ServerStatus,
     State,
 )
 from jobs.models.events import EventConsumer, EventOutbox, ProcessedEvent  # noqa: F401

@@ -13,9 +13,9 @@ from django.utils import timezone
 
 import jobs.api
 from jobs import roles
-from jobs.broker import claim_jobs
 from jobs.models import Batch, Job, Server
-from jobs.runner import perform
+from jobs.server.broker import claim_jobs
+from jobs.server.runner import perform
 from tests.jobs.helpers import QUEUES
 from tests.testapp import tasks
 

@@ -11,8 +11,8 @@ from jobs import permissions, roles
 from jobs.models import Job, State
 from tests.console import factories
 
-BEFORE = [("jobs", "0011_observability")]
-AFTER = [("jobs", "0012_per_action_permissions")]
+BEFORE = [("jobs", "0012_server_status_cancel_reason_choices")]
+AFTER = [("jobs", "0013_per_action_permissions")]
 
 
 def _migrate(targets):
@@ -27,7 +27,7 @@ def _codenames(queryset) -> set:
 
 @pytest.fixture
 def back_to_latest_afterwards():
-    """The tests after this one need every migration applied again (0013's audit tables too)."""
+    """The tests after this one need every migration applied again (0014's audit tables too)."""
     yield
     executor = MigrationExecutor(connection)
     _migrate(executor.loader.graph.leaf_nodes())

@@ -210,7 +210,7 @@ def test_queues_oldest_wait_servers_workers_and_recurring_jobs():
     Server.objects.create(
         id="c", host="c", pid=3, worker_count=2, status="stopped", started_at=now, heartbeat_at=now
     )
-    from jobs.broker import claim_jobs
+    from jobs.server.broker import claim_jobs
 
     claim_jobs("a", ["critical"], 1)
     RecurringJob.objects.create(

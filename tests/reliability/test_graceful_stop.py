@@ -3,7 +3,7 @@
 The server stops claiming at once; a job that ends within the grace period
 (JOBS_SHUTDOWN_GRACE_SECONDS=5 here) finishes there; a job still running is asked to stop
 (a cooperative one does, and goes back to its queue) and, if it ignores that too, its worker is
-killed after jobs.cluster.CANCEL_WAIT_SECONDS and the job goes back to its queue all the same —
+killed after jobs.server.cluster.CANCEL_WAIT_SECONDS and the job goes back to its queue all the same —
 at once, not after a lease. The process exits 0 and another server finishes everything.
 """
 
@@ -16,8 +16,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs.cluster import CANCEL_WAIT_SECONDS
 from jobs.models import Job, JobState, Server, State
+from jobs.server.cluster import CANCEL_WAIT_SECONDS
 from tests.reliability.drill import (
     FULL,
     SIZE,

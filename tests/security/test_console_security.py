@@ -19,11 +19,11 @@ from django.urls import reverse
 from django.urls.converters import IntConverter, SlugConverter, StringConverter, UUIDConverter
 
 from jobs import api
-from jobs.broker import claim_jobs
 from jobs.console import urls as console_urls
 from jobs.models import Batch, Job, RecurringJob, State
 from jobs.recurring import Cron
-from jobs.runner import perform
+from jobs.server.broker import claim_jobs
+from jobs.server.runner import perform
 from tests.security.conftest import CSRF_SECRET, BrowserClient
 from tests.security.snapshot import database_snapshot
 from tests.testapp.tasks import add, fail_once, record

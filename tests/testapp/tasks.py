@@ -1,9 +1,10 @@
 """Probe tasks for the engine's tests. Each leaves a trace in the database."""
 
+import asyncio
 import os
 import time
 
-from django.tasks import task
+from django.tasks import TaskContext, task
 from django.utils import timezone
 
 from jobs.filters import JobFilter
@@ -182,3 +183,44 @@ def flaky_for_sla(fail):
 @task(sla=SLA(max_wait=30, window=600))
 def waits_for_sla():
     return None
+
+
+# --- django.tasks' contract and `async def` tasks ------------------------------------------------
+
+
+@task(takes_context=True)
+def describe_context(context):
+    """What Django's TaskContext promises, as the task sees it."""
+    return {
+        "is_task_context": isinstance(context, TaskContext),
+        "result_id": context.task_result.id,
+        "status": context.task_result.status,
+        "path": context.task_result.task.module_path,
+        "attempt": context.attempt,
+    }
+
+
+@task
+async def async_add(a, b):
+    await asyncio.sleep(0)
+    return a + b
+
+
+@task(takes_context=True)
+async def async_record(context, key):
+    await Execution.objects.acreate(key=key, job_id=context.job_id, pid=os.getpid())
+    await context.aprogress(50, "half way")
+    return {"key": key, "attempt": context.attempt}
+
+
+@task(retry=Retry(attempts=0), timeout=1)
+async def async_sleep_past_timeout(seconds):
+    await asyncio.sleep(seconds)
+
+
+@task(takes_context=True, retry=Retry(attempts=0))
+async def async_wait_for_cancel(context, key, seconds):
+    """Sleeps without checking its flag: only the runner's watcher can stop it."""
+    await Attempt.objects.acreate(key=key, job_id=context.job_id, attempt=context.attempt)
+    await asyncio.sleep(seconds)
+    await Execution.objects.acreate(key=key, job_id=context.job_id, pid=os.getpid())

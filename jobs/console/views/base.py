@@ -1,11 +1,11 @@
 """What every console page shares: the admin's context, the console's navigation, messages."""
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from jobs.conf import jobs_settings
 from jobs.console import access
 
 NAVIGATION = (
@@ -22,7 +22,7 @@ NAVIGATION = (
 
 
 def console_title() -> str:
-    return settings.DHANMAN_JOBS["DASHBOARD_TITLE"]
+    return jobs_settings.DASHBOARD_TITLE
 
 
 def render_page(request, template: str, *, title: str, section: str, context=None, status: int = 200):
@@ -37,7 +37,7 @@ def render_page(request, template: str, *, title: str, section: str, context=Non
         ],
         # {% if may.retry_jobs %}: the buttons a person sees are the ones they may press.
         may=access.Permissions(request.user),
-        polling_interval_ms=settings.DHANMAN_JOBS["STATS_POLLING_INTERVAL_MS"],
+        polling_interval_ms=jobs_settings.STATS_POLLING_INTERVAL_MS,
         **alert_banner(),
     )
     # The list filters without the page cursor, for the pager's links.

@@ -3,6 +3,7 @@
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
+from jobs.api import batch_progress
 from jobs.console import actions
 from jobs.console.access import console_action, console_page
 from jobs.console.listing import InvalidCursor, keyset_page
@@ -23,8 +24,6 @@ STATE_LABELS = dict(BatchState.choices)
 
 
 def progress_of(batch: Batch) -> dict:
-    from jobs.api import batch_progress
-
     return batch_progress(batch)
 
 

@@ -1,8 +1,8 @@
 """Servers: every `qcluster` that has registered, with its heartbeat and whether it is alive."""
 
-from django.conf import settings
 from django.utils import timezone
 
+from jobs.conf import jobs_settings
 from jobs.console import stats
 from jobs.console.access import console_page
 from jobs.console.views.base import render_page
@@ -42,7 +42,7 @@ def servers(request):
         section="servers",
         context={
             "rows": rows,
-            "server_timeout": settings.DHANMAN_JOBS["SERVER_TIMEOUT"],
+            "server_timeout": jobs_settings.SERVER_TIMEOUT,
             "now": now,
         },
     )

@@ -97,7 +97,7 @@ def new_codenames():
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0011_observability'),
+        ('jobs', '0012_server_status_cancel_reason_choices'),
         ('auth', '0012_alter_user_first_name_max_length'),
         ('contenttypes', '0002_remove_content_type_name'),
     ]

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0012_per_action_permissions'),
+        ('jobs', '0013_per_action_permissions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -28,13 +28,15 @@ import uuid
 from multiprocessing import Event, Value
 
 from django import db
-from django.conf import settings
-from django.utils import timezone
+from django.db import transaction
 from django_q.cluster import Cluster, Sentinel, get_mp_context
 from django_q.conf import Conf
 from django_q.status import Stat
 
-from jobs import capacity, worker
+from jobs import states
+from jobs.conf import jobs_settings
+from jobs.models import CancelReason, Job, State
+from jobs.server import capacity, worker
 
 logger = logging.getLogger("jobs.cluster")
 
@@ -61,7 +63,7 @@ class JobSentinel(Sentinel):
         super().start()
 
     def spawn_worker(self):
-        # django-q2's worker loop, started through jobs.worker so that a worker can claim its
+        # django-q2's worker loop, started through jobs.server.worker so that a worker can claim its
         # next job itself: it needs the server's id, its guard timer and the stop event.
         # (django-q2's spawn_process recognises its own worker function only: do what it does.)
         timer = Value("f", -1)
@@ -91,7 +93,7 @@ class JobSentinel(Sentinel):
 
     def stop(self):
         Stat(self).save()
-        grace = settings.DHANMAN_JOBS["SHUTDOWN_GRACE_SECONDS"]
+        grace = jobs_settings.SHUTDOWN_GRACE_SECONDS
         logger.info("Server stopping: no new claims; running jobs get %.0f s to finish", grace)
         self.event_out.set()
         while self.pusher.is_alive():
@@ -152,11 +154,7 @@ class JobSentinel(Sentinel):
         return getattr(self.broker, "server_id", None)
 
     def _cancel_running_jobs(self):
-        from jobs.models import Job, State
-
-        Job.objects.filter(server_id=self._server_id(), state=State.PROCESSING).update(
-            cancel_requested=True, cancel_reason="shutdown"
-        )
+        states.request_cancel(Job.objects.filter(server_id=self._server_id()), CancelReason.SHUTDOWN)
         logger.warning("Grace period over: asked the running jobs to stop")
 
     def _kill_workers(self):
@@ -168,28 +166,21 @@ class JobSentinel(Sentinel):
 
     def _requeue_leftovers(self):
         """Jobs of this server still Processing now have no worker: back to their queue."""
-        from django.db import transaction
-
-        from jobs.models import Job, State
-        from jobs.states import apply_state
-
         server_id = self._server_id()
         if server_id is None:
             return
         db.close_old_connections()
         with transaction.atomic():
             for job in Job.objects.select_for_update().filter(server_id=server_id, state=State.PROCESSING):
-                apply_state(
+                states.apply_state(
                     job, State.ENQUEUED, f"Server {server_id} shut down before the job finished",
                     fields={"fetch_token": None, "lease_until": None, "worker_pid": None,
                             "cancel_requested": False, "cancel_reason": ""},
                 )
 
     def _mark_stopped(self):
-        from jobs.models import Server
-
         if self._server_id():
-            Server.objects.filter(pk=self._server_id()).update(status="stopped", stopped_at=timezone.now())
+            states.mark_stopped(self._server_id())
 
 
 class JobCluster(Cluster):
