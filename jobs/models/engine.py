@@ -220,7 +220,7 @@ class Job(models.Model):
     class Meta:
         ordering = ["-created_at"]
         # One per console action (jobs.permissions); the roles are groups preset with them.
-        permissions = PERMISSIONS
+        permissions = PERMISSIONS  # type: ignore[assignment]  # a list of (codename, name); the stubs want lazy names too
         indexes = [
             # The claim: per queue, highest priority first, then oldest.
             models.Index(

@@ -23,7 +23,7 @@ class AuditFilterForm(forms.Form):
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("object") and not data.get("kind"):
             raise forms.ValidationError("Choose what kind of object the id names.")
         return data
