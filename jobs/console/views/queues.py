@@ -9,6 +9,7 @@ from django.utils import timezone
 from jobs.conf import jobs_settings
 from jobs.console.access import console_action
 from jobs.console.views.base import redirect_after_action, report
+from jobs.permissions import PAUSE_QUEUES
 from jobs.queues import pause_queue, resume_queue
 
 
@@ -30,7 +31,7 @@ def _resume_at(raw: str):
     return timezone.make_aware(value) if timezone.is_naive(value) else value
 
 
-@console_action()
+@console_action(PAUSE_QUEUES)
 def queue_pause(request, queue):
     """Pause a queue: a reason is required, "resume at" is optional."""
     _known(queue)
@@ -46,7 +47,7 @@ def queue_pause(request, queue):
     return redirect_after_action(request, reverse("jobs_console:dashboard"))
 
 
-@console_action()
+@console_action(PAUSE_QUEUES)
 def queue_resume(request, queue):
     _known(queue)
     if resume_queue(queue, by=request.user):
