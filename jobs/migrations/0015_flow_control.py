@@ -88,7 +88,7 @@ def remove_admit_function(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0012_server_status_cancel_reason_choices"),
+        ("jobs", "0014_console_audit"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
