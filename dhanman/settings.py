@@ -212,6 +212,9 @@ DHANMAN_JOBS = {
     "SHUTDOWN_GRACE_SECONDS": env.float("JOBS_SHUTDOWN_GRACE_SECONDS", default=25.0),
     # Arguments larger than this (JSON bytes) are refused at enqueue: pass ids instead.
     "MAX_ARGUMENTS_BYTES": env.int("JOBS_MAX_ARGUMENTS_BYTES", default=64 * 1024),
+    # What a job may print (context.log and its logging records) over all its attempts, in
+    # bytes; beyond it the output is cut with a visible marker (jobs/output.py).
+    "OUTPUT_MAX_BYTES": env.int("JOBS_OUTPUT_MAX_BYTES", default=64 * 1024),
     # The retry policy of tasks that set none: Hangfire's AutomaticRetry (10 attempts).
     "DEFAULT_RETRY": {"attempts": env.int("JOBS_DEFAULT_RETRY_ATTEMPTS", default=10)},
     # Filters run around every job (dotted paths); tasks may add their own.

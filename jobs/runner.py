@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.json import normalize_json
 from django_q.exceptions import TimeoutException
 
-from jobs import capacity, worker
+from jobs import capacity, output, worker
 from jobs.broker import CLAIM_CTES, JOB_COLUMNS, JOB_FIELDS, claim_parameters, release_worker_claims
 from jobs.filters import Stopwatch, filters_for, run_hook
 from jobs.models import Job, State
@@ -63,6 +63,15 @@ class JobContext:
         self.token = token
         self._cancelled = False
         self._checked_at = 0.0
+        # The attempt's output buffer while the task runs (jobs.output.capture sets it).
+        self.output: output.Capture | None = None
+
+    def log(self, message: str) -> None:
+        """A line of the job's output, shown per attempt on its console page (jobs/output.py)."""
+        if self.output is not None:
+            self.output.line(str(message))
+        else:  # outside the task body (a filter's hook): the worker's log is the only place
+            logger.info("Job %s: %s", self.job_id, message)
 
     def is_cancelled(self) -> bool:
         if not self._cancelled and time.monotonic() - self._checked_at >= self.CHECK_EVERY:
@@ -79,6 +88,8 @@ class JobContext:
         Job.objects.filter(pk=self.job.pk, fetch_token=self.token).update(
             progress=percent, progress_message=str(message)[:500]
         )
+        if self.output is not None:  # a moment the task chose: let the console see its lines too
+            self.output.maybe_flush()
 
 
 @contextmanager
@@ -279,7 +290,7 @@ def _run(job: Job, *, claim_next: bool) -> tuple[str, Job | None]:
     watch = Stopwatch()
     result, exception = None, None
     try:
-        with time_limit(job.timeout):
+        with output.capture(context), time_limit(job.timeout):
             if task.takes_context:
                 result = task.call(context, *job.args, **job.kwargs)
             else:

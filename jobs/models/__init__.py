@@ -8,6 +8,7 @@ from jobs.models.engine import (  # noqa: F401
     ContinuationOn,
     FinishedCount,
     Job,
+    JobOutput,
     JobState,
     Misfire,
     RecurringJob,

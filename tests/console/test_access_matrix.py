@@ -114,6 +114,7 @@ MATRIX = {
     "job_bulk": Case(OPERATE, "POST", setup=_bulk),
     "job_detail": Case(VIEW, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),
     "job_graph": Case(VIEW, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),
+    "job_live": Case(VIEW, setup=_job_in(factories.processing), unknown=UNKNOWN_JOB),
     "job_requeue": Case(
         OPERATE, "POST", setup=_job_action(factories.failed, lambda j: j.state == State.ENQUEUED), unknown=UNKNOWN_JOB
     ),

@@ -1,6 +1,6 @@
 """Jobs by state (searchable keyset lists), bulk actions, job detail and single-job actions."""
 
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 
@@ -10,6 +10,7 @@ from jobs.console.forms import BulkJobActionForm, JobFilterForm
 from jobs.console.listing import InvalidCursor, SearchTooSlow, bounded, keyset_page, parse_job_id
 from jobs.console.views.base import bad_request, redirect_after_action, render_page, report
 from jobs.models import Job, State
+from jobs.output import outputs_of
 
 # What a list row shows; the heavy columns (traceback, result, retry policy) stay on disk.
 LIST_FIELDS = (
@@ -121,6 +122,8 @@ def job_detail(request, job_id):
             "job": job,
             "history": history,
             "continuations": continuations,
+            "outputs": outputs_of(job),
+            "live": job.state in LIVE_STATES,
             "available_actions": [
                 {"name": name, "label": actions.JOB_ACTIONS[name]["label"],
                  "url": reverse(f"jobs_console:job_{name}", args=[job.pk])}
@@ -128,6 +131,29 @@ def job_detail(request, job_id):
             ],
         },
     )
+
+
+# States in which a job's page keeps polling job_live: its output and progress may still change.
+LIVE_STATES = (State.ENQUEUED, State.SCHEDULED, State.PROCESSING, State.AWAITING)
+
+
+@console_page()
+def job_live(request, job_id):
+    """The job detail's live part, polled by console.js while the job may still change: state,
+    progress and each attempt's output. Text is set with textContent on the page, never as HTML."""
+    job = get_object_or_404(Job.objects.only("id", "state", "progress", "progress_message", "attempt"), pk=job_id)
+    return JsonResponse({
+        "state": job.state,
+        "state_label": STATE_LABELS[job.state],
+        "live": job.state in LIVE_STATES,
+        "attempt": job.attempt,
+        "progress": job.progress,
+        "progress_message": job.progress_message,
+        "outputs": [
+            {"attempt": row.attempt, "text": row.text, "size": row.size, "truncated": row.truncated}
+            for row in outputs_of(job)
+        ],
+    })
 
 
 def timeline(job: Job) -> list:
