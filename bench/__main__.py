@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench import environment
 
-SCENARIOS = ("enqueue", "drain", "latency", "delayed", "memory", "console", "output")
+SCENARIOS = ("enqueue", "drain", "latency", "delayed", "memory", "console", "predictions", "output")
 ROOT = Path(__file__).resolve().parent.parent
 
 

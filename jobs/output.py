@@ -23,11 +23,11 @@ import threading
 import time
 from contextlib import contextmanager
 
-from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from jobs.conf import jobs_settings
 from jobs.models import JobOutput
 
 logger = logging.getLogger("jobs.output")
@@ -44,6 +44,8 @@ IGNORED_LOGGERS = (
     "jobs.filters",
     "jobs.worker",
     "jobs.broker",
+    "jobs.server",
+    "jobs.states",
     "jobs.output",
     "django_q",
     "django-q",
@@ -68,7 +70,7 @@ class Capture(logging.Handler):
         super().__init__()
         self.job_id = job_id
         self.attempt = attempt
-        self.max_bytes = settings.DHANMAN_JOBS["OUTPUT_MAX_BYTES"] if max_bytes is None else max_bytes
+        self.max_bytes = jobs_settings.OUTPUT_MAX_BYTES if max_bytes is None else max_bytes
         self.thread = threading.get_ident()
         self._pending: list[str] = []
         self._pending_bytes = 0
@@ -130,8 +132,9 @@ class Capture(logging.Handler):
     # --- writing ------------------------------------------------------------------------------
     def maybe_flush(self) -> None:
         """Write what is pending if enough is, or enough time passed, and the task is not inside
-        a transaction of its own."""
-        if not self._pending:
+        a transaction of its own. Only from the job's thread: another (an `async def` task's
+        event loop) would open a connection of its own; its lines wait for the end."""
+        if not self._pending or threading.get_ident() != self.thread:
             return
         due = self._pending_bytes >= FLUSH_BYTES or time.monotonic() - self._written_at >= FLUSH_SECONDS
         if due and len(connection.atomic_blocks) <= self._outer_atomic_depth:
@@ -172,7 +175,7 @@ class Capture(logging.Handler):
 
 @contextmanager
 def capture(context):
-    """Capture the output of the attempt `context` (a jobs.runner.JobContext) runs, while inside."""
+    """Capture the output of the attempt `context` (a jobs.task.JobContext) runs, while inside."""
     output = Capture(context.job.pk, context.attempt)
     root = logging.getLogger()
     root.addHandler(output)

@@ -1,6 +1,29 @@
 import pytest
+from django.test.utils import override_settings
 
+from tests.support import make_run
 from tests.support.cluster import start_cluster
+
+
+@pytest.fixture(scope="session")
+def make_run_install(tmp_path_factory):
+    """`make run`'s setup on a fresh SQLite file, once per session (tests/support/make_run.py)."""
+    return make_run.install(tmp_path_factory.mktemp("make-run"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def unhashed_static_files(tmp_path_factory):
+    """Pages rendered in the test process use plain static URLs. Production's manifest storage
+    needs `collectstatic` first (tests run with DEBUG off, where it insists on its manifest);
+    the tests that start `make run`'s processes run collectstatic and check the real thing."""
+    with override_settings(
+        STORAGES={
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        },
+        STATIC_ROOT=tmp_path_factory.mktemp("static"),
+    ):
+        yield
 
 
 @pytest.fixture

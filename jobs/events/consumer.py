@@ -112,6 +112,8 @@ class Consumer:
         self._last_heartbeat = 0.0
         self._status = "connecting"
         self._last_error = ""
+        # The confirming publisher of the live connection (retries, dead letters); None between connections.
+        self._publisher: ConfirmingPublisher | None = None
         self.relay = (
             Relay(self.cfg, on_sent=self._relayed) if (self.cfg.relay if relay is None else relay) else None
         )
@@ -192,7 +194,7 @@ class Consumer:
                     self.stopping.wait(delay)
                     delay = min(delay * 2, self.cfg.reconnect_max_delay)
         finally:
-            if self.relay is not None:
+            if self.relay is not None and relay_thread is not None:
                 self.relay.stop()
                 relay_thread.join(10)
             self._status = "stopped"
@@ -292,6 +294,7 @@ class Consumer:
                     "x-dhanman-consumer": self.id,
                 }
             )
+        assert self._publisher is not None, "dead-lettering happens only while connected"
         self._publisher.publish(
             Outgoing(
                 body=message.body if isinstance(message.body, bytes) else str(message.body).encode(),

@@ -73,7 +73,7 @@ def peek(cfg: EventsConfig | None = None, limit: int = PEEK_LIMIT) -> tuple[int,
     try:
         channel = connection.channel()
         depth = dead_letter_queue(cfg)(channel).queue_declare().message_count
-        letters = []
+        letters: list[DeadLetter] = []
         while len(letters) < min(limit, depth):
             message = channel.basic_get(cfg.dead_letter_queue, no_ack=False)
             if message is None:

@@ -9,6 +9,7 @@ timestamp are each a `BadMessage` whose text is the reason written on the dead l
 
 import json
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -90,7 +91,7 @@ def parse(body: bytes | str) -> Event:
     )
 
 
-def envelope(*, id: str, type: str, occurred_at: datetime, data: dict, source: str) -> dict:
+def envelope(*, id: str | uuid.UUID, type: str, occurred_at: datetime, data: dict, source: str) -> dict:
     return {
         "id": str(id),
         "type": type,

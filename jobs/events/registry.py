@@ -9,6 +9,7 @@ datetime, "12.50" a Decimal); a message without them is a bad message, dead-lett
 field named. The consumer binds its queue to exactly the types registered here.
 """
 
+import builtins
 import importlib
 import logging
 from collections.abc import Callable
@@ -56,7 +57,7 @@ def _convert(name: str, kind, value):
 class Handler:
     type: str
     function: Callable[[Event], object]
-    data: tuple[tuple[str, type], ...] = ()
+    data: tuple[tuple[str, builtins.type], ...] = ()
 
     @property
     def name(self) -> str:

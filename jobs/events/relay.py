@@ -134,7 +134,7 @@ def expire(cfg: EventsConfig | None = None, now=None) -> dict:
         ("consumers", EventConsumer.objects.filter(heartbeat_at__lt=outbox_cutoff)),
     ):
         while True:
-            ids = list(queryset.values_list("pk", flat=True)[:EXPIRE_BATCH])
+            ids: list[int | str] = list(queryset.values_list("pk", flat=True)[:EXPIRE_BATCH])
             if not ids:
                 break
             removed[key] += queryset.model.objects.filter(pk__in=ids).delete()[0]

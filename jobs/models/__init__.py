@@ -5,6 +5,7 @@ outbox, processed message ids, consumers (jobs/events)."""
 from jobs.models.engine import (  # noqa: F401
     Batch,
     BatchState,
+    CancelReason,
     ContinuationOn,
     FinishedCount,
     Job,
@@ -13,6 +14,16 @@ from jobs.models.engine import (  # noqa: F401
     Misfire,
     RecurringJob,
     Server,
+    ServerStatus,
     State,
 )
 from jobs.models.events import EventConsumer, EventOutbox, ProcessedEvent  # noqa: F401
+from jobs.models.observability import (  # noqa: F401
+    Alert,
+    AlertKind,
+    DurationEstimate,
+    JobTally,
+    RecurringSuccess,
+    SlaMark,
+    TallyMark,
+)

@@ -19,7 +19,9 @@ logger = logging.getLogger("jobs.console")
 def events(request):
     cfg = config()
     overview = status.overview()
-    depth, letters, unreachable = None, [], ""
+    depth: int | None = None
+    letters: list[deadletters.DeadLetter] = []
+    unreachable = ""
     try:
         depth, letters = deadletters.peek(cfg)
     except CONNECTION_ERRORS as exc:

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0010_events'),
+        ('jobs', '0012_server_status_cancel_reason_choices'),
     ]
 
     operations = [

@@ -1,0 +1,394 @@
+"""One job in a worker: `perform(job_id, token)`, what django-q2's worker runs for each package
+— and then the jobs that worker claims for itself while there is work (jobs/server/worker.py).
+
+The pipeline of one job: fence the delivery (sql.start) -> resolve the task (registry) -> send
+django.tasks' task_started -> filters' on_performing -> run it, sync or `async def`, under its
+time limit -> on_performed -> record the outcome -> task_finished.
+
+The token fences the delivery: only the holder of the job's current fetch token may start or
+finish it, so a stale or duplicate delivery (a job reaped while its first worker still ran) does
+nothing. The outcome is written in one transaction: the fast success (sql.SUCCEED_SQL, one
+statement) when nothing else hangs on the job, else the general path below (retries,
+cancellation, continuations, batches, SQLite), through states.py.
+"""
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import time
+import traceback
+from contextlib import contextmanager
+from datetime import timedelta
+from inspect import iscoroutinefunction
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.db import DatabaseError, connection, transaction
+from django.tasks import TaskResultStatus
+from django.tasks.base import TaskError
+from django.tasks.signals import task_finished, task_started
+from django.utils import timezone
+from django.utils.json import normalize_json
+from django_q.exceptions import TimeoutException
+
+from jobs import output, sql, states
+from jobs.backend import STATUS, JobBackend, result_for
+from jobs.filters import Stopwatch, filters_for, run_hook
+from jobs.models import CancelReason, Job, State
+from jobs.registry import UnknownTask, resolve_task
+from jobs.retry import Retry
+from jobs.server import capacity, worker
+from jobs.states import apply_state
+from jobs.task import JobCancelled, JobContext, JobTimeout, class_path
+
+logger = logging.getLogger("jobs.runner")
+
+# An `async def` job whose coroutine blocks the event loop (sync sleep, CPU) cannot be stopped by
+# the loop's own timeout: the alarm stops it this many seconds later.
+ASYNC_ALARM_GRACE = 1.0
+
+
+@contextmanager
+def time_limit(seconds: float | None):
+    """Raise JobTimeout in this (main) thread after `seconds`."""
+    if not seconds:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise JobTimeout(f"Job exceeded its timeout of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def perform(job_id: str, token: str) -> str:
+    """Run a claimed job; then, in a job server's worker, the jobs it claims itself (worker.py).
+
+    Returns the state the last job ended in ('stale' for a fenced-off delivery).
+    """
+    try:
+        started = _start(job_id, token)
+        if started is None:
+            return "stale"
+        job: Job = started
+        runs = 1
+        while True:
+            next_job: Job | None
+            try:
+                outcome, next_job = _run(job, claim_next=runs < worker.chain_limit())
+            except (Exception, SystemExit) as exc:  # e.g. a filter's hook calling exit()
+                outcome, next_job = _fail_outside_task(job, exc), None
+            if next_job is None:
+                return outcome
+            job = next_job
+            runs += 1
+            # django-q2 armed its alarm and guard for the package's first job: re-arm for this one.
+            signal.alarm(0)
+            worker.arm_guard(job.timeout)
+    finally:
+        capacity.release()
+
+
+def _fail_outside_task(job: Job, exc: BaseException) -> str:
+    """The last resort for an error outside the task body (a filter, the outcome's own code): end
+    the attempt as a task error would, so that the job is never left Processing under a live
+    worker whose server keeps renewing its lease."""
+    logger.exception("Job %s: error outside its task; recorded as the attempt's failure", job.pk)
+    if worker.server_id() is not None:
+        # A next job claimed in a statement that committed before the error is given back.
+        with_database_retry(
+            lambda: worker.release_worker_claims(worker.server_id(), os.getpid(), keep=job.pk),
+            "giving back a worker's claims",
+        )
+    return with_database_retry(
+        lambda: _finish(job, str(job.fetch_token), result=None, exception=exc, duration=0.0, retry=True),
+        "recording a job's outcome",
+    )
+
+
+# While the database restarts, a worker keeps trying to record its job's outcome for this long.
+DATABASE_RETRY_SECONDS = 60.0
+
+
+def with_database_retry(operation, what: str):
+    """Run `operation`, reconnecting while the database is unavailable.
+
+    A worker that still cannot reach the database after DATABASE_RETRY_SECONDS exits: its pid
+    leaves the server's worker list, the job's lease is no longer renewed, and the reaper
+    returns the job to its queue — a job is never left Processing with a live lease forever.
+    """
+    deadline = time.monotonic() + DATABASE_RETRY_SECONDS
+    delay = 0.2
+    while True:
+        try:
+            return operation()
+        except DatabaseError as exc:
+            connection.close()
+            if time.monotonic() > deadline or not worker.in_worker():
+                if worker.in_worker():
+                    logger.error("Database unreachable while %s (%s); worker exits", what, exc)
+                    os._exit(3)
+                raise
+            logger.warning("Database unavailable while %s (%s); retrying", what, exc)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def _start(job_id: str, token: str) -> Job | None:
+    """Fence the delivery and load the job; None when this delivery no longer holds it."""
+    # django-q2 asks for a connection health check (a SELECT 1) before every task; this worker's
+    # first statement is the fence, which with_database_retry already retries on a new connection
+    # when the old one is broken — so the extra round trip buys nothing here.
+    connection.health_check_done = True  # type: ignore[attr-defined]  # Django sets it; not in the stubs
+    job = with_database_retry(lambda: sql.start(job_id, token, os.getpid()), "starting a job")
+    if job is None:
+        logger.info("Job %s: stale delivery ignored (token %s)", job_id, token)
+    return job
+
+
+def _run(job: Job, *, claim_next: bool) -> tuple[str, Job | None]:
+    """Run a job this worker holds; return the state it ended in, and the next job when
+    `claim_next` and one was claimed."""
+    token = str(job.fetch_token)
+    try:
+        task = resolve_task(job.task_path)
+    except UnknownTask as exc:
+        return finish(job, token, exception=exc, duration=0.0, retry=False, claim_next=claim_next)
+    except Exception as exc:
+        # The task's module raised while this worker imported it (InvalidTask, a RuntimeError of
+        # its own): a failed attempt like any task error, retried by the job's policy.
+        return finish(job, token, exception=exc, duration=0.0, claim_next=claim_next)
+
+    task_result = result_for(job, task)
+    context = JobContext(task_result=task_result, job=job, token=token)
+    task_started.send(JobBackend, task_result=task_result)
+    filters = filters_for(task)
+    run_hook(filters, "on_performing", context)
+    watch = Stopwatch()
+    result = None
+    exception: BaseException | None = None
+    try:
+        with output.capture(context):
+            args = (context, *job.args) if task.takes_context else tuple(job.args)
+            if iscoroutinefunction(task.func):
+                result = run_coroutine(task.func(*args, **job.kwargs), job.timeout, context)
+            else:
+                with time_limit(job.timeout):
+                    result = task.func(*args, **job.kwargs)
+        result = _json_result(task, result)
+    except TimeoutException as exc:  # django-q2's guard timer fired before ours
+        exception = JobTimeout(str(exc))
+    except KeyboardInterrupt:
+        raise  # someone stops this process: as in Django's own backends, let them
+    except BaseException as exc:
+        # SystemExit and exit() too: that task's failure, not its worker's end (Django's backends).
+        exception = exc
+    duration = watch.elapsed
+    run_hook(filters, "on_performed", context, exception, duration)
+    outcome, next_job = finish(job, token, result=result, exception=exception, duration=duration, claim_next=claim_next)
+    _send_finished(task_result, outcome, result, exception)
+    return outcome, next_job
+
+
+_STRICT_JSON = json.JSONEncoder(allow_nan=False)
+
+
+def _json_result(task, value):
+    """The task's return value as JSON (tuples become lists), or the TypeError Django's contract
+    gives a value that is not JSON (a set, an object, NaN): callers never read what they cannot use."""
+    try:
+        normalized = normalize_json(value)
+        _STRICT_JSON.encode(normalized)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{task.module_path}() returned a {type(value).__name__}, which is not JSON ({exc}): "
+            "return ids, strings, numbers, lists and dicts."
+        ) from None
+    return normalized
+
+
+def _send_finished(task_result, outcome: str, result, exception) -> None:
+    """django.tasks' task_finished, with the TaskResult as the outcome left it."""
+    if outcome == "stale":
+        return  # another delivery owns the job now; it reports the outcome
+    now = timezone.now()
+    object.__setattr__(task_result, "status", STATUS.get(outcome, TaskResultStatus.FAILED))
+    object.__setattr__(task_result, "finished_at", now)
+    if exception is None:
+        object.__setattr__(task_result, "_return_value", result)
+        task_finished.send(JobBackend, task_result=task_result)
+        return
+    task_result.errors.append(
+        TaskError(exception_class_path=class_path(type(exception)), traceback="".join(traceback.format_exception(exception)))
+    )
+    # Django's receiver logs sys.exc_info(): send inside a handler of the job's exception, as
+    # Django's own backends do.
+    try:
+        raise exception
+    except BaseException:
+        task_finished.send(JobBackend, task_result=task_result)
+
+
+# --- `async def` tasks ------------------------------------------------------------------------------
+
+
+def run_coroutine(coroutine, timeout: float | None, context: JobContext):
+    """Run an `async def` job on an event loop, under its timeout, cancelled when its cancel flag
+    is set (a person deleted it, its server stops).
+
+    asgiref's async_to_sync runs the loop in a helper thread while this (main) thread serves the
+    coroutine's thread-sensitive sync calls — the async ORM, the context's async helpers — so
+    they use the worker's own database connection, as a sync job would.
+    """
+    with time_limit(timeout + ASYNC_ALARM_GRACE if timeout else None):
+        return async_to_sync(_supervise)(coroutine, timeout, context)
+
+
+async def _supervise(coroutine, timeout: float | None, context: JobContext):
+    job_task = asyncio.ensure_future(coroutine)
+    cancelled_by_flag = False
+
+    async def watch_cancel_flag():
+        nonlocal cancelled_by_flag
+        while not job_task.done():
+            await asyncio.sleep(context.CHECK_EVERY)
+            if await context.ais_cancelled():
+                cancelled_by_flag = True
+                job_task.cancel()
+                return
+
+    watcher = asyncio.ensure_future(watch_cancel_flag())
+    try:
+        async with asyncio.timeout(timeout) as deadline:
+            return await job_task
+    except TimeoutError:
+        if deadline.expired():
+            raise JobTimeout(f"Job exceeded its timeout of {timeout:g} s") from None
+        raise
+    except asyncio.CancelledError:
+        if cancelled_by_flag:
+            raise JobCancelled(f"Job {context.job_id} was cancelled") from None
+        raise
+    finally:
+        watcher.cancel()
+
+
+# --- The outcome ---------------------------------------------------------------------------------
+
+
+def _exception_fields(exc: BaseException) -> dict:
+    return {
+        "exception_class": class_path(type(exc)),
+        "exception_message": str(exc)[:10000],
+        "exception_traceback": "".join(traceback.format_exception(exc))[-20000:],
+    }
+
+
+def finish(
+    job: Job, token: str, *, result=None, exception=None, duration: float, retry: bool = True, claim_next: bool = False
+) -> tuple[str, Job | None]:
+    """Write the outcome of a run, if this delivery still holds the job; with `claim_next`, also
+    claim this worker's next job. Returns (the job's state or 'stale', the next job or None)."""
+    # Asked now, after the run: the server may have begun to stop while the job ran.
+    claim_next = claim_next and worker.may_claim()
+    next_job = None
+    if exception is None and connection.vendor == "postgresql" and job.batch_id is None:
+        state, next_job = worker.with_claim_retry(
+            lambda: _succeed(job, token, result, duration, claim=claim_next),
+            lambda: _succeed(job, token, result, duration, claim=False),
+            job, claim_next, "recording a job's outcome", with_database_retry,
+        )
+        if state is not None:
+            return state, next_job
+    # The general path: failures, retries, cancellations, continuations, batches, SQLite.
+    outcome = with_database_retry(
+        lambda: _finish(job, token, result=result, exception=exception, duration=duration, retry=retry),
+        "recording a job's outcome",
+    )
+    if next_job is None and claim_next:
+        next_job = worker.with_claim_retry(
+            worker.claim_next, lambda: None, job, True, "claiming the next job", with_database_retry
+        )
+    return outcome, next_job
+
+
+def _succeed(job: Job, token: str, result, duration: float, *, claim: bool) -> tuple[str | None, Job | None]:
+    """The fast success (sql.SUCCEED_SQL) — and, with `claim`, this worker's next job claimed in
+    the same statement (sql.SUCCEED_AND_CLAIM_SQL).
+
+    The state is None when the job needs the general path (a continuation attached, a cancel
+    request, a lost lease); a job claimed in the same statement is returned all the same.
+    """
+    stored = result  # JSON already (_json_result)
+    params = sql.succeed_parameters(job, token, stored, duration, timezone.now())
+    if claim:
+        params.update(worker.claim_parameters(params["now"]))
+    with connection.cursor() as cursor:
+        cursor.execute(sql.SUCCEED_AND_CLAIM_SQL if claim else sql.SUCCEED_SQL, params)
+        row = cursor.fetchone()
+    if claim:
+        done, next_job = sql.split_succeed_and_claim(row)
+        if next_job is not None:
+            states.claimed([next_job.pk], params["claim_reason"])
+    else:
+        done, next_job = row, None
+    if done is None:
+        return None, next_job
+    job.state, job.state_reason, job.state_changed_at, job.expires_at = State.SUCCEEDED, params["reason"], done[0], done[1]
+    job.finished_at = done[0]
+    job.fetch_token = job.lease_until = job.worker_pid = None
+    job.result = stored
+    states.succeeded(job, params["reason"], done[0])
+    return State.SUCCEEDED, next_job
+
+
+def _finish(job: Job, token: str, *, result, exception, duration: float, retry: bool) -> str:
+    with transaction.atomic():
+        locked = Job.objects.select_for_update().filter(pk=job.pk, fetch_token=token, state=State.PROCESSING).first()
+        if locked is None:
+            logger.warning("Job %s: finished after losing its lease; outcome dropped", job.pk)
+            return "stale"
+        # Read the clock only once the row is ours: a continuation added while we waited for
+        # the lock must not get a release time earlier than its own creation.
+        now = timezone.now()
+        cleared: dict[str, Any] = {"fetch_token": None, "lease_until": None, "finished_at": now, "worker_pid": None}
+        data: dict[str, Any] = {"duration": round(duration, 6), "attempt": locked.attempt, "server": locked.server_id}
+        if locked.cancel_requested:
+            cleared.update(cancel_requested=False, cancel_reason="")
+            if locked.cancel_reason == CancelReason.SHUTDOWN:
+                apply_state(locked, State.ENQUEUED, f"Server {locked.server_id} shut down before the job finished",
+                            now=now, fields={**cleared, "finished_at": None}, data=data)
+            else:
+                apply_state(locked, State.DELETED, "Deleted while processing", now=now, fields=cleared, data=data)
+        elif exception is None:
+            sql.succeed_portable(
+                locked, {"now": now, "reason": states.succeed_reason(duration), "stored": result}, data
+            )
+        else:
+            errors = _exception_fields(exception)
+            summary = f"{type(exception).__name__}: {errors['exception_message']}"
+            data.update(exception=errors)
+            policy = Retry.from_json(locked.retry_policy)
+            retry_number = locked.attempt
+            if retry and policy.should_retry(exception, retry_number):
+                delay = policy.delay_for(retry_number)
+                apply_state(
+                    locked, State.SCHEDULED, f"Retry attempt {retry_number} of {policy.attempts}: {summary}",
+                    now=now, fields={**cleared, **errors, "run_at": now + timedelta(seconds=delay)}, data=data,
+                )
+            elif retry and policy.on_exhausted == "delete" and retry_number > policy.attempts:
+                apply_state(
+                    locked, State.DELETED, f"Retry attempts exhausted ({policy.attempts}): {summary}",
+                    now=now, fields={**cleared, **errors}, data=data,
+                )
+            else:
+                apply_state(locked, State.FAILED, summary, now=now, fields={**cleared, **errors}, data=data)
+        return locked.state
