@@ -27,6 +27,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from jobs import sql
 from jobs.conf import jobs_settings
 from jobs.models import JobOutput
 
@@ -166,16 +167,17 @@ class Capture(logging.Handler):
             self._writing = False
 
     def close_attempt(self) -> None:
-        """At the end of the attempt: the last lines, and the final count of dropped lines."""
+        """At the end of the attempt: the count of dropped lines, after the marker. The last
+        lines stay pending: the runner writes them with the outcome (write_rest, rest_parameters)."""
         if self._dropped > 1:
-            # After the marker: how many lines it stood for.
             self._pending.append(f"[{self._dropped - 1} line(s) dropped]\n")
-        self.flush()
+            self._dropped = 1
 
 
 @contextmanager
 def capture(context):
-    """Capture the output of the attempt `context` (a jobs.task.JobContext) runs, while inside."""
+    """Capture the output of the attempt `context` (a jobs.task.JobContext) runs, while inside.
+    The lines still pending at the end are the caller's to write (the runner's finish)."""
     output = Capture(context.job.pk, context.attempt)
     root = logging.getLogger()
     root.addHandler(output)
@@ -185,10 +187,64 @@ def capture(context):
     finally:
         root.removeHandler(output)
         context.output = None
-        try:
-            output.close_attempt()
-        except Exception:  # never the job's failure (the write itself already logs its errors)
-            logger.exception("Job %s: output of attempt %s not stored", context.job.pk, context.attempt)
+        output.close_attempt()
+
+
+# --- The last lines, with the outcome --------------------------------------------------------
+# A job that prints a few lines in well under FLUSH_SECONDS has them all pending at its end. On
+# the fast success they are appended by the outcome's own statement (one more CTE, no round trip,
+# no commit of their own): that write was most of what printing cost a job (bench/OUTPUT.md).
+OUTPUT_CTE = """
+printed AS (
+    INSERT INTO jobs_joboutput (job_id, attempt, text, size, truncated, updated_at)
+    SELECT id, %(output_attempt)s, %(output_text)s, %(output_size)s, %(output_truncated)s, %(now)s FROM done
+    ON CONFLICT (job_id, attempt) DO UPDATE
+    SET text = jobs_joboutput.text || excluded.text, size = jobs_joboutput.size + excluded.size,
+        truncated = jobs_joboutput.truncated OR excluded.truncated, updated_at = excluded.updated_at
+)
+"""
+
+
+def _with_output(statement: str) -> str:
+    ctes = sql.SUCCEED_CTES
+    if ctes not in statement:
+        raise RuntimeError(
+            "jobs.sql's fast success no longer starts with SUCCEED_CTES: update jobs/output.py"
+        )
+    return statement.replace(ctes, f"{ctes}, {OUTPUT_CTE}", 1)
+
+
+SUCCEED_WITH_OUTPUT_SQL = _with_output(sql.SUCCEED_SQL)
+SUCCEED_AND_CLAIM_WITH_OUTPUT_SQL = _with_output(sql.SUCCEED_AND_CLAIM_SQL)
+
+
+def rest_parameters(output: Capture | None) -> dict | None:
+    """The parameters of OUTPUT_CTE for the lines still pending, or None when there are none."""
+    if output is None or not output._pending:
+        return None
+    return {
+        "output_attempt": output.attempt,
+        "output_text": "".join(output._pending),
+        "output_size": output._pending_bytes,
+        "output_truncated": output._pending_truncated,
+    }
+
+
+def rest_written(output: Capture | None) -> None:
+    """The fast success committed with OUTPUT_CTE: the pending lines are stored."""
+    if output is not None and output._pending:
+        output._pending, output._pending_bytes, output._pending_truncated = [], 0, False
+        output.writes += 1
+
+
+def write_rest(output: Capture | None) -> None:
+    """Write the pending lines on their own (before the general path's outcome)."""
+    if output is None:
+        return
+    try:
+        output.flush()
+    except Exception:  # never the job's failure (the write itself already logs its errors)
+        logger.exception("Job %s: output of attempt %s not stored", output.job_id, output.attempt)
 
 
 def outputs_of(job) -> list[JobOutput]:
