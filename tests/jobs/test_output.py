@@ -157,3 +157,15 @@ def test_a_real_server_stores_the_output_of_its_jobs():
     row = JobOutput.objects.get(job_id=result.id)
     assert len(row.text.splitlines()) == 10
     assert "INFO tests.testapp.tasks: record 10 of 10" in row.text
+
+
+def test_a_job_that_prints_makes_no_more_statements_than_one_that_does_not():
+    """The last lines ride in the fast success's own statement (jobs/output.py, OUTPUT_CTE)."""
+    tasks.add.enqueue(1, 2)
+    with CaptureQueriesContext(connection) as quiet:
+        run_next()
+    tasks.chatty.enqueue(lines=10)
+    with CaptureQueriesContext(connection) as printing:
+        job = run_next()
+    assert len(JobOutput.objects.get(job=job).text.splitlines()) == 10
+    assert len(printing.captured_queries) == len(quiet.captured_queries)
