@@ -190,6 +190,8 @@ LOGGING = {
 # Every knob, its default and its JOBS_* variable are in jobs/conf.py (the engine reads them through
 # jobs.conf.jobs_settings); here they are read from the environment.
 DHANMAN_JOBS = jobs_conf.from_environment(env)
+# SLA alert mails go through the notification outbox (one mail per dedup key across retries).
+DHANMAN_JOBS["ALERT_NOTIFIER"] = DHANMAN_JOBS["ALERT_NOTIFIER"] or "notifications.services.notify"
 JOB_QUEUES = DHANMAN_JOBS["QUEUES"]
 
 # --- Domain events over RabbitMQ (jobs/events; docs/events.md) ------------------------------------

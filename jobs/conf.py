@@ -128,6 +128,12 @@ KNOBS: dict[str, Knob] = {
         60.0, "JOBS_SLA_CHECK_INTERVAL", "how often one server checks the SLA rules (jobs/sla.py), seconds"
     ),
     "ALERT_EMAILS": Knob([], "JOBS_ALERT_EMAILS", "who gets the SLA alerts' mails (on open and on resolve)"),
+    "ALERT_NOTIFIER": Knob(
+        "",
+        "JOBS_ALERT_NOTIFIER",
+        "dotted path of a callable(*, dedup_key, recipient, subject, body) that sends an alert's mail "
+        "once per dedup key (the project's outbox); empty: Django's send_mail",
+    ),
     "SLA_RECURRING_LATE_FACTOR": Knob(
         2.0,
         "JOBS_SLA_RECURRING_LATE_FACTOR",
@@ -195,6 +201,7 @@ class JobsSettings:
     METRICS_TOKEN: str
     SLA_CHECK_INTERVAL: float
     ALERT_EMAILS: list[str]
+    ALERT_NOTIFIER: str
     SLA_RECURRING_LATE_FACTOR: float
     SLA_RECURRING_MAX_START_DELAY: float
 

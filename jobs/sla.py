@@ -21,11 +21,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Min, Q
 from django.tasks import task
 from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from jobs.conf import jobs_settings
 from jobs.models import Alert, AlertKind, Job, RecurringJob, SlaMark, State
@@ -413,13 +415,24 @@ def _mail_later(alert: Alert, event: str) -> None:
         send_alert_mail.enqueue(alert.pk, event)
 
 
+def _alert_notifier():
+    """The project's mail sender for alerts (JOBS_ALERT_NOTIFIER): the engine names no app of the
+    project, so the outbox that dedups mails (one per key, however often this job is retried) is
+    plugged in by settings, as EMAIL_BACKEND is. Without one, Django's send_mail sends directly."""
+    if jobs_settings.ALERT_NOTIFIER:
+        return import_string(jobs_settings.ALERT_NOTIFIER)
+
+    def send_directly(*, dedup_key: str, recipient: str, subject: str, body: str) -> None:
+        send_mail(subject, body, None, [recipient])
+
+    return send_directly
+
+
 @task(queue_name="critical")
 def send_alert_mail(alert_id: int, event: str) -> int:
     """Mail an alert's opening or resolution to JOBS_ALERT_EMAILS, once per recipient (the
     outbox's dedup key makes a retry of this job send nothing twice)."""
-    # The outbox all contexts share: one message per dedup key, however often this job runs.
-    from notifications.services import notify
-
+    notify = _alert_notifier()
     alert = Alert.objects.select_related("resolved_by").get(pk=alert_id)
     title = jobs_settings.DASHBOARD_TITLE
     if event == "opened":
