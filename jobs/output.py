@@ -158,13 +158,17 @@ class Capture(logging.Handler):
                     # what printing cost a job (bench/OUTPUT.md).
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
                 cursor.execute(
-                    APPEND_SQL, [str(self.job_id), self.attempt, text, size, truncated, timezone.now()]
+                    APPEND_SQL, [self._job_key(), self.attempt, text, size, truncated, timezone.now()]
                 )
             self.writes += 1
         except DatabaseError as exc:
             logger.warning("Job %s: %d byte(s) of output not stored (%s)", self.job_id, size, exc)
         finally:
             self._writing = False
+
+    def _job_key(self):
+        """The job's id as the database stores it (SQLite: 32 hex digits, no dashes)."""
+        return JobOutput._meta.get_field("job").target_field.get_db_prep_value(self.job_id, connection)
 
     def close_attempt(self) -> None:
         """At the end of the attempt: the count of dropped lines, after the marker. The last
