@@ -103,6 +103,11 @@ KNOBS: dict[str, Knob] = {
         "JOBS_MAX_ARGUMENTS_BYTES",
         "arguments larger than this (JSON bytes) are refused at enqueue",
     ),
+    "REDACT_KEYS": Knob(
+        ["password", "card_number", "cvv", "otp", "token"],
+        "JOBS_REDACT_KEYS",
+        "argument keys shown as ••• in the console and logs for every task (jobs/redaction.py)",
+    ),
     "OUTPUT_MAX_BYTES": Knob(
         64 * 1024,
         "JOBS_OUTPUT_MAX_BYTES",
@@ -194,6 +199,7 @@ class JobsSettings:
     SHUTDOWN_GRACE_SECONDS: float
     MAX_ARGUMENTS_BYTES: int
     OUTPUT_MAX_BYTES: int
+    REDACT_KEYS: list[str]
     DEFAULT_RETRY: dict[str, Any]
     FILTERS: list[str]
     DASHBOARD_TITLE: str

@@ -27,7 +27,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from jobs import sql
+from jobs import redaction, sql
 from jobs.conf import jobs_settings
 from jobs.models import JobOutput
 
@@ -69,6 +69,8 @@ class Capture(logging.Handler):
 
     def __init__(self, job_id, attempt: int, *, max_bytes: int | None = None):
         super().__init__()
+        # Redacted argument values are masked in the output as in the logs (jobs/redaction.py).
+        self.addFilter(redaction.RedactingFilter())
         self.job_id = job_id
         self.attempt = attempt
         self.max_bytes = jobs_settings.OUTPUT_MAX_BYTES if max_bytes is None else max_bytes
@@ -88,6 +90,9 @@ class Capture(logging.Handler):
     def line(self, message: str) -> None:
         """`context.log(message)`: one line (or several, if it holds newlines), time-stamped."""
         stamp = timezone.localtime().strftime("%H:%M:%S")
+        secrets = redaction.running_secrets()
+        if secrets or redaction.global_keys():
+            message = redaction.scrub_keys(redaction.scrub(message, secrets))
         self._add(f"{stamp} {message}".rstrip("\n") + "\n")
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -169,3 +169,11 @@ def test_a_job_that_prints_makes_no_more_statements_than_one_that_does_not():
         job = run_next()
     assert len(JobOutput.objects.get(job=job).text.splitlines()) == 10
     assert len(printing.captured_queries) == len(quiet.captured_queries)
+
+
+def test_redacted_values_are_masked_in_the_output():
+    tasks.charge_card.enqueue("4111111111111111", "10.00", otp="992871")
+    job = run_next()
+    text = JobOutput.objects.get(job=job).text
+    assert "4111111111111111" not in text and "992871" not in text
+    assert "•••" in text

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0012_server_status_cancel_reason_choices'),
+        ('jobs', '0014_console_audit'),
     ]
 
     operations = [
