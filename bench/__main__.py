@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench import environment
 
-SCENARIOS = ("enqueue", "drain", "latency", "delayed", "memory", "console", "predictions", "flow")
+SCENARIOS = ("enqueue", "drain", "latency", "delayed", "memory", "console", "predictions", "output", "flow")
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -6,6 +6,8 @@ the measurement adds nothing to the database that both systems are competing for
 process reads the files (`bench.marks`) to find first starts and enqueue-to-start latencies.
 """
 
+import logging
+
 from django.tasks import task
 
 from bench.marks import record_start
@@ -21,6 +23,21 @@ def noop(label: str, seq: int) -> None:
 def stock_noop(label: str, seq: int) -> None:
     """django-q2's no-op task (a plain function, as django-q2 runs them)."""
     record_start(label, seq)
+
+
+_output_logger = logging.getLogger("bench.tasks")
+
+
+@task(queue_name="default", takes_context=True)
+def printing_noop(context, label: str, seq: int) -> None:
+    """The no-op job that prints 10 lines — 5 with context.log, 5 logging records — for the
+    output scenario (bench/scenarios/output.py): the cost of job output against `noop`. The
+    records are warnings: the bench's servers log at WARNING (bench/environment.py), and a
+    record below a logger's level never reaches any handler, ours included."""
+    record_start(label, seq)
+    for line in range(5):
+        context.log(f"job {seq}: step {line + 1} of 5")
+        _output_logger.warning("job %s: record %d of 5", seq, line + 1)
 
 
 @task(queue_name="default", concurrency=Concurrency(key="bench:{key}", limit=2))

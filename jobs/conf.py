@@ -113,6 +113,12 @@ KNOBS: dict[str, Knob] = {
         "JOBS_REDACT_KEYS",
         "argument keys shown as ••• in the console and logs for every task (jobs/redaction.py)",
     ),
+    "OUTPUT_MAX_BYTES": Knob(
+        64 * 1024,
+        "JOBS_OUTPUT_MAX_BYTES",
+        "what one job may print (context.log, its logging records; all attempts, UTF-8 bytes) before "
+        "its output is cut with a marker (jobs/output.py)",
+    ),
     "DEFAULT_RETRY": Knob(
         {"attempts": 10},
         "JOBS_DEFAULT_RETRY_ATTEMPTS",
@@ -198,6 +204,7 @@ class JobsSettings:
     RECURRING_STRICT_MISFIRE_CAP: int
     SHUTDOWN_GRACE_SECONDS: float
     MAX_ARGUMENTS_BYTES: int
+    OUTPUT_MAX_BYTES: int
     REDACT_KEYS: list[str]
     DEFAULT_RETRY: dict[str, Any]
     FILTERS: list[str]

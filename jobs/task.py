@@ -5,6 +5,7 @@ Model-free on purpose: the backend, creation and the registry all need `JobTask`
 it must not import the Job model (that made an import cycle through jobs.backend).
 """
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,8 @@ from django.tasks.base import Task, TaskContext, TaskResult
 from django.tasks.exceptions import InvalidTask
 
 from jobs.retry import Retry
+
+logger = logging.getLogger("jobs.task")
 
 
 class JobTimeout(BaseException):
@@ -101,12 +104,16 @@ class JobContext(TaskContext):
     token: str
     _cancelled: bool
     _checked_at: float
+    output: Any
 
     def __init__(self, *, task_result: TaskResult, job: Any, token: str) -> None:
         # TaskContext is a frozen dataclass: its one field is set as its own __init__ would, ours
         # straight into the instance's dict (one per job: this is on every job's path).
         object.__setattr__(self, "task_result", task_result)
-        self.__dict__.update(job=job, job_id=task_result.id, token=token, _cancelled=False, _checked_at=0.0)
+        # output: the attempt's jobs.output.Capture while the task body runs (set by the runner).
+        self.__dict__.update(
+            job=job, job_id=task_result.id, token=token, _cancelled=False, _checked_at=0.0, output=None
+        )
 
     def __setattr__(self, name: str, value: Any) -> None:
         # TaskContext's frozen __setattr__ refuses every attribute (and breaks on subclasses of
@@ -115,6 +122,14 @@ class JobContext(TaskContext):
 
     def __repr__(self) -> str:
         return f"<JobContext job={self.job_id} attempt={self.attempt}>"
+
+    def log(self, message: str) -> None:
+        """A line of the job's output, shown per attempt on its console page (jobs/output.py).
+        Never blocks an `async def` task: from another thread the line waits for the end."""
+        if self.output is not None:
+            self.output.line(str(message))
+        else:  # outside the task body (a filter's hook): the worker's log is the only place
+            logger.info("Job %s: %s", self.job_id, message)
 
     def is_cancelled(self) -> bool:
         if not self._cancelled and time.monotonic() - self._checked_at >= self.CHECK_EVERY:
@@ -131,6 +146,8 @@ class JobContext(TaskContext):
         type(self.job).objects.filter(pk=self.job.pk, fetch_token=self.token).update(
             progress=percent, progress_message=str(message)[:500]
         )
+        if self.output is not None:  # a moment the task chose: let the console see its lines too
+            self.output.maybe_flush()
 
     async def ais_cancelled(self) -> bool:
         return await sync_to_async(self.is_cancelled)()

@@ -10,6 +10,7 @@ from jobs.models.engine import (  # noqa: F401
     ContinuationOn,
     FinishedCount,
     Job,
+    JobOutput,
     JobState,
     Misfire,
     RecurringJob,

@@ -334,3 +334,23 @@ class FinishedCount(models.Model):
 
     def __str__(self):
         return f"{self.bucket:%Y-%m-%d %H:%M} UTC {self.state}: {self.count}"
+
+
+class JobOutput(models.Model):
+    """What one attempt of a job printed: `context.log()` lines and the task's own logging
+    records, appended in batches by jobs.output while the attempt runs. Deleted with its job."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="outputs", db_index=False)
+    attempt = models.PositiveIntegerField()
+    text = models.TextField(blank=True, default="")
+    # Bytes of text stored (UTF-8), counted against DHANMAN_JOBS["OUTPUT_MAX_BYTES"] per job.
+    size = models.PositiveIntegerField(default=0)
+    truncated = models.BooleanField(default=False)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["job", "attempt"]
+        constraints = [models.UniqueConstraint(fields=["job", "attempt"], name="joboutput_job_attempt_uniq")]
+
+    def __str__(self):
+        return f"{self.job_id} attempt {self.attempt}: {self.size} bytes"

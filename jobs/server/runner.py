@@ -33,7 +33,7 @@ from django.utils import timezone
 from django.utils.json import normalize_json
 from django_q.exceptions import TimeoutException
 
-from jobs import flow, redaction, sql, states
+from jobs import flow, output, redaction, sql, states
 from jobs.backend import STATUS, JobBackend, result_for
 from jobs.filters import Stopwatch, filters_for, run_hook
 from jobs.flow import Snooze
@@ -179,13 +179,15 @@ def _run(job: Job, *, claim_next: bool) -> tuple[str, Job | None]:
         watch = Stopwatch()
         result = None
         exception: BaseException | None = None
+        printed: output.Capture | None = None
         try:
-            args = (context, *job.args) if task.takes_context else tuple(job.args)
-            if iscoroutinefunction(task.func):
-                result = run_coroutine(task.func(*args, **job.kwargs), job.timeout, context)
-            else:
-                with time_limit(job.timeout):
-                    result = task.func(*args, **job.kwargs)
+            with output.capture(context) as printed:
+                args = (context, *job.args) if task.takes_context else tuple(job.args)
+                if iscoroutinefunction(task.func):
+                    result = run_coroutine(task.func(*args, **job.kwargs), job.timeout, context)
+                else:
+                    with time_limit(job.timeout):
+                        result = task.func(*args, **job.kwargs)
             result = _json_result(task, result)
         except TimeoutException as exc:  # django-q2's guard timer fired before ours
             exception = JobTimeout(str(exc))
@@ -195,8 +197,14 @@ def _run(job: Job, *, claim_next: bool) -> tuple[str, Job | None]:
             # SystemExit and exit() too: that task's failure, not its worker's end (Django's backends).
             exception = exc
         duration = watch.elapsed
-        run_hook(filters, "on_performed", context, exception, duration)
-        outcome, next_job = finish(job, token, result=result, exception=exception, duration=duration, claim_next=claim_next)
+        try:
+            run_hook(filters, "on_performed", context, exception, duration)
+        except BaseException:
+            output.write_rest(printed)  # the last lines, before the outcome of an error outside the task
+            raise
+        outcome, next_job = finish(
+            job, token, result=result, exception=exception, duration=duration, claim_next=claim_next, printed=printed
+        )
         _send_finished(task_result, outcome, result, exception)
         return outcome, next_job
 
@@ -296,22 +304,27 @@ def _exception_fields(exc: BaseException) -> dict:
 
 
 def finish(
-    job: Job, token: str, *, result=None, exception=None, duration: float, retry: bool = True, claim_next: bool = False
+    job: Job, token: str, *, result=None, exception=None, duration: float, retry: bool = True, claim_next: bool = False,
+    printed: output.Capture | None = None,
 ) -> tuple[str, Job | None]:
     """Write the outcome of a run, if this delivery still holds the job; with `claim_next`, also
-    claim this worker's next job. Returns (the job's state or 'stale', the next job or None)."""
+    claim this worker's next job. Returns (the job's state or 'stale', the next job or None).
+
+    `printed`: the attempt's output whose last lines are not written yet — in the fast success's
+    own statement when it applies (jobs/output.py), else just before the general path."""
     # Asked now, after the run: the server may have begun to stop while the job ran.
     claim_next = claim_next and worker.may_claim()
     next_job = None
     if exception is None and connection.vendor == "postgresql" and job.batch_id is None:
         state, next_job = worker.with_claim_retry(
-            lambda: _succeed(job, token, result, duration, claim=claim_next),
-            lambda: _succeed(job, token, result, duration, claim=False),
+            lambda: _succeed(job, token, result, duration, claim=claim_next, printed=printed),
+            lambda: _succeed(job, token, result, duration, claim=False, printed=printed),
             job, claim_next, "recording a job's outcome", with_database_retry,
         )
         if state is not None:
             return state, next_job
     # The general path: failures, retries, cancellations, continuations, batches, SQLite.
+    output.write_rest(printed)
     outcome = with_database_retry(
         lambda: _finish(job, token, result=result, exception=exception, duration=duration, retry=retry),
         "recording a job's outcome",
@@ -323,7 +336,9 @@ def finish(
     return outcome, next_job
 
 
-def _succeed(job: Job, token: str, result, duration: float, *, claim: bool) -> tuple[str | None, Job | None]:
+def _succeed(
+    job: Job, token: str, result, duration: float, *, claim: bool, printed: output.Capture | None = None
+) -> tuple[str | None, Job | None]:
     """The fast success (sql.SUCCEED_SQL) — and, with `claim`, this worker's next job claimed in
     the same statement (sql.SUCCEED_AND_CLAIM_SQL).
 
@@ -334,8 +349,13 @@ def _succeed(job: Job, token: str, result, duration: float, *, claim: bool) -> t
     params = sql.succeed_parameters(job, token, stored, duration, timezone.now())
     if claim:
         params.update(worker.claim_parameters(params["now"]))
+    statement = sql.SUCCEED_AND_CLAIM_SQL if claim else sql.SUCCEED_SQL
+    rest = output.rest_parameters(printed)  # the output's last lines ride in the same statement
+    if rest is not None:
+        params.update(rest)
+        statement = output.SUCCEED_AND_CLAIM_WITH_OUTPUT_SQL if claim else output.SUCCEED_WITH_OUTPUT_SQL
     with connection.cursor() as cursor:
-        cursor.execute(sql.SUCCEED_AND_CLAIM_SQL if claim else sql.SUCCEED_SQL, params)
+        cursor.execute(statement, params)
         row = cursor.fetchone()
     if claim:
         done, next_job = sql.split_succeed_and_claim(row)
@@ -345,6 +365,7 @@ def _succeed(job: Job, token: str, result, duration: float, *, claim: bool) -> t
         done, next_job = row, None
     if done is None:
         return None, next_job
+    output.rest_written(printed)
     job.state, job.state_reason, job.state_changed_at, job.expires_at = State.SUCCEEDED, params["reason"], done[0], done[1]
     job.finished_at = done[0]
     job.fetch_token = job.lease_until = job.worker_pid = None

@@ -25,6 +25,7 @@ EXPECTED_ROWS = [
     "console_dashboard", "console_failed", "console_succeeded_deep", "console_job_detail", "console_recurring",
     "console_metrics_scrape",
     "predictions_mdape_25", "predictions_mdape_50", "predictions_mdape_75",
+    "output_drain_quiet", "output_drain_printing", "output_cost",
     "flow_unused_drain", "flow_keyed_drain",
 ]
 CONSOLE_ROWS = {key for key in EXPECTED_ROWS if key.startswith("console_")}
@@ -60,7 +61,7 @@ def test_every_row_has_both_systems(quick_run):
     for key, row in rows.items():
         assert row["ours"], f"{key}: no figure for our engine ({row['ours_note']})"
         assert all(value >= 0 for value in row["ours"]), f"{key}: {row['ours']}"
-        if key in CONSOLE_ROWS or key.startswith("predictions_"):
+        if key in CONSOLE_ROWS or key.startswith(("predictions_", "output_")):
             assert row["stock_note"], f"{key}: stock column must say why it has no figure"
         elif key.startswith(("delayed_", "flow_")):
             # flow_: the stock column is our own server without the flow clauses (not in --quick),

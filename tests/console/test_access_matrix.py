@@ -169,6 +169,7 @@ MATRIX = {
                             url_name="job_bulk"),
     "job_detail": Case(p.VIEW_JOBS, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),
     "job_graph": Case(p.VIEW_JOBS, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),
+    "job_live": Case(p.VIEW_JOBS, setup=_job_in(factories.processing), unknown=UNKNOWN_JOB),
     "job_arguments": Case(p.VIEW_ARGUMENTS, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),
     "job_requeue": Case(
         p.RETRY_JOBS, "POST", setup=_job_action(factories.failed, lambda j: j.state == State.ENQUEUED),

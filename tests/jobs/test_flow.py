@@ -259,7 +259,7 @@ def test_the_installed_admission_function_is_the_one_the_claim_expects():
     new migration) would leave databases running another function than the code describes."""
     import importlib
 
-    migration = importlib.import_module("jobs.migrations.0015_flow_control")
+    migration = importlib.import_module("jobs.migrations.0016_flow_control")
     from jobs import flow
 
     assert migration.ADMIT_FUNCTION_SQL == flow.ADMIT_FUNCTION_SQL

@@ -1,9 +1,11 @@
 """Probe tasks for the engine's tests. Each leaves a trace in the database."""
 
 import asyncio
+import logging
 import os
 import time
 
+from django.db import transaction
 from django.tasks import TaskContext, task
 from django.utils import timezone
 
@@ -225,6 +227,29 @@ async def async_wait_for_cancel(context, key, seconds):
     await Attempt.objects.acreate(key=key, job_id=context.job_id, attempt=context.attempt)
     await asyncio.sleep(seconds)
     await Execution.objects.acreate(key=key, job_id=context.job_id, pid=os.getpid())
+
+
+# Job output (tests/jobs/test_output.py): context.log lines and the task's own logging records.
+task_logger = logging.getLogger("tests.testapp.tasks")
+
+
+@task(takes_context=True, retry=Retry(attempts=1, delays=(0,)))
+def chatty(context, lines=10, fail_first=False, in_transaction=False, pause=0.0):
+    for number in range(1, lines + 1):
+        if number % 2:
+            context.log(f"line {number} of {lines}")
+        else:
+            task_logger.info("record %d of %d", number, lines)
+        if pause:
+            time.sleep(pause)
+            context.progress(number * 100 // lines, f"{number} of {lines}")
+    if in_transaction:
+        with transaction.atomic():
+            task_logger.warning("inside the task's transaction")
+            raise RuntimeError("rolled back")
+    if fail_first and context.attempt == 1:
+        raise RuntimeError("first attempt fails")
+    return lines
 
 
 # Flow control (tests/jobs/test_flow*.py). A run leaves an Attempt when it starts (its `at`) and

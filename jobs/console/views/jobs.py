@@ -2,7 +2,7 @@
 
 import json
 
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 
@@ -30,6 +30,7 @@ from jobs.console.views.base import (
 )
 from jobs.flow import limit_waiting_reason
 from jobs.models import ContinuationOn, Job, State
+from jobs.output import outputs_of
 from jobs.permissions import CANCEL_JOBS, DELETE_JOBS, RETRY_JOBS, VIEW_ARGUMENTS
 from jobs.selectors import job_waiting_reason
 
@@ -194,6 +195,8 @@ def job_detail(request, job_id):
             "history": history,
             "redacted": redacted,
             "continuations": continuations,
+            "outputs": outputs_of(job),
+            "live": job.state in LIVE_STATES,
             "continuation_rule": CONTINUATION_RULES.get(job.continuation_on, "") if job.parent_id else "",
             "batch_rule": BATCH_RULES.get(job.continuation_on, "") if job.awaiting_batch_id else "",
             "retry_note": retry_note(job),
@@ -289,6 +292,29 @@ def waiting_explanation(job: Job) -> dict | None:
         return None
     stuck = reason in (selectors.PARENT_FAILED, selectors.GONE) or " failed: " in reason
     return {"text": reason, "stuck": stuck}
+
+
+# States in which a job's page keeps polling job_live: its output and progress may still change.
+LIVE_STATES = (State.ENQUEUED, State.SCHEDULED, State.PROCESSING, State.AWAITING)
+
+
+@console_page()
+def job_live(request, job_id):
+    """The job detail's live part, polled by console.js while the job may still change: state,
+    progress and each attempt's output. Text is set with textContent on the page, never as HTML."""
+    job = get_object_or_404(Job.objects.only("id", "state", "progress", "progress_message", "attempt"), pk=job_id)
+    return JsonResponse({
+        "state": job.state,
+        "state_label": STATE_LABELS[job.state],
+        "live": job.state in LIVE_STATES,
+        "attempt": job.attempt,
+        "progress": job.progress,
+        "progress_message": job.progress_message,
+        "outputs": [
+            {"attempt": row.attempt, "text": row.text, "size": row.size, "truncated": row.truncated}
+            for row in outputs_of(job)
+        ],
+    })
 
 
 def timeline(job: Job) -> list:

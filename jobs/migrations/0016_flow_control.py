@@ -88,7 +88,7 @@ def remove_admit_function(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0014_console_audit"),
+        ("jobs", "0015_job_output"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
