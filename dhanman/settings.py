@@ -99,6 +99,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+
+# DATABASE_POOLER=transaction: DATABASE_URL reaches PostgreSQL through a pooler in transaction
+# pooling (PgBouncer's pool_mode = transaction), so consecutive transactions of one connection may
+# run on different server sessions. Nothing may then rely on session state: no server-side
+# prepared statements (PgBouncer < 1.21 cannot route them; Django's default, pinned here so an
+# OPTIONS override cannot bring them back), no server-side cursors (`.iterator()` would declare a
+# cursor in one session and fetch in another), no session SET, no LISTEN (jobs/broker.py), no
+# session-level advisory locks (the engine takes only pg_advisory_xact_lock).
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="").strip().lower()
+if DATABASE_POOLER not in ("", "transaction"):
+    raise ImproperlyConfigured(
+        f"DATABASE_POOLER={DATABASE_POOLER!r}: leave it empty (a direct connection, or a session-pooling "
+        "pooler) or set it to 'transaction' (PgBouncer in transaction pooling)."
+    )
+if DATABASE_POOLER and DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    raise ImproperlyConfigured("DATABASE_POOLER is for PostgreSQL; DATABASE_URL names an SQLite file.")
+if DATABASE_POOLER == "transaction":
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache: shared between processes, never the per-process default ---------------------------
@@ -183,8 +202,13 @@ DHANMAN_JOBS = {
     # A job whose worker process died under it (segfault, os._exit, the OOM killer) this many
     # times fails ("killed its worker 3 times") instead of being retried until its attempts run out.
     "MAX_WORKER_DEATHS": env.int("JOBS_MAX_WORKER_DEATHS", default=3),
-    # Idle wait between claims when no NOTIFY arrives (the only mode on SQLite), seconds.
+    # Idle wait between claims when no NOTIFY arrives (the only mode on SQLite, and behind a
+    # transaction pooler without LISTEN_DATABASE_URL), seconds.
     "POLL_INTERVAL": env.float("JOBS_POLL_INTERVAL", default=1.0),
+    # Where idle servers LISTEN for the NOTIFY sent at enqueue: a direct PostgreSQL URL (not
+    # through the pooler), needed when DATABASE_POOLER=transaction; empty: DATABASE_URL itself,
+    # or, behind a transaction pooler, no LISTEN at all (polling at POLL_INTERVAL, with a warning).
+    "LISTEN_DATABASE_URL": env.str("JOBS_LISTEN_DATABASE_URL", default=""),
     # How often due Scheduled jobs and recurring jobs are looked for, seconds.
     "SCHEDULE_POLLING_INTERVAL": env.float("JOBS_SCHEDULE_POLLING_INTERVAL", default=1.0),
     # How often a server writes its heartbeat, seconds.

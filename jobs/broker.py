@@ -145,7 +145,9 @@ def asynchronous_commit() -> None:
     them too, and a crash that loses one leaves the job where the next claim or the reaper
     finds it (delivery stays at-least-once, fenced by the token)."""
     global _asynchronous_connection
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or behind_transaction_pooler():
+        # Behind a transaction pooler a session SET would outlive our transaction on a server
+        # session that the next client gets: its worker's outcomes would commit asynchronously.
         return
     connection.ensure_connection()
     if _asynchronous_connection is not connection.connection:
@@ -181,10 +183,41 @@ def _claim_portable(server_id, queue, limit, now, lease_until, reason):
         return rows
 
 
-class Listener:
-    """A dedicated autocommit connection that LISTENs for the NOTIFY sent at enqueue."""
+def behind_transaction_pooler() -> bool:
+    return getattr(settings, "DATABASE_POOLER", "") == "transaction"
 
-    def __init__(self):
+
+def wake_up_mode() -> str:
+    """How an idle server learns of new work: "listen" (on DATABASE_URL's own connection
+    parameters), "listen-direct" (on JOBS_LISTEN_DATABASE_URL) or "poll" (SQLite; or a transaction
+    pooler with no direct URL, where LISTEN cannot work: the pooler hands the session that
+    LISTENed to other clients between transactions, pgbouncer #655)."""
+    if connection.vendor != "postgresql":
+        return "poll"
+    if settings.DHANMAN_JOBS["LISTEN_DATABASE_URL"]:
+        return "listen-direct"
+    return "poll" if behind_transaction_pooler() else "listen"
+
+
+def startup_warnings() -> list[str]:
+    """What a server says once at start about how it is configured to wait for work."""
+    if connection.vendor == "postgresql" and wake_up_mode() == "poll":
+        return [
+            "DATABASE_POOLER=transaction and no JOBS_LISTEN_DATABASE_URL: LISTEN/NOTIFY cannot pass "
+            f"a transaction pooler, so this server polls every {settings.DHANMAN_JOBS['POLL_INTERVAL']} s "
+            "(JOBS_POLL_INTERVAL) and a new job may wait that long. Set JOBS_LISTEN_DATABASE_URL to a "
+            "direct PostgreSQL URL for millisecond starts."
+        ]
+    return []
+
+
+class Listener:
+    """A dedicated autocommit connection that LISTENs for the NOTIFY sent at enqueue: to
+    JOBS_LISTEN_DATABASE_URL when set (a direct connection beside a pooler), else with
+    DATABASE_URL's own connection parameters."""
+
+    def __init__(self, url: str = ""):
+        self.url = url
         self.conn = None
 
     def wait(self, timeout: float) -> set[str]:
@@ -208,9 +241,12 @@ class Listener:
     def _connect(self):
         import psycopg
 
-        params = connection.get_connection_params()
-        keep = {k: v for k, v in params.items() if k in {"dbname", "user", "password", "host", "port", "sslmode"}}
-        conn = psycopg.connect(**keep, autocommit=True, connect_timeout=5)
+        if self.url:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+        else:
+            params = connection.get_connection_params()
+            keep = {k: v for k, v in params.items() if k in {"dbname", "user", "password", "host", "port", "sslmode"}}
+            conn = psycopg.connect(**keep, autocommit=True, connect_timeout=5)
         conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
         return conn
 
@@ -227,7 +263,8 @@ class JobBroker(Broker):
         self.options = settings.DHANMAN_JOBS
         self.queues = serving_queues(self.options["SERVER_QUEUES"])
         self.server_id: str | None = None
-        self.listener = Listener() if connection.vendor == "postgresql" else None
+        mode = wake_up_mode()
+        self.listener = None if mode == "poll" else Listener(self.options["LISTEN_DATABASE_URL"])
         self._last_heartbeat = 0.0
         self.housekeeping = maintenance.Housekeeping()
 

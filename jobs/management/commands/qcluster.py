@@ -4,14 +4,18 @@ Overrides django_q's command (the jobs app is listed first in INSTALLED_APPS) to
 worker permits before any process forks and to start our Cluster (graceful shutdown).
 """
 
+import logging
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 from django_q.conf import Conf
 
 from jobs import capacity
-from jobs.broker import serving_queues
+from jobs.broker import serving_queues, startup_warnings
 from jobs.cluster import JobCluster
+
+logger = logging.getLogger("jobs.server")
 
 
 class Command(BaseCommand):
@@ -34,6 +38,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         # The broker (built below) and the workers (forked from this process) read it from here.
         settings.DHANMAN_JOBS["SERVER_QUEUES"] = queues
+        for warning in startup_warnings():
+            logger.warning(warning)
         capacity.install(Conf.WORKERS)
         cluster = JobCluster()
         cluster.start()
