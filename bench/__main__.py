@@ -70,6 +70,7 @@ def main(argv=None) -> int:
 
     database.recreate(url)
     call_command("migrate", verbosity=0)
+    SYSTEMS[2].install_schema()
     marks.clear()
     sizes = QUICK if args.quick else FULL
     overrides = {"memory_jobs": args.memory_jobs, "drain_jobs": args.drain_jobs}
@@ -86,6 +87,8 @@ def main(argv=None) -> int:
         from django.db import connection
 
         connection.close()
+        for system in SYSTEMS:
+            getattr(system, "close", lambda: None)()
         bench.conn.close()
         if not args.keep_db:
             database.drop(url)

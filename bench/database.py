@@ -15,6 +15,7 @@ BENCH_DB = "dhanman_bench"
 RUN_TABLES = (
     "jobs_jobstate", "jobs_job", "jobs_batch", "jobs_server", "jobs_recurringjob", "jobs_finishedcount",
     "django_q_ormq", "django_q_task", "django_q_schedule", "dhanman_cache",
+    "procrastinate_jobs", "procrastinate_events", "procrastinate_periodic_defers", "procrastinate_workers",
 )
 
 
@@ -70,7 +71,7 @@ def reset(conn: psycopg.Connection) -> None:
 
 
 def analyze(conn: psycopg.Connection) -> None:
-    conn.execute("ANALYZE jobs_job, jobs_jobstate, django_q_ormq")
+    conn.execute("ANALYZE jobs_job, jobs_jobstate, django_q_ormq, procrastinate_jobs")
 
 
 def server_version(conn: psycopg.Connection) -> str:

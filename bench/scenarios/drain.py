@@ -44,6 +44,10 @@ def verify(bench, system, n: int) -> None:
         history = bench.conn.execute("SELECT count(*) FROM jobs_jobstate").fetchone()[0]
         if succeeded != n or history != 3 * n:
             raise AssertionError(f"ours: {succeeded} of {n} jobs succeeded, {history} history rows (expected {3 * n})")
+    elif system.key == "procrastinate":
+        done = bench.conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'").fetchone()[0]
+        if done != n:
+            raise AssertionError(f"procrastinate: {done} of {n} jobs succeeded")
     else:
         left = bench.conn.execute("SELECT count(*) FROM django_q_ormq").fetchone()[0]
         if left:
@@ -55,7 +59,7 @@ def run(bench, systems) -> list[Row]:
     for workers in bench.sizes.drain_workers:
         row = Row(
             key=f"drain_{workers}", label=f"Drain, {workers} workers", unit="jobs/s", better=HIGHER,
-            target=1.5, target_on_ratio=True, target_text="≥ 1.5× stock",
+            target=3.0, target_on_ratio=True, target_text="≥ 3× each peer",
         )
         values = {system.key: [] for system in systems}
         # Repetitions alternate between the systems, so that a noisy minute hurts both alike.
@@ -64,6 +68,7 @@ def run(bench, systems) -> list[Row]:
                 rate = drain_once(bench, system, workers)
                 bench.log(f"drain {system.key} {workers}w rep {rep + 1}: {rate:,.0f} jobs/s")
                 values[system.key].append(rate)
-        row.ours, row.stock = values["ours"], values["stock"]
+        for key, found in values.items():
+            setattr(row, key, found)
         rows.append(row)
     return rows

@@ -30,12 +30,17 @@ def _drain(bench, system, server, timeout: float) -> None:
         time.sleep(0.05)
 
 
+def expected_workers(bench, server) -> int:
+    """Worker processes to measure: procrastinate runs its tasks in threads of one process."""
+    return 1 if server.single_process else bench.sizes.memory_workers
+
+
 def _worker_pids(bench, system, server, timeout: float = 30.0) -> list[int]:
     """The server's worker pids, once it reports all of them (our heartbeat comes every 5 s)."""
     deadline = time.monotonic() + timeout
     while True:
         pids = sorted(system.worker_pids(server))
-        if len(pids) == bench.sizes.memory_workers or time.monotonic() > deadline:
+        if len(pids) == expected_workers(bench, server) or time.monotonic() > deadline:
             return pids
         time.sleep(0.2)
 
@@ -50,7 +55,7 @@ def measure(bench, system) -> tuple[int, int, float, float]:
         pids = _worker_pids(bench, system, server)
         workers = {proc.pid: proc for proc in server.worker_processes()}
         before = rss_of([workers[pid] for pid in pids if pid in workers])
-        if len(before) != bench.sizes.memory_workers:
+        if len(before) != expected_workers(bench, server):
             raise AssertionError(f"{system.key}: found workers {sorted(before)}, server says {pids}")
         label = bench.label("memory", system.key)
         meter = CpuMeter(bench.url, server, own_backend_pids(bench.conn))
