@@ -102,6 +102,11 @@ class PgBouncer:
                     ) from None
                 time.sleep(0.1)
 
+    @staticmethod
+    def version() -> str:
+        done = subprocess.run([str(BINARY), "--version"], capture_output=True, text=True)
+        return (done.stdout.split("\n")[0].split() or ["", "?"])[-1]
+
     def url(self, dbname: str) -> str:
         return f"postgres://{self.user}@127.0.0.1:{self.port}/{dbname}"
 
