@@ -22,11 +22,12 @@ EXPECTED_ROWS = [
     "enqueue_single", "enqueue_bulk", "drain_2", "drain_4", "drain_2_pgbouncer",
     "latency_p50", "latency_p95", "latency_max", "delayed_p50", "delayed_p95",
     "rss_before", "rss_after", "rss_growth", "cpu_server", "cpu_database",
+    "servers_1", "servers_2", "servers_scaling", "servers_1_claim", "servers_2_claim",
     "console_dashboard", "console_failed", "console_succeeded_deep", "console_job_detail", "console_recurring",
 ]
 CONSOLE_ROWS = {key for key in EXPECTED_ROWS if key.startswith("console_")}
-# Rows of ours only (the peers' columns say why): the console, and ours through PgBouncer.
-OURS_ONLY = CONSOLE_ROWS | {"drain_2_pgbouncer"}
+# Rows of ours only (the peers' columns say why): the console, ours through PgBouncer, many servers.
+OURS_ONLY = CONSOLE_ROWS | {"drain_2_pgbouncer"} | {key for key in EXPECTED_ROWS if key.startswith("servers_")}
 
 
 @pytest.fixture(scope="module")
