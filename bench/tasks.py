@@ -20,3 +20,15 @@ def noop(label: str, seq: int) -> None:
 def stock_noop(label: str, seq: int) -> None:
     """django-q2's no-op task (a plain function, as django-q2 runs them)."""
     record_start(label, seq)
+
+
+@task(queue_name="low-priority")
+def noop_low(label: str, seq: int) -> None:
+    """The backlog of the priority-under-load scenario."""
+    record_start(label, seq)
+
+
+@task(queue_name="critical")
+def noop_critical(label: str, seq: int) -> None:
+    """The jobs that must overtake that backlog."""
+    record_start(label, seq)

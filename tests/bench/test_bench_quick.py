@@ -23,11 +23,12 @@ EXPECTED_ROWS = [
     "latency_p50", "latency_p95", "latency_max", "delayed_p50", "delayed_p95",
     "rss_before", "rss_after", "rss_growth", "cpu_server", "cpu_database",
     "servers_1", "servers_2", "servers_scaling", "servers_1_claim", "servers_2_claim",
+    "priority_p50", "priority_p95", "priority_max",
     "console_dashboard", "console_failed", "console_succeeded_deep", "console_job_detail", "console_recurring",
 ]
 CONSOLE_ROWS = {key for key in EXPECTED_ROWS if key.startswith("console_")}
 # Rows of ours only (the peers' columns say why): the console, ours through PgBouncer, many servers.
-OURS_ONLY = CONSOLE_ROWS | {"drain_2_pgbouncer"} | {key for key in EXPECTED_ROWS if key.startswith("servers_")}
+OURS_ONLY = CONSOLE_ROWS | {"drain_2_pgbouncer"} | {key for key in EXPECTED_ROWS if key.startswith(("servers_", "priority_"))}
 
 
 @pytest.fixture(scope="module")
