@@ -68,7 +68,7 @@ def test_two_servers_behind_pgbouncer_run_every_job_once_and_listen_directly(bou
     tasks = {"critical": record_critical, "default": record, "low-priority": record_low}
     keys = set()
     for queue, task in tasks.items():
-        calls = [((f"{queue}-{i}",), {}) for i in range(60)]
+        calls = [((f"{queue}-{i}",), {}) for i in range(40)]
         enqueue_many(task, calls)
         keys.update(args[0] for args, _ in calls)
 
