@@ -30,12 +30,23 @@ $(VENV)/.dev: requirements-dev.txt requirements.txt $(VENV)/.runtime
 venv: $(VENV)/.runtime
 venv-dev: $(VENV)/.dev
 
+# ensure_admin comes last: its banner (URL, user, password) is what stays on screen. The Procfile
+# runs through dhanman/procfile.py, honcho with a kill wait that covers the job server's stop.
 run: venv
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py ensure_admin
+	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_recurring_jobs
 	@if $(PY) manage.py help seed_demo >/dev/null 2>&1; then $(PY) manage.py seed_demo; fi
-	$(VENV)/bin/honcho -f Procfile.dev start
+	$(PY) manage.py ensure_admin
+	@# The events consumer (and outbox relay) only when RabbitMQ answers; without it the app
+	@# runs all the same and published events wait in the outbox (docs/events.md).
+	@if $(PY) manage.py consume_events --ping; then \
+	  echo "Events ON: consuming $${EVENTS_QUEUE:-dhanman-jobs.events} and relaying the outbox (events:)."; \
+	  $(PY) -m dhanman.procfile Procfile.dev; \
+	else \
+	  echo "Events OFF: RabbitMQ does not answer at AMQP_URL. Nothing is consumed; published events wait in the outbox until make run finds RabbitMQ."; \
+	  $(PY) -m dhanman.procfile Procfile.dev web worker; \
+	fi
 
 lint: venv-dev
 	$(VENV)/bin/ruff check .
@@ -55,7 +66,7 @@ test: venv-dev lint typecheck
 drills: venv-dev
 	@./scripts/test-services
 	@# Every drill at full size: the ones `make test` runs small, and those marked `drill`.
-	@set -a; source var/test.env; set +a; DRILL_SIZE=full $(PY) -m pytest -p no:cacheprovider tests/reliability \
+	@set -a; source var/test.env; set +a; DRILL_SIZE=full $(PY) -m pytest -p no:cacheprovider tests/reliability tests/events/test_crash_drill.py \
 	  -m "not sqlite" --timeout=1800 -s $(PYTEST_ARGS)
 
 bench: venv-dev

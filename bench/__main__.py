@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench import environment
 
-SCENARIOS = ("enqueue", "drain", "latency", "delayed", "memory", "servers", "priority", "console")
+SCENARIOS = ("enqueue", "drain", "latency", "delayed", "memory", "servers", "priority", "console", "predictions")
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -16,6 +16,8 @@ RUN_TABLES = (
     "jobs_jobstate", "jobs_job", "jobs_batch", "jobs_server", "jobs_recurringjob", "jobs_finishedcount",
     "django_q_ormq", "django_q_task", "django_q_schedule", "dhanman_cache",
     "procrastinate_jobs", "procrastinate_events", "procrastinate_periodic_defers", "procrastinate_workers",
+    # Observability (jobs/tallies.py, jobs/sla.py, jobs/predictions.py).
+    "jobs_jobtally", "jobs_tallymark", "jobs_recurringsuccess", "jobs_durationestimate", "jobs_alert", "jobs_slamark",
 )
 
 

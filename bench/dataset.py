@@ -23,7 +23,7 @@ INSERT INTO jobs_job (
     id, task_path, args, kwargs, queue, priority, state, state_reason, state_changed_at, created_at,
     run_at, enqueued_at, started_at, finished_at, attempt, retry_policy, timeout, fetch_token,
     lease_until, server_id, worker_pid, cancel_requested, cancel_reason, progress, progress_message,
-    result, exception_class, exception_message, exception_traceback, continuation_on, expires_at
+    result, exception_class, exception_message, exception_traceback, continuation_on, expires_at, worker_deaths
 )
 SELECT
     md5(g.i::text || '-bench')::uuid,
@@ -57,7 +57,8 @@ SELECT
          THEN 'SMTP server did not answer' ELSE '' END,
     CASE WHEN s.state = 'failed' THEN repeat(E'Traceback (most recent call last):\\n  File "/app/sales/tasks.py", line 42, in send\\n', 8) || 'ConnectionError: SMTP server did not answer' ELSE '' END,
     '',
-    CASE WHEN s.state IN ('succeeded', 'deleted') THEN t.created + interval '7 days' END
+    CASE WHEN s.state IN ('succeeded', 'deleted') THEN t.created + interval '7 days' END,
+    0
 FROM generate_series(1, %(n)s) AS g(i)
 CROSS JOIN LATERAL (SELECT now() - make_interval(secs => (g.i::float8 / %(n)s) * 7 * 86400) AS created) t
 CROSS JOIN LATERAL (SELECT CASE

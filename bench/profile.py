@@ -113,7 +113,7 @@ def profile_drain(jobs: int, workers: int, system_key: str) -> None:
 
 
 EXPLAINED = {
-    "claim (jobs.broker.CLAIM_SQL), queue 'default'": None,
+    "claim (jobs.sql.CLAIM_SQL), queue 'default'": None,
     "promote due Scheduled jobs": (
         "SELECT id, queue FROM jobs_job WHERE state = 'scheduled' AND run_at <= now() ORDER BY run_at "
         "LIMIT 500 FOR UPDATE SKIP LOCKED"
@@ -132,7 +132,7 @@ def profile_explain(jobs: int) -> None:
     from django.utils import timezone
 
     from bench import database, dataset
-    from jobs.broker import CLAIM_SQL
+    from jobs.sql import CLAIM_SQL
 
     try:
         with database.connect(url) as conn:

@@ -53,6 +53,7 @@ class VisitorPass(models.Model):
 
     class Meta:
         ordering = ["-valid_from"]
+        verbose_name_plural = "visitor passes"  # Django's default appends an "s": "visitor passs"
         constraints = [
             models.CheckConstraint(
                 condition=Q(valid_until__gt=F("valid_from")), name="visitor_pass_valid_window"

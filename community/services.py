@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from community.models import Escalation, Event, MaintenanceRequest, VisitorPass
 from dhanman.validation import as_id, required_text
+from jobs.events import publish
 from notifications.services import notify
 from sales.models import Resident
 from sales.selectors import society_get
@@ -155,10 +156,56 @@ def visitor_pass_use(*, code: str, now: datetime | None = None) -> VisitorPass:
 
 
 def visitor_passes_expire(*, now: datetime | None = None) -> int:
-    """`expire-visitor-passes`: active passes past their end stop opening the gate."""
+    """`expire-visitor-passes`: active passes past their end stop opening the gate; each one
+    expired publishes `community.visitor_pass_expired` in the same transaction."""
     now = now or timezone.now()
-    return VisitorPass.objects.filter(status=VisitorPass.Status.ACTIVE, valid_until__lte=now).update(
-        status=VisitorPass.Status.EXPIRED, expired_at=now
+    with transaction.atomic():
+        due = list(
+            VisitorPass.objects.select_for_update(skip_locked=True)
+            .filter(status=VisitorPass.Status.ACTIVE, valid_until__lte=now)
+            .order_by("pk")
+        )
+        VisitorPass.objects.filter(pk__in=[p.pk for p in due]).update(
+            status=VisitorPass.Status.EXPIRED, expired_at=now
+        )
+        for visitor_pass in due:
+            _publish_expired(visitor_pass, now)
+    return len(due)
+
+
+def visitor_pass_expire(*, visitor_pass_id, now: datetime | None = None) -> bool:
+    """Expire one pass at its end (scheduled when a visitor registers); False when it is no
+    longer active or not due yet (moved later: the recurring sweep covers it)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        visitor_pass = (
+            VisitorPass.objects.select_for_update()
+            .filter(pk=as_id(visitor_pass_id, field="visitor_pass_id"))
+            .first()
+        )
+        if visitor_pass is None:
+            raise ValidationError({"visitor_pass_id": f"Unknown visitor pass {visitor_pass_id}."})
+        if visitor_pass.status != VisitorPass.Status.ACTIVE or visitor_pass.valid_until > now:
+            return False
+        visitor_pass.status = VisitorPass.Status.EXPIRED
+        visitor_pass.expired_at = now
+        visitor_pass.save(update_fields=["status", "expired_at"])
+        _publish_expired(visitor_pass, now)
+    return True
+
+
+def _publish_expired(visitor_pass: VisitorPass, now: datetime) -> None:
+    publish(
+        "community.visitor_pass_expired",
+        {
+            "visitor_pass_id": visitor_pass.pk,
+            "society_id": visitor_pass.society_id,
+            "host_id": visitor_pass.host_id,
+            "valid_until": visitor_pass.valid_until.isoformat(),
+            "expired_at": now.isoformat(),
+        },
+        aggregate=f"community.visitor_pass:{visitor_pass.pk}",
+        occurred_at=now,
     )
 
 

@@ -22,3 +22,8 @@ def expire_visitor_passes() -> dict:
 @task(retry=RETRY)
 def maintenance_request_escalation() -> dict:
     return services.maintenance_requests_escalate()
+
+
+@task(retry=RETRY)
+def expire_visitor_pass(visitor_pass_id: int) -> dict:
+    return {"visitor_pass": visitor_pass_id, "expired": services.visitor_pass_expire(visitor_pass_id=visitor_pass_id)}

@@ -2,13 +2,14 @@
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from jobs.conf import jobs_settings
 
 
 @never_cache
@@ -27,10 +28,10 @@ def readyz(request):
         executor = MigrationExecutor(connection)
         pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
         checks["migrations"] = "ok" if not pending else f"{len(pending)} unapplied"
-        from jobs.models import Server
+        from jobs.models import Server, ServerStatus
 
-        fresh = timezone.now() - timedelta(seconds=settings.DHANMAN_JOBS["SERVER_TIMEOUT"])
-        live = Server.objects.filter(status="running", heartbeat_at__gte=fresh).count()
+        fresh = timezone.now() - timedelta(seconds=jobs_settings.SERVER_TIMEOUT)
+        live = Server.objects.filter(status=ServerStatus.RUNNING, heartbeat_at__gte=fresh).count()
         checks["job_servers"] = live if live else "none with a fresh heartbeat"
     except DatabaseError as exc:
         checks["database"] = f"unreachable: {type(exc).__name__}"

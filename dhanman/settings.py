@@ -9,6 +9,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from jobs import conf as jobs_conf
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -44,6 +46,9 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: `runserver` then serves static files through WhiteNoise too, so the
+    # dev server and gunicorn answer /static/ the same way.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_q",
 ]
@@ -54,6 +59,9 @@ if env.bool("DHANMAN_TEST_APPS", default=False):
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the process itself (gunicorn has no static handler): right after
+    # SecurityMiddleware, as WhiteNoise documents, so its responses get the security headers.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -138,7 +146,16 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# `collectstatic` (in `make run` and the Procfile's release step) writes hashed, compressed copies
+# here; WhiteNoise serves them with far-future cache headers. While DEBUG is on, WhiteNoise also
+# finds files straight in the apps, so an edited stylesheet shows without collecting again.
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+# Files browsers ask for at the site's root (favicon.ico), served by WhiteNoise as they are.
+WHITENOISE_ROOT = BASE_DIR / "dhanman" / "public"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 # Files that jobs write (payslip PDFs); served by the web server, never by Django, in production.
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
@@ -154,6 +171,9 @@ _smtp_options = {
     "use_tls": _email.get("EMAIL_USE_TLS"),
     "use_ssl": _email.get("EMAIL_USE_SSL"),
 }
+if _email["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend":
+    # One log line per message rather than its whole text (dhanman/mail.py).
+    _email["EMAIL_BACKEND"] = "dhanman.mail.LoggingEmailBackend"
 MAILERS = {
     "default": {
         "BACKEND": _email["EMAIL_BACKEND"],
@@ -165,13 +185,17 @@ MAILERS = {
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Dhanman <no-reply@dhanman.local>")
 ADMINS = [tuple(a.split(":", 1)) for a in env.list("ADMINS", default=[]) if ":" in a]
 
-# --- Logging: stdout, one line per event --------------------------------------------------------
+# --- Logging: stdout, one line per event, stamped in TIME_ZONE (dhanman/logs.py) -----------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "line": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"},
+        "line": {
+            "()": "dhanman.logs.ZonedFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+            "time_zone": TIME_ZONE,
+        },
     },
     "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stdout"}},
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
@@ -181,68 +205,43 @@ LOGGING = {
     },
 }
 
-# --- The job system: every knob in one place ---------------------------------------------------
-# The names mirror Hangfire's options in the old setup (WorkerCount, Queues, SchedulePollingInterval,
-# HeartbeatInterval, ServerCheckInterval, JobExpirationCheckInterval).
-# Every queue there is, in priority order: what `@task(queue_name=...)` is checked against
-# (Django's TASKS QUEUES). Which of them one server claims is SERVER_QUEUES below.
-JOB_QUEUES = env.list("JOBS_QUEUES", default=["critical", "default", "low-priority"])
-DHANMAN_JOBS = {
-    # Worker processes per `qcluster` server.
-    "WORKER_COUNT": env.int("JOBS_WORKER_COUNT", default=4),
-    # A worker that finishes a job claims its next one itself, this many in a row at most, before
-    # it goes back to django-q2's loop (jobs/worker.py); 1 turns that off.
-    "WORKER_CHAIN_LIMIT": env.int("JOBS_WORKER_CHAIN_LIMIT", default=100),
-    # Every queue, in priority order: a server always claims from the first non-empty one it serves.
-    "QUEUES": JOB_QUEUES,
-    # The queues one server claims: a subset of QUEUES, kept in QUEUES' order whatever order they
-    # are given in (`qcluster --queues critical,default` overrides it; an unknown name stops the
-    # server at start). The other queues' jobs wait for a server that serves them.
-    "SERVER_QUEUES": env.list("JOBS_SERVER_QUEUES", default=JOB_QUEUES),
-    # A job whose worker process died under it (segfault, os._exit, the OOM killer) this many
-    # times fails ("killed its worker 3 times") instead of being retried until its attempts run out.
-    "MAX_WORKER_DEATHS": env.int("JOBS_MAX_WORKER_DEATHS", default=3),
-    # Idle wait between claims when no NOTIFY arrives (the only mode on SQLite, and behind a
-    # transaction pooler without LISTEN_DATABASE_URL), seconds.
-    "POLL_INTERVAL": env.float("JOBS_POLL_INTERVAL", default=1.0),
-    # Where idle servers LISTEN for the NOTIFY sent at enqueue: a direct PostgreSQL URL (not
-    # through the pooler), needed when DATABASE_POOLER=transaction; empty: DATABASE_URL itself,
-    # or, behind a transaction pooler, no LISTEN at all (polling at POLL_INTERVAL, with a warning).
-    "LISTEN_DATABASE_URL": env.str("JOBS_LISTEN_DATABASE_URL", default=""),
-    # How often due Scheduled jobs and recurring jobs are looked for, seconds.
-    "SCHEDULE_POLLING_INTERVAL": env.float("JOBS_SCHEDULE_POLLING_INTERVAL", default=1.0),
-    # How often a server writes its heartbeat, seconds.
-    "HEARTBEAT_INTERVAL": env.float("JOBS_HEARTBEAT_INTERVAL", default=5.0),
-    # How often the reaper looks for dead servers and expired leases, seconds.
-    "SERVER_CHECK_INTERVAL": env.float("JOBS_SERVER_CHECK_INTERVAL", default=5.0),
-    # A server without a heartbeat for this long is dead, seconds.
-    "SERVER_TIMEOUT": env.float("JOBS_SERVER_TIMEOUT", default=30.0),
-    # A Processing job whose lease is not renewed for this long is returned to its queue, seconds.
-    "LEASE_SECONDS": env.float("JOBS_LEASE_SECONDS", default=30.0),
-    # Succeeded and Deleted jobs are removed after this long, seconds (Hangfire: 24 h).
-    "EXPIRATION_SECONDS": env.int("JOBS_EXPIRATION_SECONDS", default=24 * 3600),
-    # How often a server rolls finished jobs up into the console's 15-minute counters, seconds
-    # (jobs/statistics.py; each interval is stored once, 2 minutes after it ended).
-    "STATS_ROLLUP_INTERVAL": env.float("JOBS_STATS_ROLLUP_INTERVAL", default=60.0),
-    # How often expiration runs, seconds (Hangfire's JobExpirationCheckInterval: 30 min).
-    "EXPIRATION_CHECK_INTERVAL": env.int("JOBS_EXPIRATION_CHECK_INTERVAL", default=1800),
-    # Batches are removed this long after they finish, seconds.
-    "BATCH_EXPIRATION_SECONDS": env.int("JOBS_BATCH_EXPIRATION_SECONDS", default=7 * 24 * 3600),
-    # A recurring occurrence found later than this counts as missed (its misfire policy applies).
-    "RECURRING_MISFIRE_GRACE_SECONDS": env.int("JOBS_RECURRING_MISFIRE_GRACE_SECONDS", default=60),
-    # Strict misfire policy: at most this many catch-up jobs after an outage.
-    "RECURRING_STRICT_MISFIRE_CAP": env.int("JOBS_RECURRING_STRICT_MISFIRE_CAP", default=100),
-    # On SIGTERM, running jobs get this long to finish before they are cancelled and requeued.
-    "SHUTDOWN_GRACE_SECONDS": env.float("JOBS_SHUTDOWN_GRACE_SECONDS", default=25.0),
-    # Arguments larger than this (JSON bytes) are refused at enqueue: pass ids instead.
-    "MAX_ARGUMENTS_BYTES": env.int("JOBS_MAX_ARGUMENTS_BYTES", default=64 * 1024),
-    # The retry policy of tasks that set none: Hangfire's AutomaticRetry (10 attempts).
-    "DEFAULT_RETRY": {"attempts": env.int("JOBS_DEFAULT_RETRY_ATTEMPTS", default=10)},
-    # Filters run around every job (dotted paths); tasks may add their own.
-    "FILTERS": env.list("JOBS_FILTERS", default=["jobs.filters.JobLogger"]),
-    # The console.
-    "DASHBOARD_TITLE": env.str("JOBS_DASHBOARD_TITLE", default="Dhanman Jobs Dashboard"),
-    "STATS_POLLING_INTERVAL_MS": env.int("JOBS_STATS_POLLING_INTERVAL_MS", default=2000),
+# --- The job system ---------------------------------------------------------------------------
+# Every knob, its default and its JOBS_* variable are in jobs/conf.py (the engine reads them through
+# jobs.conf.jobs_settings); here they are read from the environment.
+DHANMAN_JOBS = jobs_conf.from_environment(env)
+# SLA alert mails go through the notification outbox (one mail per dedup key across retries).
+DHANMAN_JOBS["ALERT_NOTIFIER"] = DHANMAN_JOBS["ALERT_NOTIFIER"] or "notifications.services.notify"
+JOB_QUEUES = DHANMAN_JOBS["QUEUES"]
+
+# --- Domain events over RabbitMQ (jobs/events; docs/events.md) ------------------------------------
+# `manage.py consume_events` consumes them and relays the outbox; without RabbitMQ the app still
+# runs, events wait in the outbox.
+AMQP_URL = env.str("AMQP_URL", default="amqp://guest:guest@127.0.0.1:5672//")
+DHANMAN_EVENTS = {
+    "AMQP_URL": AMQP_URL,
+    # The topic exchange other services publish to; the routing key is the event type.
+    "EXCHANGE": env.str("EVENTS_EXCHANGE", default="dhanman.events"),
+    # Our queue, bound to the types our handlers declare; its dead letters go to QUEUE + ".dead".
+    "QUEUE": env.str("EVENTS_QUEUE", default="dhanman-jobs.events"),
+    # A message that fails this many deliveries (bad message, handler error) is dead-lettered.
+    "MAX_DELIVERIES": env.int("EVENTS_MAX_DELIVERIES", default=5),
+    # Unacknowledged messages a consumer holds at most.
+    "PREFETCH": env.int("EVENTS_PREFETCH", default=32),
+    # The `source` of the events we publish; our consumer skips its own (their effects happened
+    # in the publishing transaction).
+    "SOURCE": env.str("EVENTS_SOURCE", default="dhanman-jobs"),
+    # Whether consume_events also runs the outbox relay.
+    "RELAY": env.bool("EVENTS_RELAY", default=True),
+    "RELAY_BATCH": env.int("EVENTS_RELAY_BATCH", default=500),
+    "RELAY_POLL_INTERVAL": env.float("EVENTS_RELAY_POLL_INTERVAL", default=0.5),
+    "HEARTBEAT_INTERVAL": env.float("EVENTS_HEARTBEAT_INTERVAL", default=5.0),
+    "CONNECT_TIMEOUT": env.float("EVENTS_CONNECT_TIMEOUT", default=5.0),
+    "RECONNECT_MAX_DELAY": env.float("EVENTS_RECONNECT_MAX_DELAY", default=30.0),
+    # Sent outbox rows and processed message ids are deleted after this long, seconds.
+    "OUTBOX_RETENTION_SECONDS": env.int("EVENTS_OUTBOX_RETENTION_SECONDS", default=7 * 24 * 3600),
+    "PROCESSED_RETENTION_SECONDS": env.int("EVENTS_PROCESSED_RETENTION_SECONDS", default=14 * 24 * 3600),
+    # An event's JSON envelope is at most this many bytes.
+    "MAX_EVENT_BYTES": env.int("EVENTS_MAX_EVENT_BYTES", default=64 * 1024),
 }
 
 TASKS = {
@@ -259,7 +258,7 @@ TASKS = {
 Q_CLUSTER = {
     "name": env.str("JOBS_CLUSTER_NAME", default="dhanman"),
     "workers": DHANMAN_JOBS["WORKER_COUNT"],
-    "broker_class": "jobs.broker.JobBroker",
+    "broker_class": "jobs.server.broker.JobBroker",
     "bulk": 1,
     "queue_limit": DHANMAN_JOBS["WORKER_COUNT"],
     "save_limit": -1,

@@ -3,7 +3,12 @@
 The console *is* the admin of jobs: lists that stay fast with a million rows, actions through
 jobs.api, roles. So these ModelAdmins are read-only doors: the admin index shows Jobs, Batches,
 Recurring jobs and Servers to people with a console role, and each list or object page
-redirects to its console page. Nothing here can add, change or delete a row.
+redirects to its console page. Nothing here can add, change or delete a row. On the admin
+index the console's own "Background jobs" module (templates/admin/index.html) takes the place
+of this app's entry, so the jobs are listed once.
+
+django-q2's own admin models are unregistered: our broker never reads its Schedule, OrmQ,
+Success or Failure tables, so a schedule added there would never run.
 """
 
 from django.contrib import admin
@@ -15,6 +20,25 @@ from django.urls import path, reverse
 from jobs.console import access
 from jobs.models import Batch, Job, RecurringJob, Server
 
+# The admin's branding: the product's name, not "Django administration".
+admin.site.site_header = "Dhanman"
+admin.site.site_title = "Dhanman"
+admin.site.index_title = "Administration"
+
+
+def _unregister_django_q_admin():
+    """Import django-q2's admin (it registers its models at import, whatever the app order) and
+    take its models out again."""
+    import django_q.admin  # noqa: F401
+    from django_q.models import Failure, OrmQ, Schedule, Success
+
+    for model in (Schedule, Success, Failure, OrmQ):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+
+
+_unregister_django_q_admin()
+
 
 class ConsoleDoor(admin.ModelAdmin):
     # (URL name, *args) of the console's list, and the URL name of its detail page.
@@ -22,6 +46,8 @@ class ConsoleDoor(admin.ModelAdmin):
     console_detail = ""
 
     def has_module_permission(self, request):
+        # Listed in the admin's navigation sidebar; the index page lists the console's own module
+        # instead of this app (templates/admin/index.html), so the jobs appear there once.
         return access.can_view(request.user)
 
     def has_view_permission(self, request, obj=None):

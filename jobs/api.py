@@ -1,6 +1,6 @@
 """What django.tasks lacks: continuations, batches, bulk and delayed helpers, and the operations
 the console performs (requeue, delete, cancel). Every change of state goes through
-`jobs.states.apply_state`, in a transaction that holds the job's row.
+jobs/states.py (batches: jobs/batches.py), in a transaction that holds the job's row.
 """
 
 import contextlib
@@ -16,9 +16,12 @@ from django.db.models import Avg, F
 from django.tasks import Task, TaskResult
 from django.utils import timezone
 
-from jobs.creation import initial_reason, insert_calls, insert_jobs, new_job, notify_servers, validate_delay
-from jobs.models import Batch, BatchState, ContinuationOn, Job, State
-from jobs.states import apply_state
+from jobs import batches, continuations
+from jobs.backend import result_for
+from jobs.creation import initial_reason, insert_calls, insert_jobs, new_job, validate_delay
+from jobs.models import Batch, BatchState, CancelReason, ContinuationOn, Job, Server, ServerStatus, State
+from jobs.states import apply_state, request_cancel
+from jobs.wakeup import notify_servers
 
 JOB_CONTINUATION_ON = (ContinuationOn.SUCCEEDED, ContinuationOn.ANY_FINISHED, ContinuationOn.DELETED)
 BATCH_CONTINUATION_ON = (ContinuationOn.SUCCEEDED, ContinuationOn.COMPLETED)
@@ -96,8 +99,6 @@ def continue_with(
     The child waits as Awaiting; it is released in the transaction that finishes the parent.
     A parent that has already ended decides the child at once.
     """
-    from jobs.backend import result_for
-
     on = _validate_on(on, JOB_CONTINUATION_ON)
     with transaction.atomic():
         parent_job = _locked_job(parent)
@@ -109,11 +110,9 @@ def continue_with(
 def _attach_continuation(parent_job: Job, child: Job, reason: str = "") -> None:
     """Insert an Awaiting `child` of the locked `parent_job`; a parent that has already ended
     decides it at once."""
-    from jobs.continuations import decide, release_continuations
-
     insert_jobs([child], reasons=[reason] if reason else None)
-    if decide(child.continuation_on, parent_job.state) != "wait":
-        release_continuations(parent_job)
+    if continuations.decide(child.continuation_on, parent_job.state) != "wait":
+        continuations.release_continuations(parent_job)
     elif not parent_job.has_continuations:
         # Sends the parent's runner to its general path, which releases continuations.
         Job.objects.filter(pk=parent_job.pk).update(has_continuations=True)
@@ -213,8 +212,8 @@ def delete(job_or_id: JobRef, *, by: Actor = None, reason: str = "") -> Job:
         if job.state == State.DELETED:
             return job
         if job.state == State.PROCESSING:
-            Job.objects.filter(pk=job.pk).update(cancel_requested=True, cancel_reason="delete")
-            job.cancel_requested = True
+            request_cancel(Job.objects.filter(pk=job.pk), CancelReason.DELETE)
+            job.cancel_requested, job.cancel_reason = True, CancelReason.DELETE
             return job
         apply_state(job, State.DELETED, text, data={"by": _who(by)} if by else None)
     return job
@@ -262,8 +261,6 @@ class BatchBuilder:
         self.children.append(child)
 
     def _create(self, parent_batch: Batch | None = None) -> Batch:
-        from jobs.continuations import finish_batch_if_done
-
         created = Batch.objects.create(
             description=self.description[:500],
             total=len(self.jobs) + len(self.children),
@@ -277,7 +274,7 @@ class BatchBuilder:
         insert_jobs(self.jobs + self.continuations)
         for child in self.children:
             child._create(created)
-        finish_batch_if_done(created.pk)
+        batches.finish_batch_if_done(created.pk)
         return created
 
 
@@ -317,16 +314,13 @@ def continue_batch_with(
     batch_or_id: BatchRef, task: Task, *args: Any, on: str = ContinuationOn.SUCCEEDED, **kwargs: Any
 ) -> TaskResult:
     """Run `task` when the batch succeeds (`on="succeeded"`) or completes (`on="completed"`)."""
-    from jobs.backend import result_for
-    from jobs.continuations import release_batch_continuations
-
     _validate_on(on, BATCH_CONTINUATION_ON)
     with transaction.atomic():
         target = _locked_batch(batch_or_id)
         child = new_job(task, args, kwargs, state=State.AWAITING, awaiting_batch=target, continuation_on=on)
         insert_jobs([child])
         if target.state != BatchState.STARTED:
-            release_batch_continuations(target.pk, target.state, failed=target.failed, now=timezone.now())
+            batches.release_batch_continuations(target.pk, target.state, failed=target.failed, now=timezone.now())
         child.refresh_from_db()
     return result_for(child, task)
 
@@ -351,44 +345,36 @@ def attach(batch_or_id: BatchRef) -> Iterator[BatchBuilder]:
 
 def cancel_batch(batch_or_id: BatchRef, *, by: Actor = None) -> Batch:
     """Delete the batch's jobs that have not started, ask running ones to stop, and cancel it."""
-    from jobs.continuations import release_batch_continuations
-
     with transaction.atomic():
         target = _locked_batch(batch_or_id)
         if target.state != BatchState.STARTED:
             raise InvalidOperation(f"Batch {target.pk} is {target.state}: it cannot be cancelled.")
-        text = f"Batch cancelled by {_who(by)}" if by else "Batch cancelled"
-        Batch.objects.filter(pk=target.pk).update(state=BatchState.CANCELLED, finished_at=timezone.now())
-        for child in target.children.filter(state=BatchState.STARTED):
-            cancel_batch(child, by=by)
-        pending = Job.objects.select_for_update().filter(
-            batch=target, state__in=(State.ENQUEUED, State.SCHEDULED, State.AWAITING)
-        )
-        for job in pending:
-            apply_state(job, State.DELETED, text)
-        Job.objects.filter(batch=target, state=State.PROCESSING).update(cancel_requested=True, cancel_reason="delete")
-        release_batch_continuations(target.pk, BatchState.CANCELLED, failed=0, now=timezone.now())
+        batches.cancel(target, f"Batch cancelled by {_who(by)}" if by else "Batch cancelled")
         target.refresh_from_db()
     return target
 
 
 def batch_progress(batch_or_id: Batch | uuid.UUID | str) -> dict[str, Any]:
-    """done/total, percent, and an ETA from the average duration of the batch's finished jobs."""
+    """done/total, percent, and an ETA: from the remaining jobs' own task estimates and the
+    workers serving their queues (jobs.predictions), else from the average duration of the
+    batch's finished jobs."""
     target = batch_or_id if isinstance(batch_or_id, Batch) else Batch.objects.get(pk=batch_or_id)
     done = target.succeeded + target.failed + target.deleted
     percent = 100.0 if target.total == 0 else round(100.0 * done / target.total, 1)
     eta = None
     remaining = target.total - done
     if remaining > 0 and target.state == BatchState.STARTED:
+        from jobs import predictions
+
+        eta = predictions.batch_eta(target)
+    if eta is None and remaining > 0 and target.state == BatchState.STARTED:
         average = (
             Job.objects.filter(batch=target, state=State.SUCCEEDED, started_at__isnull=False)
             .aggregate(avg=Avg(F("finished_at") - F("started_at")))["avg"]
         )
         if average is not None:
-            from jobs.models import Server
-
             workers = sum(
-                Server.objects.filter(status="running").values_list("worker_count", flat=True)
+                Server.objects.filter(status=ServerStatus.RUNNING).values_list("worker_count", flat=True)
             ) or 1
             eta = timezone.now() + timedelta(seconds=average.total_seconds() * remaining / workers)
     return {"done": done, "total": target.total, "percent": percent, "eta": eta, "state": target.state}

@@ -1,24 +1,25 @@
 """The django.tasks backend: `TASKS["default"]["BACKEND"] = "jobs.backend.JobBackend"`.
 
 Domain code enqueues with Django's own API (`@task`, `.enqueue()`, `.using(run_after=…)`); this
-backend makes each call a durable Job row in the caller's transaction. `JobTask` carries the
-options Django's Task lacks: a retry policy, a timeout and filters.
+backend makes each call a durable Job row in the caller's transaction. `JobTask` (jobs/task.py)
+carries the options Django's Task lacks: a retry policy, a timeout and filters.
 """
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.tasks import TaskResult, TaskResultStatus
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.base import Task, TaskError
-from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
+from django.tasks.exceptions import TaskResultDoesNotExist
+from django.tasks.signals import task_enqueued
 
+from jobs.creation import insert_jobs, new_job
 from jobs.models import Job, State
-from jobs.retry import Retry
+from jobs.registry import UnknownTask, resolve_task
+from jobs.task import JobTask
 
-STATUS = {
+STATUS: dict[str, TaskResultStatus] = {
     State.SCHEDULED: TaskResultStatus.READY,
     State.ENQUEUED: TaskResultStatus.READY,
     State.AWAITING: TaskResultStatus.READY,
@@ -29,40 +30,21 @@ STATUS = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JobTask(Task):
-    retry: Retry | None = None
-    # Seconds a run may take before it is stopped and counted as failed.
-    timeout: float | None = None
-    filters: tuple = ()
-
-    def __post_init__(self) -> None:
-        if self.retry is not None and not isinstance(self.retry, Retry):
-            raise InvalidTask("retry must be a jobs.retry.Retry.")
-        if self.timeout is not None and (not isinstance(self.timeout, int | float) or self.timeout <= 0):
-            raise InvalidTask("timeout must be a positive number of seconds.")
-        if self.run_after is not None and not isinstance(self.run_after, datetime):
-            raise InvalidTask(f"run_after must be a datetime, not {type(self.run_after).__name__}.")
-        object.__setattr__(self, "filters", tuple(self.filters or ()))
-        Task.__post_init__(self)
-
-    def retry_policy_json(self) -> dict[str, Any] | None:
-        return self.retry.to_json() if self.retry is not None else None
-
-
 class JobBackend(BaseTaskBackend):
     task_class = JobTask
     supports_defer = True
     supports_priority = True
     supports_get_result = True
-    supports_async_task = False
+    # `async def` tasks run on the worker's event loop (jobs/server/runner.py).
+    supports_async_task = True
 
     def enqueue(self, task: Task, args: list[Any], kwargs: dict[str, Any]) -> TaskResult:
-        from jobs.creation import insert_jobs, new_job
-
         job = new_job(task, args, kwargs)
         insert_jobs([job])
-        return result_for(job, task)
+        result = result_for(job, task)
+        # As Django's own backends do; its receiver logs "Task id=… enqueued" at DEBUG.
+        task_enqueued.send(type(self), task_result=result)
+        return result
 
     def get_result(self, result_id: str) -> TaskResult:
         try:
@@ -75,8 +57,6 @@ class JobBackend(BaseTaskBackend):
 def result_for(job: Job, task: Task | None = None) -> TaskResult:
     """A django.tasks TaskResult view of a Job row."""
     if task is None:
-        from jobs.registry import UnknownTask, resolve_task
-
         try:
             task = resolve_task(job.task_path)
         except UnknownTask as exc:

@@ -13,17 +13,23 @@ import uuid
 from datetime import datetime, timedelta
 from functools import cache
 
-from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import AutoField, JSONField
 from django.tasks import Task
 from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
 
+from jobs import filters, sql
+from jobs.conf import jobs_settings
 from jobs.models import Job, JobState, State
+from jobs.task import JobTask
+from jobs.wakeup import NOTIFY_CHANNEL, SCHEDULED_PAYLOAD, notify_servers
 
-NOTIFY_CHANNEL = "dhanman_jobs"
-# The payload that tells servers a Scheduled job was added (it may be due before they expected).
-SCHEDULED_PAYLOAD = "+scheduled"
+# From this many rows on, a bulk insert goes through COPY (sql.copy_sql).
+COPY_THRESHOLD = 200
+# Rows per write of insert_calls' COPY.
+COPY_CHUNK = 1000
+BACKSLASH = "\\"
 
 
 class ArgumentsTooLarge(ValueError):
@@ -119,7 +125,7 @@ def encode_arguments(task_name: str, args, kwargs) -> tuple[list, dict, str, str
         raise
     # The size of json.dumps([args, kwargs]), without encoding them again (ASCII: chars = bytes).
     size = len(args_json) + len(kwargs_json) + 4
-    limit = settings.DHANMAN_JOBS["MAX_ARGUMENTS_BYTES"]
+    limit = jobs_settings.MAX_ARGUMENTS_BYTES
     if size > limit:
         raise ArgumentsTooLarge(
             f"Arguments of {task_name}() are {size} bytes, over the {limit}-byte limit: "
@@ -129,8 +135,8 @@ def encode_arguments(task_name: str, args, kwargs) -> tuple[list, dict, str, str
 
 
 def validate_queue(queue: str) -> str:
-    if queue not in settings.JOB_QUEUES:
-        raise InvalidTask(f"Unknown queue {queue!r}: the queues are {', '.join(settings.JOB_QUEUES)}.")
+    if queue not in jobs_settings.QUEUES:
+        raise InvalidTask(f"Unknown queue {queue!r}: the queues are {', '.join(jobs_settings.QUEUES)}.")
     return queue
 
 
@@ -166,8 +172,6 @@ def new_job(
 ) -> Job:
     """Build (not save) a validated Job for `task`. `links`: parent, continuation_on, batch,
     awaiting_batch, recurring_job."""
-    from jobs.backend import JobTask
-
     if not isinstance(task, JobTask):
         raise InvalidTask(f"{task!r} is not a task of this job system: declare it with django.tasks' @task.")
     now = now or timezone.now()
@@ -229,15 +233,8 @@ def insert_jobs(jobs: list[Job], reasons: list[str] | None = None) -> list[Job]:
     return jobs
 
 
-# From this many rows on, a bulk insert goes through COPY: the ORM's bulk_create spends most of
-# its time compiling SQL and preparing each of the 30-odd fields (bench/findings.md, change C).
-COPY_THRESHOLD = 200
-
-
 def _columns(model):
     """The columns we write (an auto-increment key is left to the database)."""
-    from django.db.models import AutoField, JSONField
-
     fields = [f for f in model._meta.concrete_fields if not isinstance(f, AutoField)]
     json_fields = {f.attname for f in fields if isinstance(f, JSONField)}
     return fields, json_fields
@@ -254,10 +251,7 @@ def _values(obj, fields, json_fields) -> list:
 def copy_rows(model, objects) -> None:
     """Insert model instances with PostgreSQL's COPY (PKs must be set, as our UUIDs are)."""
     fields, json_fields = _columns(model)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    with connection.cursor() as cursor, cursor.cursor.copy(
-        f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
-    ) as copy:
+    with connection.cursor() as cursor, cursor.cursor.copy(sql.copy_sql(model, [f.column for f in fields])) as copy:
         for obj in objects:
             copy.write_row(_values(obj, fields, json_fields))
 
@@ -265,7 +259,7 @@ def copy_rows(model, objects) -> None:
 def insert_calls(task: Task, calls, *, now) -> list | None:
     """Jobs of one task that differ only in their arguments (enqueue_many), written by COPY
     straight from their JSON, without a Job instance per call: building and reading those
-    instances cost more than PostgreSQL's side of the insert (bench/findings.md, C′).
+    instances cost more than PostgreSQL's side of the insert (bench/findings.md).
 
     Returns the job ids, or None when this path does not apply (not PostgreSQL, fewer than
     COPY_THRESHOLD calls, or on_enqueued filters that want Job instances): the caller then
@@ -279,7 +273,7 @@ def insert_calls(task: Task, calls, *, now) -> list | None:
     fields, json_fields = _columns(Job)
     varying = ("id", "args", "kwargs")
     constant_fields = [f for f in fields if f.attname not in varying]
-    columns = ", ".join(connection.ops.quote_name(name) for name in (*varying, *(f.column for f in constant_fields)))
+    columns = [*varying, *(f.column for f in constant_fields)]
     # COPY's text format, built here: every column but three is the same for all the rows, so it
     # is formatted once; JSON text needs only its backslashes doubled (json.dumps escapes the
     # control characters COPY would otherwise take as separators).
@@ -292,7 +286,7 @@ def insert_calls(task: Task, calls, *, now) -> list | None:
         # Rows go out in chunks while the next ones are encoded, so PostgreSQL inserts on one core
         # while Python formats on the other. A call that fails validation raises inside the COPY:
         # the COPY and the transaction are rolled back, nothing is written.
-        with cursor.cursor.copy(f"COPY jobs_job ({columns}) FROM STDIN") as copy:
+        with cursor.cursor.copy(sql.copy_sql(Job, columns)) as copy:
             for start in range(0, len(calls), COPY_CHUNK):
                 lines = []
                 for args, kwargs in calls[start:start + COPY_CHUNK]:
@@ -305,17 +299,12 @@ def insert_calls(task: Task, calls, *, now) -> list | None:
                         f"\t{kwargs_json.replace(BACKSLASH, BACKSLASH * 2)}\t{job_tail}\n"
                     )
                 copy.write("".join(lines).encode())
-        with cursor.cursor.copy("COPY jobs_jobstate (job_id, name, reason, data, created_at) FROM STDIN") as copy:
+        with cursor.cursor.copy(sql.HISTORY_COPY_SQL) as copy:
             copy.write("".join(f"{job_id}\t{history_tail}\n" for job_id in ids).encode())
         notify_servers({template.queue} if template.state == State.ENQUEUED else {SCHEDULED_PAYLOAD})
     return ids
 
 
-# Rows per write of insert_calls' COPY.
-COPY_CHUNK = 1000
-
-
-BACKSLASH = "\\"
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -335,61 +324,39 @@ def _copy_text(value) -> str:
 
 
 def _insert_one(job: Job, state: JobState) -> None:
-    """One job, its history row and the NOTIFY in one statement: a single `.enqueue()` is one
-    round trip instead of five (BEGIN, two INSERTs, NOTIFY, COMMIT) — bench/findings.md, D."""
+    """One job, its history row and the NOTIFY in one statement (sql.insert_one_sql)."""
     fields, json_fields = _columns(Job)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
     if job.state == State.ENQUEUED:
         payload = job.queue
     elif job.state == State.SCHEDULED:
         payload = SCHEDULED_PAYLOAD
     else:
         payload = None
-    sql = (
-        f"WITH job AS (INSERT INTO jobs_job ({columns}) VALUES ({placeholders}) RETURNING id), "
-        "history AS (INSERT INTO jobs_jobstate (job_id, name, reason, data, created_at) "
-        "SELECT id, %s, %s, '{}'::jsonb, %s FROM job) "
-        + ("SELECT pg_notify(%s, %s) FROM job" if payload else "SELECT id FROM job")
-    )
     params = [*_values(job, fields, json_fields), state.name, state.reason, state.created_at]
     if payload:
         params += [NOTIFY_CHANNEL, payload]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_insert_one_sql(bool(payload)), params)
     job._state.adding = False
 
 
-def notify_servers(queues) -> None:
-    """NOTIFY idle servers; delivered by PostgreSQL when the transaction commits."""
-    if not queues or connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        for queue in sorted(queues):
-            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, queue])
+@cache
+def _insert_one_sql(notify: bool) -> str:
+    return sql.insert_one_sql([f.column for f in _columns(Job)[0]], notify)
 
 
 def _enqueued_hooks() -> tuple:
-    """The global filters, when one of them acts on enqueue (none otherwise); built once per call."""
-    from jobs.filters import global_filters
-
-    hooks = global_filters()
-    return hooks if any(type(h).on_enqueued is not _base_on_enqueued() for h in hooks) else ()
+    """The global filters, when one of them acts on enqueue (none otherwise)."""
+    hooks = filters.global_filters()
+    return hooks if any(type(h).on_enqueued is not filters.JobFilter.on_enqueued for h in hooks) else ()
 
 
 def _on_enqueued_hooks(jobs):
-    from jobs.filters import run_hook
-
     hooks = _enqueued_hooks()
     if hooks:
+
         def run_hooks() -> None:
             for job in jobs:
-                run_hook(hooks, "on_enqueued", job)
+                filters.run_hook(hooks, "on_enqueued", job)
 
         transaction.on_commit(run_hooks)
-
-
-def _base_on_enqueued():
-    from jobs.filters import JobFilter
-
-    return JobFilter.on_enqueued

@@ -8,8 +8,9 @@ import logging
 import time
 from functools import cache
 
-from django.conf import settings
 from django.utils.module_loading import import_string
+
+from jobs.conf import jobs_settings
 
 logger = logging.getLogger("jobs.filters")
 
@@ -50,7 +51,7 @@ class JobLogger(JobFilter):
 
 @cache
 def global_filters() -> tuple[JobFilter, ...]:
-    return tuple(import_string(path)() for path in settings.DHANMAN_JOBS.get("FILTERS", ()))
+    return tuple(import_string(path)() for path in jobs_settings.FILTERS)
 
 
 def filters_for(task=None) -> tuple[JobFilter, ...]:

@@ -29,6 +29,7 @@ from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
 
 from jobs import cron
+from jobs.conf import jobs_settings
 from jobs.creation import bind_arguments, insert_jobs, new_job, validate_arguments
 from jobs.cron import Cron, InvalidSchedule, describe, latest_run, next_run, runs_between
 from jobs.models import Job, Misfire, RecurringJob
@@ -67,12 +68,12 @@ class RecurringJobNotFound(LookupError):
 
 def misfire_grace() -> timedelta:
     """A run found later than this after its time was missed (the server was down)."""
-    return timedelta(seconds=settings.DHANMAN_JOBS.get("RECURRING_MISFIRE_GRACE_SECONDS", 60))
+    return timedelta(seconds=jobs_settings.RECURRING_MISFIRE_GRACE_SECONDS)
 
 
 def strict_misfire_cap() -> int:
     """The most jobs one strict recurring job creates for runs missed during one outage."""
-    return settings.DHANMAN_JOBS.get("RECURRING_STRICT_MISFIRE_CAP", 100)
+    return jobs_settings.RECURRING_STRICT_MISFIRE_CAP
 
 
 # --- Declarations -----------------------------------------------------------------------------
@@ -123,8 +124,8 @@ class Recurring:
         except InvalidSchedule as exc:
             raise InvalidSchedule(f"{name}: {exc}") from None
         queue = self.queue if self.queue is not None else task.queue_name
-        if queue not in settings.JOB_QUEUES:
-            raise InvalidSchedule(f"{name}: unknown queue {queue!r}; the queues are {', '.join(settings.JOB_QUEUES)}.")
+        if queue not in jobs_settings.QUEUES:
+            raise InvalidSchedule(f"{name}: unknown queue {queue!r}; the queues are {', '.join(jobs_settings.QUEUES)}.")
         if self.misfire not in Misfire.values:
             raise InvalidSchedule(
                 f"{name}: unknown misfire policy {self.misfire!r}; use one of {', '.join(Misfire.values)}."

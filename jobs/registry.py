@@ -9,6 +9,8 @@ import importlib
 
 from django.tasks import Task
 
+from jobs.task import JobTask
+
 
 class UnknownTask(LookupError):
     """The path does not name a registered task."""
@@ -25,8 +27,6 @@ def resolve_task(path: str) -> Task:
     obj = getattr(module, attr, None)
     if obj is None:
         raise UnknownTask(f"Task {path!r} cannot be found: {module_name!r} has no {attr!r}.")
-    from jobs.backend import JobTask
-
     if not isinstance(obj, JobTask) or obj.module_path != path:
         raise UnknownTask(f"{path!r} is not a registered task: only @task functions run as jobs.")
     return obj

@@ -11,8 +11,9 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.utils.module_loading import import_string
+
+from jobs.conf import jobs_settings
 
 ON_EXHAUSTED = ("fail", "delete")
 
@@ -99,5 +100,5 @@ class Retry:
 
 
 def default_policy() -> Retry:
-    options = dict(settings.DHANMAN_JOBS.get("DEFAULT_RETRY") or {})
+    options = dict(jobs_settings.DEFAULT_RETRY or {})
     return Retry(**options)

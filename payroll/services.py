@@ -24,6 +24,7 @@ from django.utils import timezone
 import jobs.api
 from dhanman.money import ZERO, inr, money, round_money
 from dhanman.validation import as_date, as_id, as_month, required_text
+from jobs.events import publish
 from notifications.services import notify
 from payroll import tasks
 from payroll.models import Attendance, AttendanceSummary, ComplianceReport, Employee, PayrollRun, Payslip
@@ -310,10 +311,25 @@ def payslips_announce(*, run_id) -> dict:
                     f"{inr(payslip.net_pay)}. Ask the society office for the PDF.\n"
                 ),
             )
-    PayrollRun.objects.filter(pk=run.pk, payslips_generated_at__isnull=True).update(
-        payslips_generated_at=timezone.now()
-    )
     missing = [s.employee.code for s in slips if not s.pdf]
+    with transaction.atomic():
+        generated_at = timezone.now()
+        first_time = PayrollRun.objects.filter(pk=run.pk, payslips_generated_at__isnull=True).update(
+            payslips_generated_at=generated_at
+        )
+        if first_time:  # a rerun of this continuation publishes nothing twice
+            publish(
+                "payroll.payslips_generated",
+                {
+                    "run_id": run.pk,
+                    "society_id": run.society_id,
+                    "period": run.period.isoformat(),
+                    "generated": len(ready),
+                    "missing": missing,
+                },
+                aggregate=f"payroll.run:{run.pk}",
+                occurred_at=generated_at,
+            )
     notify(
         dedup_key=f"payslips-generated:{run.pk}",
         recipient=run.society.contact_email,

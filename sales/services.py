@@ -26,6 +26,7 @@ from django.utils import timezone
 import jobs.api
 from dhanman.money import ZERO, inr, money, round_money
 from dhanman.validation import as_date, as_id, as_month, existing, required_text
+from jobs.events import publish
 from notifications.services import notify
 from sales import tasks
 from sales.models import (
@@ -198,6 +199,19 @@ def invoice_create(
         )
         invoice_workflow_start(invoice=invoice)
         tasks.send_invoice_reminder.using(run_after=invoice.reminder_at).enqueue(invoice.pk)
+        publish(
+            "sales.invoice_created",
+            {
+                "invoice_id": invoice.pk,
+                "society_id": invoice.society_id,
+                "resident_id": invoice.resident_id,
+                "amount": str(invoice.amount),
+                "issue_date": invoice.issue_date.isoformat(),
+                "due_date": invoice.due_date.isoformat(),
+                "due_at": invoice.due_at.isoformat(),
+            },
+            aggregate=f"sales.invoice:{invoice.pk}",
+        )
     return invoice
 
 
@@ -353,6 +367,19 @@ def payment_record(*, invoice_id, amount, method: str, reference: str = "", rece
             invoice=invoice, amount=amount, method=method, reference=reference, received_at=received_at
         )
         tasks.process_payment.enqueue(payment.pk)
+        publish(
+            "sales.payment_received",
+            {
+                "payment_id": payment.pk,
+                "invoice_id": invoice.pk,
+                "amount": str(payment.amount),
+                "method": payment.method,
+                "received_at": payment.received_at.isoformat(),
+            },
+            # The invoice's aggregate: its payments are delivered after its creation.
+            aggregate=f"sales.invoice:{invoice.pk}",
+            occurred_at=payment.received_at,
+        )
     return payment
 
 

@@ -114,4 +114,36 @@ def run(bench, systems) -> list[Row]:
             if row.ours:
                 bench.log(f"{key}: median {sorted(row.ours)[len(row.ours) // 2]:.0f} ms ({url[:80]})")
         rows.append(row)
+    rows.append(metrics_scrape(bench, n))
     return rows
+
+
+def metrics_scrape(bench, n: int) -> Row:
+    """A Prometheus scrape of /metrics (through the full stack, with its bearer token), after the
+    servers' roll-up of finished jobs (jobs.tallies) has run once, untimed, as it does every minute
+    on a live system."""
+    from django.conf import settings
+    from django.test import Client
+
+    from jobs import tallies
+
+    row = Row(key="console_metrics_scrape", label=f"/metrics scrape ({n:,} jobs)", unit="ms", better=LOWER,
+              target=50.0, target_text="≤ 50 ms", stock_note="no metrics endpoint")
+    started = time.monotonic()
+    tallies.roll_up()
+    bench.log(f"metrics tallies rolled up in {time.monotonic() - started:.1f} s")
+    token = "bench-metrics-token"
+    settings.DHANMAN_JOBS["METRICS_TOKEN"] = token
+    client = Client(headers={"Authorization": f"Bearer {token}"})
+    client.get("/metrics")
+    times = []
+    for _ in range(max(bench.sizes.console_renders, 5)):
+        started = time.perf_counter()
+        response = client.get("/metrics")
+        times.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            row.ours_note = f"HTTP {response.status_code}"
+            return row
+    row.ours = times
+    bench.log(f"metrics scrape: median {sorted(times)[len(times) // 2]:.0f} ms")
+    return row

@@ -6,7 +6,7 @@ as in the drain scenario. For each count the bench also reports:
 
 - the claim statement's mean time under that contention. pg_stat_statements is used when the
   server preloads it; otherwise (this machine) a probe in the bench process runs the servers'
-  own claim statement (jobs.broker.CLAIM_SQL, one job) every 50 ms inside a transaction it rolls
+  own claim statement (jobs.sql.CLAIM_SQL, one job) every 50 ms inside a transaction it rolls
   back, and times it: the same statement, the same indexes, the same concurrent writers;
 - failed or retried claims: claims that ended in a database error in a server's log, and jobs
   claimed more than once (more than one Processing row in their history);
@@ -26,7 +26,7 @@ from bench.report import HIGHER, LOWER, Row
 POLL = 0.01
 PROBE_INTERVAL = 0.05
 WORKERS = 2
-# A claim that a server had to give up on (jobs/broker.py and jobs/worker.py log these).
+# A claim that a server had to give up on (jobs/server/broker.py and jobs/server/worker.py log these).
 FAILED_CLAIM = re.compile(r"Database unavailable in the pusher|claim was cut off|deadlock detected|Traceback")
 PEER_NOTE = "ours only"
 
@@ -41,7 +41,7 @@ class ClaimProbe:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        from jobs.broker import CLAIM_SQL, claim_parameters
+        from jobs.sql import CLAIM_SQL, claim_parameters
 
         params = claim_parameters("bench-claim-probe", ["critical", "default", "low-priority"], 1)
         while not self._stop.wait(PROBE_INTERVAL):

@@ -9,7 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobs import api
+from jobs.api import InvalidOperation, JobNotFound
+from jobs.console import stats
 from jobs.models import Job, State
+from jobs.states import InvalidTransition
 
 # What a person can ask of a job, and which states it makes sense in (buttons are shown only
 # there; the API still decides, since a job's state can change between page and click).
@@ -40,16 +44,24 @@ class Outcome:
     verb: str
     done: list = field(default_factory=list)
     refused: list = field(default_factory=list)  # (job id, reason)
+    nouns: tuple = ("job", "jobs")
 
     def messages(self) -> list[tuple[str, str]]:
         """(level, text) pairs for django.contrib.messages."""
         found = []
         if self.done:
-            noun = "job" if len(self.done) == 1 else "jobs"
+            noun = self.nouns[0] if len(self.done) == 1 else self.nouns[1]
             found.append(("success", f"{len(self.done)} {noun} {self.verb}."))
         for job_id, reason in self.refused:
-            found.append(("error", f"Job {job_id}: {reason}"))
+            found.append(("error", f"{self.nouns[0].capitalize()} {job_id}: {reason}"))
         return found
+
+
+def label_for(action: str, state: str) -> str:
+    """A button's word: a Scheduled job's requeue runs it now (Hangfire's "Enqueue now")."""
+    if action == "requeue" and state == State.SCHEDULED:
+        return "Enqueue now"
+    return JOB_ACTIONS[action]["label"]
 
 
 def actions_for(job: Job) -> list[str]:
@@ -57,16 +69,11 @@ def actions_for(job: Job) -> list[str]:
 
 
 def _api_call(action: str) -> Callable:
-    from jobs import api
-
     return {"requeue": api.requeue, "delete": api.delete, "cancel": api.cancel}[action]
 
 
 def run_job_action(action: str, job_ids, *, user) -> Outcome:
     """Apply `action` to each job through jobs.api, collecting what was done and what was refused."""
-    from jobs.api import InvalidOperation, JobNotFound
-    from jobs.states import InvalidTransition
-
     call = _api_call(action)
     outcome = Outcome(verb=JOB_ACTIONS[action]["done"])
     for job_id in job_ids:
@@ -83,11 +90,9 @@ def run_job_action(action: str, job_ids, *, user) -> Outcome:
 
 
 def cancel_batch(batch_id, *, user) -> Outcome:
-    from jobs.api import InvalidOperation, JobNotFound, cancel_batch
-
-    outcome = Outcome(verb="cancelled")
+    outcome = Outcome(verb="cancelled", nouns=("batch", "batches"))
     try:
-        cancel_batch(batch_id, by=user)
+        api.cancel_batch(batch_id, by=user)
     except (JobNotFound, InvalidOperation) as exc:
         outcome.refused.append((batch_id, str(exc)))
     else:
@@ -106,8 +111,6 @@ RECURRING_ACTIONS = {
 
 def run_recurring_action(action: str, recurring_id: str, *, user) -> tuple[str, str]:
     """(level, message) for a recurring job's trigger / enable / disable / remove."""
-    from jobs import api
-
     call = getattr(api, action)
     try:
         result = call(recurring_id)
@@ -122,6 +125,103 @@ def run_recurring_action(action: str, recurring_id: str, *, user) -> tuple[str, 
 
 
 def _forget_cached():
-    from jobs.console.stats import forget_cached
+    stats.forget_cached()
 
-    forget_cached()
+
+# --- What a destructive action would do, for its confirmation page ------------------------------
+# Read before the person confirms (nothing is changed here); the action itself goes through
+# jobs.api, which decides again, since states can change between the two requests.
+
+# The actions that ask first, as Django's delete confirmation does.
+CONFIRM_FIRST = {"delete"}
+BATCH_PENDING = (State.ENQUEUED, State.SCHEDULED, State.AWAITING)
+PREVIEW_ROWS = 50
+
+
+@dataclass
+class Preview:
+    """What a confirmation page says: the consequence, the count, and the jobs it names."""
+
+    heading: str
+    consequence: str
+    count: int
+    noun: str = "job"
+    items: list = field(default_factory=list)  # jobs shown (at most PREVIEW_ROWS)
+    notes: list = field(default_factory=list)
+    button: str = "Yes, I'm sure"
+
+    @property
+    def count_text(self) -> str:
+        return f"{self.count} {self.noun}{'' if self.count == 1 else 's'}"
+
+
+def preview_job_delete(job_ids) -> Preview:
+    """Deleting these jobs: which of them would be deleted, stopped, or left alone."""
+    ids = list(job_ids)
+    found = {job.pk: job for job in Job.objects.filter(pk__in=ids).only("id", "task_path", "state", "queue")}
+    ordered = [found[pk] for pk in ids if pk in found]
+    deletable = [job for job in ordered if job.state in JOB_ACTIONS["delete"]["states"]]
+    running = [job for job in ordered if job.state == State.PROCESSING]
+    notes = []
+    if running:
+        notes.append(f"{len(running)} running: asked to stop, then deleted when they do.")
+    skipped = len(ids) - len(deletable) - len(running)
+    if skipped:
+        notes.append(f"{skipped} already deleted or gone: left as they are.")
+    touched = len(deletable) + len(running)
+    return Preview(
+        heading="Delete this job?" if len(ids) == 1 else f"Delete {len(ids)} jobs?",
+        consequence=(
+            "Deleted jobs do not run. Their continuations that wait for success stay Awaiting; the job "
+            "can be requeued from the Deleted list until it expires."
+        ),
+        count=touched,
+        items=(deletable + running)[:PREVIEW_ROWS],
+        notes=notes,
+        button="Yes, delete",
+    )
+
+
+def preview_batch_cancel(batch) -> Preview:
+    """Cancelling a batch: its jobs (and its nested batches' jobs) not started are deleted,
+    the running ones asked to stop."""
+    from jobs.models import Batch, BatchState
+
+    batch_ids, frontier = [batch.pk], [batch.pk]
+    while frontier:  # nested batches still started are cancelled with it
+        frontier = list(
+            Batch.objects.filter(parent_id__in=frontier, state=BatchState.STARTED).values_list("pk", flat=True)
+        )
+        batch_ids += frontier
+    members = Job.objects.filter(batch_id__in=batch_ids)
+    pending = members.filter(state__in=BATCH_PENDING).count()
+    running = members.filter(state=State.PROCESSING).count()
+    notes = [f"{running} running: asked to stop."] if running else []
+    if len(batch_ids) > 1:
+        notes.append(f"{len(batch_ids) - 1} nested batch{'es' if len(batch_ids) > 2 else ''} cancelled with it.")
+    return Preview(
+        heading=f"Cancel the batch {batch.description or batch.pk}?",
+        consequence=(
+            "Its jobs that have not started are deleted; jobs that already finished keep their result. "
+            "The batch becomes Cancelled and cannot be restarted."
+        ),
+        count=pending + running,
+        items=list(members.filter(state__in=(*BATCH_PENDING, State.PROCESSING))
+                   .only("id", "task_path", "state", "queue").order_by("created_at", "pk")[:PREVIEW_ROWS]),
+        notes=notes,
+        button="Yes, cancel the batch",
+    )
+
+
+def preview_recurring_remove(recurring) -> Preview:
+    created = Job.objects.filter(recurring_job=recurring).count()
+    return Preview(
+        heading=f"Remove the recurring job {recurring.pk}?",
+        consequence=(
+            f"No job is deleted: the {created} job{'' if created == 1 else 's'} it created stay. It stops being "
+            "scheduled; `manage.py seed_recurring_jobs` recreates it while it is still declared in a "
+            "schedules.py, so to stop it for good, remove it there. To pause it, disable it instead."
+        ),
+        count=0,
+        button="Yes, remove",
+    )

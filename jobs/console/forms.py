@@ -7,8 +7,8 @@ refused as a whole with 400: it does not come from our pages, and nothing is hal
 import uuid
 
 from django import forms
-from django.conf import settings
 
+from jobs.conf import jobs_settings
 from jobs.console.actions import BULK_ACTIONS, JOB_ACTIONS, MAX_BULK
 
 
@@ -21,17 +21,17 @@ class JobFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         queue = self.fields["queue"]
         assert isinstance(queue, forms.ChoiceField)
-        queue.choices = [("", "All queues")] + [(q, q) for q in settings.JOB_QUEUES]
+        queue.choices = [("", "All queues")] + [(q, q) for q in jobs_settings.QUEUES]
         self.task_paths = list(task_paths)
 
     def apply(self, queryset):
-        from jobs.console.listing import search_jobs
+        from jobs.console.listing import search_jobs, task_filter
 
         data = self.cleaned_data
         if data.get("queue"):
             queryset = queryset.filter(queue=data["queue"])
         if data.get("task"):
-            queryset = queryset.filter(task_path=data["task"])
+            queryset = queryset.filter(task_filter(data["task"], self.task_paths))
         return search_jobs(queryset, data.get("q", ""))
 
     @property

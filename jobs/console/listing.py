@@ -6,6 +6,7 @@ throw away every earlier row, and a page count would count the table. The cursor
 row's sort key, so a page is stable while jobs keep arriving at the top.
 """
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -60,43 +61,43 @@ class Page:
 
 
 def keyset_page(queryset, *, time_field: str, older: str | None = None, newer: str | None = None,
-                size: int | None = None) -> Page:
-    """The page of `queryset` (newest first by `time_field`, then id) after/before a cursor."""
+                size: int | None = None, ascending: bool = False) -> Page:
+    """The page of `queryset` after/before a cursor: newest first by `time_field` (then id), or
+    with `ascending` soonest first (the Scheduled list, by due time). `older` is the cursor of
+    the page that follows in that order, `newer` of the page before it."""
     size = size or PAGE_SIZE
+    forward, backward = ("gt", "lt") if ascending else ("lt", "gt")
+    order = (time_field, "pk") if ascending else (f"-{time_field}", "-pk")
+    reverse_order = (f"-{time_field}", "-pk") if ascending else (time_field, "pk")
 
     def cursor_of(row):
         return Cursor(getattr(row, time_field), row.pk).encode()
 
-    if newer:
-        cursor = Cursor.decode(newer)
-        rows = list(
-            queryset.filter(
-                Q(**{f"{time_field}__gt": cursor.at}) | Q(**{time_field: cursor.at, "pk__gt": cursor.pk}),
-                # Redundant, but a plain range the index can start from (the OR above is not).
-                **{f"{time_field}__gte": cursor.at},
-            ).order_by(time_field, "pk")[: size + 1]
+    def beyond(cursor, op):
+        return queryset.filter(
+            Q(**{f"{time_field}__{op}": cursor.at}) | Q(**{time_field: cursor.at, f"pk__{op}": cursor.pk}),
+            # Redundant, but a plain range the index can start from (the OR above is not).
+            **{f"{time_field}__{op}e": cursor.at},
         )
-        more_newer = len(rows) > size
+
+    if newer:
+        rows = list(beyond(Cursor.decode(newer), backward).order_by(*reverse_order)[: size + 1])
+        more_before = len(rows) > size
         rows = list(reversed(rows[:size]))
         if not rows:
-            # Everything newer is gone: show the first page instead of an empty one.
-            return keyset_page(queryset, time_field=time_field, size=size)
-        return Page(rows, newer=cursor_of(rows[0]) if more_newer else None, older=cursor_of(rows[-1]))
+            # Everything before is gone: show the first page instead of an empty one.
+            return keyset_page(queryset, time_field=time_field, size=size, ascending=ascending)
+        return Page(rows, newer=cursor_of(rows[0]) if more_before else None, older=cursor_of(rows[-1]))
 
     if older:
-        cursor = Cursor.decode(older)
-        queryset = queryset.filter(
-            Q(**{f"{time_field}__lt": cursor.at}) | Q(**{time_field: cursor.at, "pk__lt": cursor.pk}),
-            # Redundant, but a plain range the index can start from (the OR above is not).
-            **{f"{time_field}__lte": cursor.at},
-        )
-    rows = list(queryset.order_by(f"-{time_field}", "-pk")[: size + 1])
-    more_older = len(rows) > size
+        queryset = beyond(Cursor.decode(older), forward)
+    rows = list(queryset.order_by(*order)[: size + 1])
+    more_after = len(rows) > size
     rows = rows[:size]
     return Page(
         rows,
         newer=cursor_of(rows[0]) if older and rows else None,
-        older=cursor_of(rows[-1]) if more_older else None,
+        older=cursor_of(rows[-1]) if more_after else None,
     )
 
 
@@ -107,8 +108,33 @@ def parse_job_id(text: str) -> uuid.UUID | None:
         return None
 
 
+# The start of a job id as the lists show it (8 hex digits), or more of it, dashes optional.
+_ID_PREFIX = re.compile(r"[0-9a-f]{8}[0-9a-f-]{0,28}", re.IGNORECASE)
+
+
+def id_prefix_range(text: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """The lowest and highest ids starting with `text` (the short id of a list), or None.
+
+    A range on the primary key: an index scan on PostgreSQL (uuids sort by their bytes, that is
+    by their hex digits) and on SQLite (stored as 32 hex characters).
+    """
+    text = (text or "").strip()
+    if not _ID_PREFIX.fullmatch(text):
+        return None
+    digits = text.replace("-", "").lower()
+    if len(digits) > 32:
+        return None
+    return uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
+
+
+def id_prefix_filter(text: str) -> Q | None:
+    bounds = id_prefix_range(text)
+    return None if bounds is None else Q(pk__gte=bounds[0], pk__lte=bounds[1])
+
+
 def search_jobs(queryset, text: str):
-    """Jobs whose id is `text`, or whose task path or argument JSON contains it."""
+    """Jobs whose id is or starts with `text`, or whose task path, error (class or message) or
+    argument JSON contains it."""
     text = (text or "").strip()
     if not text:
         return queryset
@@ -120,11 +146,46 @@ def search_jobs(queryset, text: str):
         imported = queryset.exclude(external_id="").filter(Q(external_id=text) | Q(external_id__endswith=f":{text}"))
         if imported.exists():
             return imported
-    return queryset.annotate(
-        _args_text=Cast("args", TextField()), _kwargs_text=Cast("kwargs", TextField())
-    ).filter(
-        Q(task_path__icontains=text) | Q(_args_text__icontains=text) | Q(_kwargs_text__icontains=text)
+    found = (
+        Q(task_path__icontains=text)
+        | Q(exception_class__icontains=text)
+        | Q(exception_message__icontains=text)
+        | Q(_args_text__icontains=text)
+        | Q(_kwargs_text__icontains=text)
     )
+    by_id = id_prefix_filter(text)
+    if by_id is not None:
+        found = by_id | found
+    return queryset.annotate(_args_text=Cast("args", TextField()), _kwargs_text=Cast("kwargs", TextField())).filter(
+        found
+    )
+
+
+def task_filter(text: str, known_paths) -> Q:
+    """The task filter: a full dotted path, or a task's short name (`update_ledger`), which
+    matches every stored task of that name (`sales.tasks.update_ledger`).
+
+    Resolved against the known task paths first, so the query is an IN on the task index; a
+    name not among them (a task first enqueued since they were cached) is matched by suffix.
+    """
+    text = text.strip()
+    matches = [path for path in known_paths if path == text or path.rsplit(".", 1)[-1] == text]
+    if matches:
+        return Q(task_path__in=matches)
+    if "." in text:
+        return Q(task_path=text)
+    return Q(task_path=text) | Q(task_path__endswith=f".{text}")
+
+
+MAX_COUNT = 1000
+
+
+def capped_count(queryset, cap: int | None = None) -> tuple[int, bool]:
+    """How many rows `queryset` has, counted up to `cap` (a COUNT over a LIMIT subquery), and
+    whether there are more: a filtered list says how many it found without counting a million."""
+    cap = cap or MAX_COUNT
+    found = queryset.order_by()[: cap + 1].count()
+    return min(found, cap), found > cap
 
 
 def bounded(fetch, *, timeout_ms: int = SEARCH_TIMEOUT_MS):

@@ -25,17 +25,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Min
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
-from jobs import statistics
+from jobs import predictions, states, statistics
+from jobs.conf import jobs_settings
 from jobs.models import Job, RecurringJob, Server, State
 
 SNAPSHOT_KEY = "jobs.console.snapshot.v2"
-HISTORY_KEY = "jobs.console.history.v2"
+HISTORY_KEY = "jobs.console.history.v3"  # v3: buckets carry their label
 TASK_PATHS_KEY = "jobs.console.task-paths.v2"
 SNAPSHOT_TTL = 2
 # Below this many jobs a state is counted exactly; above it, estimated (see count_by_state).
@@ -50,11 +50,11 @@ TASK_PATHS_TTL = 60
 RECENT_MAX_WINDOW = timedelta(minutes=5)
 # Succeeded and Failed: the states the graphs count.
 FINISHED = statistics.FINISHED
-ALIVE_STATUSES = ("running", "stopping")
+ALIVE_STATUSES = states.ALIVE
 
 
 def server_timeout() -> timedelta:
-    return timedelta(seconds=settings.DHANMAN_JOBS["SERVER_TIMEOUT"])
+    return timedelta(seconds=jobs_settings.SERVER_TIMEOUT)
 
 
 def server_is_alive(server: Server, now=None) -> bool:
@@ -125,7 +125,7 @@ def queue_rows(now=None) -> list[dict]:
     processing = dict(
         Job.objects.filter(state=State.PROCESSING).order_by().values_list("queue").annotate(n=Count("*"))
     )
-    names = list(settings.JOB_QUEUES)
+    names = list(jobs_settings.QUEUES)
     names += sorted((set(waiting) | set(processing)) - set(names))
     rows = []
     for name in names:
@@ -137,6 +137,8 @@ def queue_rows(now=None) -> list[dict]:
                 "processing": processing.get(name, 0),
                 "oldest_enqueued_at": oldest,
                 "oldest_wait_seconds": max(0.0, (now - oldest).total_seconds()) if oldest else None,
+                # At the current worker count, from the queue's recent run times (jobs.predictions).
+                "drain_seconds": predictions.queue_drain(name, waiting.get(name, {}).get("n", 0), now),
             }
         )
     return rows
@@ -231,15 +233,18 @@ def compute_history(now=None) -> dict:
             if day is not None:
                 by_day[day][state] = by_day[day].get(state, 0) + n
     return {
-        "hours": [_bucket(start, counts) for start, counts in zip(hours, by_hour, strict=True)],
-        "days": [_bucket(start, counts) for start, counts in zip(days, by_day, strict=True)],
-        "expiration_hours": settings.DHANMAN_JOBS["EXPIRATION_SECONDS"] / 3600,
+        "hours": [_bucket(start, counts, "H:00") for start, counts in zip(hours, by_hour, strict=True)],
+        "days": [_bucket(start, counts, "D j M") for start, counts in zip(days, by_day, strict=True)],
+        "time_zone": timezone.get_current_timezone_name(),
+        "expiration_hours": jobs_settings.EXPIRATION_SECONDS / 3600,
     }
 
 
-def _bucket(start, counts: dict) -> dict:
+def _bucket(start, counts: dict, label_format: str) -> dict:
     return {
         "start": start.isoformat(),
+        # Labelled here, in TIME_ZONE: the browser's zone would put "today" on another date.
+        "label": dateformat.format(start, label_format),
         "succeeded": counts.get(State.SUCCEEDED, 0),
         "failed": counts.get(State.FAILED, 0),
     }

@@ -7,7 +7,7 @@ this list, so a URL added without a row in the matrix fails the suite.
 
 from django.urls import path
 
-from jobs.console.views import batches, dashboard, graphs, jobs, recurring, retries, servers
+from jobs.console.views import alerts, batches, dashboard, events, graphs, jobs, recurring, retries, servers
 
 app_name = "jobs_console"
 
@@ -38,4 +38,11 @@ urlpatterns = [
     path("batch/<uuid:batch_id>/", batches.batch_detail, name="batch_detail"),
     path("batch/<uuid:batch_id>/graph/", graphs.batch_graph, name="batch_graph"),
     path("batch/<uuid:batch_id>/cancel/", batches.batch_cancel, name="batch_cancel"),
+    # Domain events (docs/events.md)
+    path("events/", events.events, name="events"),
+    path("events/dead/<slug:dead_letter_id>/replay/", events.event_replay, name="event_replay"),
+    # SLA alerts
+    path("alerts/", alerts.alert_list, name="alert_list"),
+    path("alerts/<int:alert_id>/acknowledge/", alerts.alert_acknowledge, name="alert_acknowledge"),
+    path("alerts/<int:alert_id>/resolve/", alerts.alert_resolve, name="alert_resolve"),
 ]

@@ -48,6 +48,25 @@ class Misfire(models.TextChoices):
     IGNORE = "ignore", "None; wait for the next run"
 
 
+class ServerStatus(models.TextChoices):
+    """A server's life, as its heartbeats and the reaper record it (jobs.states.server_status)."""
+
+    RUNNING = "running", "Running"
+    STOPPING = "stopping", "Stopping"
+    STOPPED = "stopped", "Stopped"
+    # No heartbeat for SERVER_TIMEOUT: the reaper gave its jobs to other servers.
+    DEAD = "dead", "Dead"
+
+
+class CancelReason(models.TextChoices):
+    """Why a Processing job was asked to stop (Job.cancel_reason)."""
+
+    # A person deleted the running job (or cancelled its batch): it ends Deleted.
+    DELETE = "delete", "Deleted while running"
+    # Its server is stopping: the job goes back to its queue.
+    SHUTDOWN = "shutdown", "Server shutting down"
+
+
 class Server(models.Model):
     """One `qcluster` process tree, with its heartbeat."""
 
@@ -57,7 +76,7 @@ class Server(models.Model):
     queues = models.JSONField(default=list)
     worker_count = models.PositiveIntegerField(default=0)
     worker_pids = models.JSONField(default=list)
-    status = models.CharField(max_length=20, default="running")
+    status = models.CharField(max_length=20, choices=ServerStatus.choices, default=ServerStatus.RUNNING)
     started_at = models.DateTimeField()
     heartbeat_at = models.DateTimeField(db_index=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
@@ -162,9 +181,7 @@ class Job(models.Model):
     # at DHANMAN_JOBS["MAX_WORKER_DEATHS"] the job fails instead of killing yet another worker.
     worker_deaths = models.PositiveSmallIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
-    # Why: "delete" (a person deleted the running job) or "shutdown" (its server is stopping and
-    # the job goes back to its queue).
-    cancel_reason = models.CharField(max_length=20, blank=True)
+    cancel_reason = models.CharField(max_length=20, blank=True, choices=CancelReason.choices)
     progress = models.SmallIntegerField(null=True, blank=True)
     progress_message = models.CharField(max_length=500, blank=True)
     result = models.JSONField(null=True, blank=True)
@@ -210,20 +227,26 @@ class Job(models.Model):
             models.Index(
                 fields=["queue", "-priority", "enqueued_at"],
                 name="job_claim_idx",
-                condition=Q(state="enqueued"),
+                condition=Q(state=State.ENQUEUED),
             ),
-            models.Index(fields=["run_at"], name="job_due_idx", condition=Q(state="scheduled")),
-            models.Index(fields=["lease_until"], name="job_lease_idx", condition=Q(state="processing")),
+            models.Index(fields=["run_at"], name="job_due_idx", condition=Q(state=State.SCHEDULED)),
+            models.Index(fields=["lease_until"], name="job_lease_idx", condition=Q(state=State.PROCESSING)),
             # The console: jobs by state, newest change first.
             models.Index(fields=["state", "-state_changed_at"], name="job_state_list_idx"),
             models.Index(fields=["task_path", "-state_changed_at"], name="job_task_list_idx"),
             models.Index(fields=["expires_at"], name="job_expiry_idx", condition=Q(expires_at__isnull=False)),
+            # Scheduled and Awaiting jobs per queue, counted index-only by /metrics (jobs/metrics.py):
+            # the other states have an index with the queue already (claim, server).
+            models.Index(
+                fields=["state", "queue"], name="job_waiting_queue_idx",
+                condition=Q(state__in=["scheduled", "awaiting"]),
+            ),
             # Jobs waiting for their next attempt (the console's Retries counter and page).
             models.Index(
-                fields=["-state_changed_at"], name="job_retry_idx", condition=Q(state="scheduled", attempt__gt=0)
+                fields=["-state_changed_at"], name="job_retry_idx", condition=Q(state=State.SCHEDULED, attempt__gt=0)
             ),
             # A server's running jobs (lease renewal, shutdown); a recurring job's history.
-            models.Index(fields=["server"], name="job_server_idx", condition=Q(state="processing")),
+            models.Index(fields=["server"], name="job_server_idx", condition=Q(state=State.PROCESSING)),
             models.Index(
                 fields=["recurring_job", "-created_at"], name="job_recurring_idx",
                 condition=Q(recurring_job__isnull=False),

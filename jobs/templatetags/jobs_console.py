@@ -1,13 +1,17 @@
-"""Template filters of the job console (durations, relative times, JSON, short ids).
+"""Template filters of the job console (times, durations, relative times, JSON, short ids).
 
-Every filter returns plain text: autoescaping stays in charge, so a `<script>` in a job's
-arguments or error is shown, never run.
+Every filter returns plain text, or HTML built with format_html from escaped parts: escaping
+stays in charge, so a `<script>` in a job's arguments or error is shown, never run.
+
+Times: one zone, labelled. Every time is shown in TIME_ZONE (Django's current time zone, never
+the browser's) with its abbreviation, "2026-12-02 04:07:17 IST", and how long ago beside it.
 """
 
 import json
 
 from django import template
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.html import format_html
 
 from jobs.console import humanize
 
@@ -27,6 +31,40 @@ def thousands(value):
         return f"{int(value):,}"
     except (TypeError, ValueError):
         return value
+
+
+LOCAL_FORMAT = "Y-m-d H:i:s T"
+
+
+def local_text(moment, fmt: str = LOCAL_FORMAT) -> str:
+    """`moment` in TIME_ZONE, with the zone's abbreviation (IST)."""
+    return dateformat.format(timezone.localtime(moment), fmt)
+
+
+@register.filter
+def local(moment, fmt=LOCAL_FORMAT):
+    """'2026-12-02 04:07:17 IST' (empty when there is no moment)."""
+    if not moment:
+        return ""
+    return local_text(moment, fmt)
+
+
+@register.filter
+def when(moment):
+    """The time in TIME_ZONE with its abbreviation, and the relative time beside it:
+    '2026-12-02 04:07:17 IST (3 min ago)'."""
+    if not moment:
+        return ""
+    return format_html(
+        '<time datetime="{}">{}</time> <span class="quiet relative">({})</span>',
+        moment.isoformat(), local_text(moment), humanize.relative(moment, timezone.now()),
+    )
+
+
+@register.simple_tag
+def zone_abbreviation():
+    """The abbreviation of TIME_ZONE now (IST), for labels such as the charts'."""
+    return timezone.localtime(timezone.now()).tzname()
 
 
 @register.filter
@@ -63,6 +101,12 @@ def call_signature(job, limit=160):
     text = f"{job.task_name}({', '.join(parts)})"
     limit = int(limit)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@register.filter
+def without_app(app_list, app_label):
+    """The admin's app list without one app (the admin index shows the console's module instead)."""
+    return [app for app in app_list or [] if app.get("app_label") != app_label]
 
 
 @register.filter

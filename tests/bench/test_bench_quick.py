@@ -25,10 +25,15 @@ EXPECTED_ROWS = [
     "servers_1", "servers_2", "servers_scaling", "servers_1_claim", "servers_2_claim",
     "priority_p50", "priority_p95", "priority_max",
     "console_dashboard", "console_failed", "console_succeeded_deep", "console_job_detail", "console_recurring",
+    "console_metrics_scrape",
+    "predictions_mdape_25", "predictions_mdape_50", "predictions_mdape_75",
 ]
 CONSOLE_ROWS = {key for key in EXPECTED_ROWS if key.startswith("console_")}
-# Rows of ours only (the peers' columns say why): the console, ours through PgBouncer, many servers.
-OURS_ONLY = CONSOLE_ROWS | {"drain_2_pgbouncer"} | {key for key in EXPECTED_ROWS if key.startswith(("servers_", "priority_"))}
+# Rows of ours only (the peers' columns say why): the console, ours through PgBouncer, many servers,
+# priority under load, duration predictions.
+OURS_ONLY = CONSOLE_ROWS | {"drain_2_pgbouncer"} | {
+    key for key in EXPECTED_ROWS if key.startswith(("servers_", "priority_", "predictions_"))
+}
 
 
 @pytest.fixture(scope="module")

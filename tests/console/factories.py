@@ -13,9 +13,9 @@ from django.utils import timezone
 
 import jobs.api
 from jobs import roles
-from jobs.broker import claim_jobs
 from jobs.models import Batch, Job, Server
-from jobs.runner import perform
+from jobs.server.broker import claim_jobs
+from jobs.server.runner import perform
 from tests.jobs.helpers import QUEUES
 from tests.testapp import tasks
 
@@ -128,3 +128,14 @@ def server(id="console-server", *, heartbeat_age=0.0, status="running") -> Serve
         id=id, host="console-host", pid=4242, queues=QUEUES, worker_count=2, worker_pids=[1, 2],
         status=status, started_at=now - timedelta(hours=1), heartbeat_at=now - timedelta(seconds=heartbeat_age),
     )
+
+
+def alert(kind="max_duration", subject="tests.testapp.tasks.add", value=12.0, threshold=5.0):
+    """An open SLA alert, as a check of jobs.sla opens it."""
+    from jobs import sla
+
+    now = timezone.now()
+    sla.apply_findings([sla.Finding(kind, subject, value, threshold)], now)
+    from jobs.models import Alert
+
+    return Alert.objects.get(kind=kind, subject=subject, resolved_at__isnull=True)

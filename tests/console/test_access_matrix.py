@@ -49,10 +49,15 @@ def _job_in(state_factory):
     return setup
 
 
-def _job_action(state_factory, expect):
+# What a destructive action's confirmation page posts back (without it, the page is shown).
+CONFIRMED = {"confirm": "yes"}
+
+
+def _job_action(state_factory, expect, data=None):
     def setup():
         target = state_factory()
-        return {"kwargs": {"job_id": target.pk}, "effect": lambda: expect(Job.objects.get(pk=target.pk))}
+        return {"kwargs": {"job_id": target.pk}, "data": data,
+                "effect": lambda: expect(Job.objects.get(pk=target.pk))}
 
     return setup
 
@@ -75,10 +80,10 @@ def _recurring(enabled=True):
     return setup
 
 
-def _recurring_action(enabled, effect):
+def _recurring_action(enabled, effect, data=None):
     def setup():
         row = factories.recurring(enabled=enabled)
-        return {"kwargs": {"recurring_id": row.pk}, "effect": lambda: effect(row)}
+        return {"kwargs": {"recurring_id": row.pk}, "data": data, "effect": lambda: effect(row)}
 
     return setup
 
@@ -91,8 +96,31 @@ def _batch_cancel():
     target = factories.batch()
     return {
         "kwargs": {"batch_id": target.pk},
+        "data": CONFIRMED,
         "effect": lambda: Batch.objects.get(pk=target.pk).state == BatchState.CANCELLED,
     }
+
+
+def _dead_letter():
+    """A dead letter in this session's dead-letter queue (tests/conftest.py names it)."""
+    from tests.events.rabbit import dead_letter, queued_replay_of
+
+    letter_id = dead_letter()
+    return {"kwargs": {"dead_letter_id": letter_id}, "effect": lambda: queued_replay_of(letter_id)}
+
+
+def _alert_action(expect):
+    def setup():
+        from jobs.models import Alert
+
+        alert = factories.alert()
+        return {
+            "kwargs": {"alert_id": alert.pk},
+            "data": {"reason": "Looking into it"},
+            "effect": lambda: expect(Alert.objects.get(pk=alert.pk)),
+        }
+
+    return setup
 
 
 UNKNOWN_JOB = {"job_id": uuid.UUID(int=1)}
@@ -110,7 +138,8 @@ MATRIX = {
         OPERATE, "POST", setup=_job_action(factories.failed, lambda j: j.state == State.ENQUEUED), unknown=UNKNOWN_JOB
     ),
     "job_delete": Case(
-        OPERATE, "POST", setup=_job_action(factories.enqueued, lambda j: j.state == State.DELETED), unknown=UNKNOWN_JOB
+        OPERATE, "POST", setup=_job_action(factories.enqueued, lambda j: j.state == State.DELETED, CONFIRMED),
+        unknown=UNKNOWN_JOB
     ),
     "job_cancel": Case(
         OPERATE, "POST", setup=_job_action(factories.processing, lambda j: j.cancel_requested), unknown=UNKNOWN_JOB
@@ -132,13 +161,22 @@ MATRIX = {
     ),
     "recurring_remove": Case(
         ADMINISTER, "POST", unknown=UNKNOWN_RECURRING,
-        setup=_recurring_action(True, lambda row: not RecurringJob.objects.filter(pk=row.pk).exists()),
+        setup=_recurring_action(True, lambda row: not RecurringJob.objects.filter(pk=row.pk).exists(), CONFIRMED),
     ),
     "servers": Case(VIEW, setup=lambda: {"kwargs": {}, "server": factories.server()}),
     "batch_list": Case(VIEW, setup=lambda: {"kwargs": {}, "batch": factories.batch()}),
     "batch_detail": Case(VIEW, setup=_batch, unknown=UNKNOWN_BATCH),
     "batch_graph": Case(VIEW, setup=_batch, unknown=UNKNOWN_BATCH),
     "batch_cancel": Case(OPERATE, "POST", setup=_batch_cancel, unknown=UNKNOWN_BATCH),
+    "events": Case(VIEW),
+    "event_replay": Case(OPERATE, "POST", setup=_dead_letter, unknown={"dead_letter_id": "no-such-dead-letter"}),
+    "alert_list": Case(VIEW, setup=lambda: {"kwargs": {}, "alert": factories.alert()}),
+    "alert_acknowledge": Case(
+        OPERATE, "POST", setup=_alert_action(lambda a: a.acknowledged_at is not None), unknown={"alert_id": 999999}
+    ),
+    "alert_resolve": Case(
+        OPERATE, "POST", setup=_alert_action(lambda a: a.resolved_at is not None), unknown={"alert_id": 999999}
+    ),
 }
 POSTS = sorted(name for name, case in MATRIX.items() if case.method == "POST")
 WITH_UNKNOWN = sorted(name for name, case in MATRIX.items() if case.unknown is not None)

@@ -164,7 +164,7 @@ def test_bulk_delete_reports_what_was_done_and_refused(client_for):
     response = client_for("operator").post_with_csrf(
         reverse("jobs_console:job_bulk"),
         {"action": "delete", "job": [str(first.pk), str(second.pk), str(ghost)],
-         "next": reverse("jobs_console:job_list", args=["failed"])},
+         "next": reverse("jobs_console:job_list", args=["failed"]), "confirm": "yes"},
         follow=True,
     )
     html = html_of(response)
@@ -273,7 +273,13 @@ def test_recurring_buttons_by_role(client_for):
     operator = html_of(client_for("operator").get(reverse("jobs_console:recurring_list")))
     assert re.findall(r'name="do" value="(\w+)"', operator) == ["trigger", "disable"]
     admin = html_of(client_for("admin").get(reverse("jobs_console:recurring_list")))
-    assert re.findall(r'name="do" value="(\w+)"', admin) == ["trigger", "disable", "remove"]
+    # Remove is the Admin's, and sits apart, at the foot of the recurring job's own page.
+    assert re.findall(r'name="do" value="(\w+)"', admin) == ["trigger", "disable"]
+    row = RecurringJob.objects.get()
+    detail = html_of(client_for("admin").get(reverse("jobs_console:recurring_detail", args=[row.pk])))
+    assert re.findall(r'name="do" value="(\w+)"', detail) == ["trigger", "disable", "remove"]
+    operator_detail = html_of(client_for("operator").get(reverse("jobs_console:recurring_detail", args=[row.pk])))
+    assert re.findall(r'name="do" value="(\w+)"', operator_detail) == ["trigger", "disable"]
 
 
 def test_recurring_detail_lists_the_jobs_it_created(client_for):
@@ -315,7 +321,7 @@ def test_batches_show_progress_and_cancel(client_for):
     detail = html_of(client.get(reverse("jobs_console:batch_detail", args=[batch.pk])))
     assert detail.count("<tr data-job-id=") == 5  # four members and the continuation
     assert 'value="cancel"' in detail
-    client.post_with_csrf(reverse("jobs_console:batch_cancel", args=[batch.pk]))
+    client.post_with_csrf(reverse("jobs_console:batch_cancel", args=[batch.pk]), {"confirm": "yes"})
     batch.refresh_from_db()
     assert batch.state == "cancelled"
     assert 'value="cancel"' not in html_of(client.get(reverse("jobs_console:batch_detail", args=[batch.pk])))
@@ -359,4 +365,4 @@ def test_scheduled_jobs_show_when_they_run(client_for):
     job = factories.scheduled(delay=timedelta(hours=2))
     html = html_of(client_for("viewer").get(reverse("jobs_console:job_list", args=["scheduled"])))
     assert str(job.pk)[:8] in html
-    assert re.search(r"runs in (1 h 59 min|2 h)", html)
+    assert re.search(r"IST</time> <span class=\"quiet relative\">\(in (1 h 59 min|2 h)\)", html)

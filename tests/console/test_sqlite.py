@@ -30,6 +30,19 @@ def test_every_page_renders_and_an_action_works_on_sqlite(client_for):
         reverse("jobs_console:batch_graph", args=[batch.pk]),
     ):
         assert client.get(url).status_code == 200, url
+    # The short id of the lists, the due-time order and the task's short name work on SQLite too.
+    factories.scheduled()
+    for url in (
+        reverse("jobs_console:retries") + f"?q={str(failed.pk)[:8]}",
+        reverse("jobs_console:job_list", args=["scheduled"]) + "?task=add",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert 'id="list-count">1 matching job' in response.content.decode(), url
     response = client.post_with_csrf(reverse("jobs_console:job_requeue", args=[failed.pk]))
     assert response.status_code == 302
     assert Job.objects.get(pk=failed.pk).state == State.ENQUEUED
+    delete = reverse("jobs_console:job_delete", args=[failed.pk])
+    assert client.post_with_csrf(delete).status_code == 200  # the confirmation page
+    assert client.post_with_csrf(delete, {"confirm": "yes"}).status_code == 302
+    assert Job.objects.get(pk=failed.pk).state == State.DELETED

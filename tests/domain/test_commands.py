@@ -4,6 +4,7 @@ import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from jobs.models import Batch, Job, State
 from payroll.models import Attendance, Payslip
@@ -29,21 +30,51 @@ def test_ensure_admin_creates_the_superuser_once_with_the_password_from_the_envi
     assert list(admin.groups.values_list("name", flat=True)) == ["Admin"]
     assert "a-long-demo-passphrase" not in capsys.readouterr().out
 
-    monkeypatch.setenv("DHANMAN_ADMIN_PASSWORD", "another-passphrase-entirely")
     call_command("ensure_admin")
-    admin.refresh_from_db()
-    assert admin.check_password("a-long-demo-passphrase")  # never reset once created
+    assert "nothing created" in capsys.readouterr().out
     assert User.objects.count() == 1
+
+
+def test_ensure_admin_applies_a_changed_password_from_the_environment_and_says_so(monkeypatch, capsys):
+    monkeypatch.setenv("DHANMAN_ADMIN_PASSWORD", "a-long-demo-passphrase")
+    call_command("ensure_admin")
+    monkeypatch.setenv("DHANMAN_ADMIN_PASSWORD", "another-passphrase-entirely")
+    capsys.readouterr()
+    call_command("ensure_admin")
+    out = capsys.readouterr().out
+    assert "its password is now DHANMAN_ADMIN_PASSWORD" in out
+    assert User.objects.get(username="admin").check_password("another-passphrase-entirely")
+    assert "another-passphrase-entirely" not in out
+    monkeypatch.setenv("DHANMAN_ADMIN_PASSWORD", "123")
+    with pytest.raises(CommandError, match="not acceptable"):
+        call_command("ensure_admin")
+    assert User.objects.get(username="admin").check_password("another-passphrase-entirely")
+
+
+def test_ensure_admin_ends_with_a_banner_saying_how_to_log_in(monkeypatch, capsys):
+    monkeypatch.delenv("DHANMAN_ADMIN_PASSWORD", raising=False)
+    monkeypatch.setenv("DHANMAN_PORT", "8123")
+    call_command("ensure_admin")
+    first = capsys.readouterr().out
+    password = first.split("Password: ")[1].split()[0]
+    assert User.objects.get(username="admin").check_password(password)
+    call_command("ensure_admin")
+    banner = capsys.readouterr().out.strip().splitlines()[-7:]
+    assert banner[0] == banner[-1] and set(banner[0]) == {"="}
+    assert "http://127.0.0.1:8123/admin/" in banner[1]
+    assert banner[2].split() == ["User:", "admin"]
+    assert password not in "\n".join(banner)  # shown once only
+    assert "manage.py changepassword admin" in banner[4]
 
 
 def test_ensure_admin_prints_a_generated_password_once(monkeypatch, capsys):
     monkeypatch.delenv("DHANMAN_ADMIN_PASSWORD", raising=False)
     call_command("ensure_admin")
     out = capsys.readouterr().out
-    password = out.split("password: ")[1].split()[0]
+    password = out.split("Password: ")[1].split()[0]
     assert User.objects.get(username="admin").check_password(password)
     call_command("ensure_admin")
-    assert "password" not in capsys.readouterr().out
+    assert password not in capsys.readouterr().out
 
 
 def test_ensure_admin_does_nothing_when_a_superuser_exists(monkeypatch):
@@ -53,8 +84,6 @@ def test_ensure_admin_does_nothing_when_a_superuser_exists(monkeypatch):
 
 
 def test_ensure_admin_refuses_a_weak_password(monkeypatch):
-    from django.core.management.base import CommandError
-
     monkeypatch.setenv("DHANMAN_ADMIN_PASSWORD", "123")
     with pytest.raises(CommandError, match="not acceptable"):
         call_command("ensure_admin")

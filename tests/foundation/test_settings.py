@@ -60,7 +60,7 @@ def test_defaults_match_the_old_hangfire_setup_and_dhanmans_time_zone():
     s = loaded()
     assert s["tz"] == "Asia/Kolkata"
     assert s["queues"] == ["critical", "default", "low-priority"]
-    assert s["broker"] == "jobs.broker.JobBroker" and s["tasks"] == "jobs.backend.JobBackend"
+    assert s["broker"] == "jobs.server.broker.JobBroker" and s["tasks"] == "jobs.backend.JobBackend"
     assert s["cache"] == "django.core.cache.backends.db.DatabaseCache"
 
 

@@ -1,8 +1,8 @@
 """Run jobs in the test process, through the same claim and perform a worker uses."""
 
-from jobs.broker import claim_jobs
 from jobs.models import Job
-from jobs.runner import perform
+from jobs.server.broker import claim_jobs
+from jobs.server.runner import perform
 
 QUEUES = ["critical", "default", "low-priority"]
 

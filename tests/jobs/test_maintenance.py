@@ -7,8 +7,9 @@ from django.utils import timezone
 
 import jobs.api
 from jobs import maintenance
-from jobs.broker import claim_jobs
 from jobs.models import Job, Server, State
+from jobs.server import lease
+from jobs.server.broker import claim_jobs
 from tests.jobs.helpers import QUEUES, run_all
 from tests.testapp import tasks
 
@@ -38,7 +39,7 @@ def test_leases_are_renewed_only_for_live_workers():
     Job.objects.filter(pk=a).update(worker_pid=111)
     Job.objects.filter(pk=b).update(worker_pid=222)
     later = timezone.now() + datetime.timedelta(minutes=5)
-    assert maintenance.renew_leases(s.pk, [111], later) == 1
+    assert lease.renew_leases(s.pk, [111], later) == 1
     assert Job.objects.get(pk=a).lease_until > Job.objects.get(pk=b).lease_until
 
 
@@ -85,7 +86,7 @@ def test_a_worker_dying_under_a_job_on_a_live_server_is_counted_until_the_job_fa
     job = Job.objects.get(pk=result.id)
     assert (job.state, job.worker_deaths, job.attempt) == (State.FAILED, 3, 3)
     assert job.state_reason == f"Killed its worker 3 times (last: worker 4242 of server {s.pk})"
-    assert job.exception_class == "jobs.runner.WorkerKilled" and Server.objects.get(pk=s.pk).status == "running"
+    assert job.exception_class == "jobs.task.WorkerKilled" and Server.objects.get(pk=s.pk).status == "running"
     # A person who requeues it gives it a fresh count.
     jobs.api.requeue(job.pk)
     assert Job.objects.get(pk=result.id).worker_deaths == 0

@@ -5,9 +5,9 @@ import uuid
 import pytest
 
 import jobs.api
-from jobs.broker import claim_jobs
 from jobs.models import Job, State
-from jobs.runner import perform
+from jobs.server.broker import claim_jobs
+from jobs.server.runner import perform
 from tests.jobs.helpers import QUEUES, run_all, run_next
 from tests.testapp import tasks
 from tests.testapp.models import Attempt, Execution
@@ -95,7 +95,7 @@ def test_a_job_past_its_timeout_fails_with_a_clear_reason():
     tasks.sleep_past_timeout.enqueue(5)
     job = run_next()
     assert job.state == State.FAILED
-    assert job.exception_class == "jobs.runner.JobTimeout"
+    assert job.exception_class == "jobs.task.JobTimeout"
     assert "timeout of 1 s" in job.state_reason
 
 

@@ -4,8 +4,8 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from jobs.broker import serving_queues
 from jobs.models import Job, JobState, Server, State
+from jobs.server.broker import serving_queues
 from tests.testapp import tasks
 from tests.testapp.models import Execution
 

@@ -7,8 +7,9 @@ import pytest
 from django.utils import timezone
 
 import jobs.api
-from jobs.broker import CLAIM_SQL, claim_parameters, release_worker_claims
 from jobs.models import Job, JobState, Server, State
+from jobs.server.worker import release_worker_claims
+from jobs.sql import CLAIM_SQL, claim_parameters
 from tests.testapp import tasks
 from tests.testapp.models import Execution
 
@@ -73,7 +74,7 @@ def test_a_job_claimed_by_a_worker_gets_its_own_timeout_and_guard(cluster_factor
     assert Job.objects.get(pk=first.id).state == State.SUCCEEDED
     assert Job.objects.get(pk=long_one.id).state == State.SUCCEEDED
     failed = Job.objects.get(pk=timed_out.id)
-    assert (failed.state, failed.exception_class) == (State.FAILED, "jobs.runner.JobTimeout")
+    assert (failed.state, failed.exception_class) == (State.FAILED, "jobs.task.JobTimeout")
     assert failed.finished_at - failed.started_at < datetime.timedelta(seconds=3)
     # The second and third were claimed by the worker that ran the first, in one run.
     assert JobState.objects.filter(job_id__in=[long_one.id, timed_out.id], data__has_key="worker").count() == 2

@@ -122,7 +122,7 @@ def test_a_job_that_kills_its_worker_three_times_fails_as_such(cluster_factory):
     job = Job.objects.get(pk=result.id)
     assert job.worker_deaths == 3 and job.attempt == 3
     assert job.state_reason.lower().startswith("killed its worker 3 times")
-    assert job.exception_class == "jobs.runner.WorkerKilled"
+    assert job.exception_class == "jobs.task.WorkerKilled"
     assert Attempt.objects.filter(key="killer").count() == 3
     reasons = list(job.history.filter(name=State.ENQUEUED).values_list("reason", flat=True))
     assert any("died while running it (worker death 2; the job fails at 3)" in r for r in reasons)

@@ -6,6 +6,7 @@ attempt log (duplicates allowed) when they start.
 """
 
 import os
+import signal
 import time
 
 from django.tasks import task
@@ -27,6 +28,17 @@ def stubborn_first_attempt(context, key, seconds):
     """Ignores cancellation: its first attempt sleeps `seconds` (a job stuck in a C call)."""
     _started(context, key)
     if context.attempt == 1:
+        time.sleep(seconds)
+    _completed(context, key)
+
+
+@task(takes_context=True, timeout=1)
+def deaf_first_attempt(context, key, seconds):
+    """Its first attempt blocks SIGALRM, so its own 1 s timeout cannot fire: only django-q2's
+    guard can end it, by ending its worker."""
+    _started(context, key)
+    if context.attempt == 1:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
         time.sleep(seconds)
     _completed(context, key)
 

@@ -3,10 +3,11 @@
 The server stops claiming at once; a job that ends within the grace period
 (JOBS_SHUTDOWN_GRACE_SECONDS=5 here) finishes there; a job still running is asked to stop
 (a cooperative one does, and goes back to its queue) and, if it ignores that too, its worker is
-killed after jobs.cluster.CANCEL_WAIT_SECONDS and the job goes back to its queue all the same —
+killed after jobs.server.cluster.CANCEL_WAIT_SECONDS and the job goes back to its queue all the same —
 at once, not after a lease. The process exits 0 and another server finishes everything.
 """
 
+import os
 import signal
 import subprocess
 import time
@@ -15,8 +16,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs.cluster import CANCEL_WAIT_SECONDS
-from jobs.models import Job, JobState, State
+from jobs.models import Job, JobState, Server, State
+from jobs.server.cluster import CANCEL_WAIT_SECONDS
 from tests.reliability.drill import (
     FULL,
     SIZE,
@@ -25,7 +26,7 @@ from tests.reliability.drill import (
     history,
     wait_until_all_finished,
 )
-from tests.reliability.probes import cooperative_first_attempt, stubborn_first_attempt
+from tests.reliability.probes import cooperative_first_attempt, deaf_first_attempt, stubborn_first_attempt
 from tests.support.cluster import FAST
 from tests.testapp.models import Attempt
 from tests.testapp.tasks import record, record_slowly
@@ -96,3 +97,51 @@ def test_sigterm_lets_running_jobs_finish_or_requeues_them(cluster_factory):
 
     assert set(Job.objects.filter(args__0__startswith="quick-").values_list("attempt", flat=True)) == {1}
     assert_quiet_logs([other])
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_to_the_whole_process_group_is_as_graceful(cluster_factory, signum):
+    """systemd (KillMode=control-group), honcho and a terminal's Ctrl-C signal every process of
+    the server at once: the Sentinel, the pusher and the workers must not die of it."""
+    import psutil
+
+    grace = 10.0  # a 3 s job, with room for a busy machine's stop
+    server = cluster_factory(workers=2, env={"JOBS_SHUTDOWN_GRACE_SECONDS": str(grace)})
+    server_id = server.server().pk
+    job_id = record_slowly.enqueue("group-signal", 3.0).id
+    server.wait_for(lambda: Attempt.objects.filter(job_id=job_id).exists(), 20, "the job to start")
+    tree = [server.pid, *(child.pid for child in psutil.Process(server.pid).children(recursive=True))]
+    assert len(tree) >= 5  # main, Sentinel, monitor, pusher, two workers
+    started = time.monotonic()
+    os.killpg(server.pid, signum)  # every process of the server at once
+    try:
+        returncode = server.process.wait(grace + 10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        raise AssertionError(f"the server did not exit:\n{server.log()[-3000:]}") from None
+    took = time.monotonic() - started
+    assert returncode == 0, server.log()[-3000:]
+    assert took < grace, f"the server took {took:.1f} s to stop"
+    job = Job.objects.get(pk=job_id)
+    assert (job.state, job.attempt, job.server_id) == (State.SUCCEEDED, 1, server_id), server.log()[-3000:]
+    assert Server.objects.get(pk=server_id).status == "stopped"
+    assert not [pid for pid in tree if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert_quiet_logs([server])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_guard_still_ends_a_worker_stuck_past_its_timeout(cluster_factory):
+    """Workers ignore SIGTERM (above), which is how django-q2's guard ended a worker whose job
+    outlived its timeout: the guard must now kill it, and the job runs again elsewhere."""
+    import psutil
+
+    server = cluster_factory(workers=1)
+    job_id = deaf_first_attempt.enqueue("deaf", 60.0).id
+    server.wait_for(lambda: Attempt.objects.filter(job_id=job_id).exists(), 20, "the first attempt")
+    worker_pid = Job.objects.get(pk=job_id).worker_pid
+    # The guard fires after the timeout + 5 s + django-q2's 3 s; the job's lease then runs out.
+    server.wait_for(lambda: not psutil.pid_exists(worker_pid) or psutil.Process(worker_pid).status() == "zombie",
+                    20, "the guard to end the stuck worker")
+    server.wait_for(lambda: Job.objects.get(pk=job_id).state == State.SUCCEEDED, 30, "the job's second attempt")
+    assert Job.objects.get(pk=job_id).attempt == 2

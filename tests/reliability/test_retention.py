@@ -12,10 +12,10 @@ from django.test import override_settings
 from django.utils import timezone
 
 from jobs import api
-from jobs.broker import claim_jobs
 from jobs.maintenance import expire_jobs
 from jobs.models import Batch, BatchState, Job, JobState, State
-from jobs.runner import perform
+from jobs.server.broker import claim_jobs
+from jobs.server.runner import perform
 from tests.testapp.tasks import fail_once, record
 
 JOB_RETENTION = 2

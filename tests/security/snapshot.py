@@ -3,7 +3,7 @@
 
 from django.apps import apps
 
-from jobs.models import Batch, Job, JobState, RecurringJob
+from jobs.models import Alert, Batch, Job, JobState, RecurringJob
 
 DOMAIN_APPS = ("sales", "purchase", "payroll", "community", "inventory", "testapp")
 
@@ -20,6 +20,7 @@ def database_snapshot() -> dict:
     return {
         "jobs": sorted(Job.objects.values_list("id", "state", "attempt", "cancel_requested", "run_at", "expires_at")),
         "history": JobState.objects.count(),
+        "alerts": sorted(Alert.objects.values_list("id", "acknowledged_at", "resolved_at", "acknowledge_reason")),
         "batches": sorted(Batch.objects.values_list("id", "state", "total", "succeeded", "failed", "deleted")),
         "recurring": sorted(
             RecurringJob.objects.values_list("id", "enabled", "cron", "timezone", "next_run_at", "last_run_at", "args")

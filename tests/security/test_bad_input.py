@@ -23,11 +23,11 @@ from django.utils import timezone
 
 from jobs import api
 from jobs.api import InvalidOperation, JobNotFound
-from jobs.broker import claim_jobs
 from jobs.creation import ArgumentsTooLarge
 from jobs.models import Job
 from jobs.recurring import Cron, InvalidSchedule, Recurring, RecurringJobNotFound, seed
-from jobs.runner import perform
+from jobs.server.broker import claim_jobs
+from jobs.server.runner import perform
 from tests.security.snapshot import database_snapshot
 from tests.testapp.tasks import add, record
 

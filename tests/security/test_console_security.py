@@ -16,14 +16,14 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.test import Client, RequestFactory, override_settings
 from django.urls import reverse
-from django.urls.converters import SlugConverter, StringConverter, UUIDConverter
+from django.urls.converters import IntConverter, SlugConverter, StringConverter, UUIDConverter
 
 from jobs import api
-from jobs.broker import claim_jobs
 from jobs.console import urls as console_urls
 from jobs.models import Batch, Job, RecurringJob, State
 from jobs.recurring import Cron
-from jobs.runner import perform
+from jobs.server.broker import claim_jobs
+from jobs.server.runner import perform
 from tests.security.conftest import CSRF_SECRET, BrowserClient
 from tests.security.snapshot import database_snapshot
 from tests.testapp.tasks import add, fail_once, record
@@ -58,6 +58,9 @@ def hostile(superuser_client):
     scheduled = api.enqueue_in(add, 3600, a=HOSTILE, b=HOSTILE).id
     api.add_or_update("hostile-args", record, Cron.daily(hour=3), args=[HOSTILE])
     assert Job.objects.get(pk=failed).state == State.FAILED
+    from tests.console.factories import alert
+
+    alert(subject=HOSTILE[:200])  # shown in every page's banner
     return {
         "jobs": [failed, succeeded, requeued, deleted, scheduled],
         "batch": b.id,
@@ -67,7 +70,8 @@ def hostile(superuser_client):
 
 def pages(hostile) -> list[str]:
     urls = [reverse("jobs_console:dashboard"), reverse("jobs_console:retries"), reverse("jobs_console:servers"),
-            reverse("jobs_console:batch_list"), reverse("jobs_console:recurring_list")]
+            reverse("jobs_console:batch_list"), reverse("jobs_console:recurring_list"),
+            reverse("jobs_console:alert_list")]
     urls += [reverse("jobs_console:job_list", args=[state]) for state in State.values]
     # A search echoes its term back into the page.
     urls += [reverse("jobs_console:job_list", args=[state]) + "?" + urlencode({"q": HOSTILE[:150]})
@@ -103,7 +107,8 @@ def test_stats_json_is_served_as_json(superuser_client, hostile):
 
 
 ACTION_NAMES = ("job_requeue", "job_delete", "job_cancel", "job_bulk", "recurring_trigger", "recurring_enable",
-                "recurring_disable", "recurring_remove", "batch_cancel")
+                "recurring_disable", "recurring_remove", "batch_cancel", "event_replay", "alert_acknowledge",
+                "alert_resolve")
 
 
 def action_targets() -> dict:
@@ -116,16 +121,24 @@ def action_targets() -> dict:
         b.enqueue(add, 1, 2)
     api.add_or_update("csrf-recurring", record, Cron.daily(hour=4), args=["csrf"])
     recurring = ("csrf-recurring",)
+    from tests.console.factories import alert as open_alert
+
+    alert = open_alert(subject=HOSTILE[:200])
     targets = {
         "job_requeue": (reverse("jobs_console:job_requeue", args=[failed]), {}),
-        "job_delete": (reverse("jobs_console:job_delete", args=[failed]), {}),
+        # Destructive actions as their confirmation page posts them (without confirm they only ask).
+        "job_delete": (reverse("jobs_console:job_delete", args=[failed]), {"confirm": "yes"}),
         "job_cancel": (reverse("jobs_console:job_cancel", args=[processing]), {}),
-        "job_bulk": (reverse("jobs_console:job_bulk"), {"action": "delete", "job": [str(failed)]}),
+        "job_bulk": (reverse("jobs_console:job_bulk"), {"action": "delete", "job": [str(failed)], "confirm": "yes"}),
         "recurring_trigger": (reverse("jobs_console:recurring_trigger", args=recurring), {}),
         "recurring_enable": (reverse("jobs_console:recurring_enable", args=recurring), {}),
         "recurring_disable": (reverse("jobs_console:recurring_disable", args=recurring), {}),
-        "recurring_remove": (reverse("jobs_console:recurring_remove", args=recurring), {}),
-        "batch_cancel": (reverse("jobs_console:batch_cancel", args=[b.id]), {}),
+        "recurring_remove": (reverse("jobs_console:recurring_remove", args=recurring), {"confirm": "yes"}),
+        "batch_cancel": (reverse("jobs_console:batch_cancel", args=[b.id]), {"confirm": "yes"}),
+        # Its effect is on RabbitMQ; refused before the view runs, it reaches nothing there either.
+        "event_replay": (reverse("jobs_console:event_replay", args=["csrf-dead-letter"]), {}),
+        "alert_acknowledge": (reverse("jobs_console:alert_acknowledge", args=[alert.pk]), {"reason": "forged"}),
+        "alert_resolve": (reverse("jobs_console:alert_resolve", args=[alert.pk]), {"reason": "forged"}),
     }
     assert set(targets) == set(ACTION_NAMES)
     return targets
@@ -134,7 +147,7 @@ def action_targets() -> dict:
 def test_every_action_is_in_this_table():
     """Each console view answers an anonymous GET: actions with 405 (require_POST comes first),
     pages with a redirect to the login. The 405 ones must all be in action_targets()."""
-    dummy = {UUIDConverter: uuid.uuid4(), SlugConverter: "x", StringConverter: "x"}
+    dummy = {UUIDConverter: uuid.uuid4(), SlugConverter: "x", StringConverter: "x", IntConverter: 1}
     posts_only = set()
     for pattern in console_urls.urlpatterns:
         request = RequestFactory().get("/")

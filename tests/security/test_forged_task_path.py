@@ -3,16 +3,16 @@
 import pytest
 from django.conf import settings
 
-from jobs.broker import claim_jobs
 from jobs.models import Job, State
-from jobs.runner import perform
+from jobs.server.broker import claim_jobs
+from jobs.server.runner import perform
 from tests.testapp.tasks import record_critical
 
 FORGED_PATHS = [
     "os.system",
     "subprocess.getoutput",
     "builtins.exec",
-    "jobs.runner._perform",  # private: never a task
+    "jobs.server.runner._perform",  # private: never a task
     "tests.testapp.models.Execution",  # callable, but not a task
     "tests.testapp.tasks",  # a module
     "",

@@ -1,13 +1,15 @@
 """Probe tasks for the engine's tests. Each leaves a trace in the database."""
 
+import asyncio
 import os
 import time
 
-from django.tasks import task
+from django.tasks import TaskContext, task
 from django.utils import timezone
 
 from jobs.filters import JobFilter
 from jobs.retry import Retry
+from jobs.sla import SLA
 from tests.testapp.models import Attempt, Execution
 
 
@@ -154,3 +156,62 @@ class UnbuildableFilter(JobFilter):
 @task(filters=[UnbuildableFilter], retry=Retry(attempts=0))
 def with_unbuildable_filter():
     return "never runs"
+
+
+# SLA rules (jobs.sla): a short window so a breach opens and resolves within seconds.
+
+@task(sla=SLA(max_duration=1, window=3), retry=Retry(attempts=0))
+def slow_for_sla(seconds):
+    time.sleep(seconds)
+
+
+@task(sla=SLA(max_failure_rate=0.5, window=3600, min_runs=2), retry=Retry(attempts=0))
+def flaky_for_sla(fail):
+    if fail:
+        raise RuntimeError("planned failure")
+
+
+@task(sla=SLA(max_wait=30, window=600))
+def waits_for_sla():
+    return None
+
+
+# --- django.tasks' contract and `async def` tasks ------------------------------------------------
+
+
+@task(takes_context=True)
+def describe_context(context):
+    """What Django's TaskContext promises, as the task sees it."""
+    return {
+        "is_task_context": isinstance(context, TaskContext),
+        "result_id": context.task_result.id,
+        "status": context.task_result.status,
+        "path": context.task_result.task.module_path,
+        "attempt": context.attempt,
+    }
+
+
+@task
+async def async_add(a, b):
+    await asyncio.sleep(0)
+    return a + b
+
+
+@task(takes_context=True)
+async def async_record(context, key):
+    await Execution.objects.acreate(key=key, job_id=context.job_id, pid=os.getpid())
+    await context.aprogress(50, "half way")
+    return {"key": key, "attempt": context.attempt}
+
+
+@task(retry=Retry(attempts=0), timeout=1)
+async def async_sleep_past_timeout(seconds):
+    await asyncio.sleep(seconds)
+
+
+@task(takes_context=True, retry=Retry(attempts=0))
+async def async_wait_for_cancel(context, key, seconds):
+    """Sleeps without checking its flag: only the runner's watcher can stop it."""
+    await Attempt.objects.acreate(key=key, job_id=context.job_id, attempt=context.attempt)
+    await asyncio.sleep(seconds)
+    await Execution.objects.acreate(key=key, job_id=context.job_id, pid=os.getpid())

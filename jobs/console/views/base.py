@@ -1,11 +1,11 @@
 """What every console page shares: the admin's context, the console's navigation, messages."""
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from jobs.conf import jobs_settings
 from jobs.console import access
 
 NAVIGATION = (
@@ -15,11 +15,13 @@ NAVIGATION = (
     ("recurring", "Recurring jobs", "jobs_console:recurring_list", ()),
     ("servers", "Servers", "jobs_console:servers", ()),
     ("batches", "Batches", "jobs_console:batch_list", ()),
+    ("events", "Events", "jobs_console:events", ()),
+    ("alerts", "Alerts", "jobs_console:alert_list", ()),
 )
 
 
 def console_title() -> str:
-    return settings.DHANMAN_JOBS["DASHBOARD_TITLE"]
+    return jobs_settings.DASHBOARD_TITLE
 
 
 def render_page(request, template: str, *, title: str, section: str, context=None, status: int = 200):
@@ -34,7 +36,8 @@ def render_page(request, template: str, *, title: str, section: str, context=Non
         ],
         can_operate=access.can_operate(request.user),
         can_administer=access.can_administer(request.user),
-        polling_interval_ms=settings.DHANMAN_JOBS["STATS_POLLING_INTERVAL_MS"],
+        polling_interval_ms=jobs_settings.STATS_POLLING_INTERVAL_MS,
+        **alert_banner(),
     )
     # The list filters without the page cursor, for the pager's links.
     query = request.GET.copy()
@@ -43,6 +46,14 @@ def render_page(request, template: str, *, title: str, section: str, context=Non
     page["query"] = query.urlencode()
     page.update(context or {})
     return render(request, template, page, status=status)
+
+
+def alert_banner() -> dict:
+    """The open SLA alerts every console page shows until they resolve (jobs.sla)."""
+    from jobs import sla
+
+    alerts, count = sla.open_alerts()
+    return {"open_alert_count": count, "open_alert_rows": [{"alert": a, "text": sla.describe(a)} for a in alerts]}
 
 
 def bad_request(request, message: str, *, section: str = "dashboard"):
@@ -73,3 +84,27 @@ def report(request, outcome_messages) -> None:
 
 def redirect_after_action(request, fallback: str):
     return redirect(safe_next(request, fallback))
+
+
+def confirmed(request) -> bool:
+    """A destructive POST runs only when it comes from its confirmation page."""
+    return request.POST.get("confirm") == "yes"
+
+
+def confirm_page(request, preview, *, section: str, fields=(), fallback: str):
+    """The confirmation page of a destructive action (like Django's delete confirmation): what
+    will happen and how many jobs it touches, and a form that POSTs the same fields again with
+    confirm=yes. 'No' leads back where the person came from."""
+    back = safe_next(request, fallback)
+    return render_page(
+        request,
+        "jobs/console/confirm.html",
+        title=preview.heading,
+        section=section,
+        context={
+            "preview": preview,
+            "action_url": request.path,
+            "fields": [*fields, ("next", back)],
+            "back_url": back,
+        },
+    )

@@ -3,10 +3,18 @@
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
+from jobs.api import batch_progress
 from jobs.console import actions
 from jobs.console.access import console_action, console_page
 from jobs.console.listing import InvalidCursor, keyset_page
-from jobs.console.views.base import bad_request, redirect_after_action, render_page, report
+from jobs.console.views.base import (
+    bad_request,
+    confirm_page,
+    confirmed,
+    redirect_after_action,
+    render_page,
+    report,
+)
 from jobs.console.views.jobs import LIST_FIELDS
 from jobs.models import Batch, BatchState, Job
 
@@ -14,8 +22,6 @@ STATE_LABELS = dict(BatchState.choices)
 
 
 def progress_of(batch: Batch) -> dict:
-    from jobs.api import batch_progress
-
     return batch_progress(batch)
 
 
@@ -75,7 +81,10 @@ def batch_detail(request, batch_id):
 
 @console_action()
 def batch_cancel(request, batch_id):
-    batch = get_object_or_404(Batch.objects.only("id"), pk=batch_id)
+    batch = get_object_or_404(Batch.objects.only("id", "description"), pk=batch_id)
+    detail = reverse("jobs_console:batch_detail", args=[batch.pk])
+    if not confirmed(request):
+        return confirm_page(request, actions.preview_batch_cancel(batch), section="batches", fallback=detail)
     outcome = actions.cancel_batch(batch.pk, user=request.user)
     report(request, outcome.messages())
-    return redirect_after_action(request, reverse("jobs_console:batch_detail", args=[batch.pk]))
+    return redirect_after_action(request, detail)

@@ -83,6 +83,7 @@ def dashboard(request):
             "history": stats.history(),
             "stats_url": reverse("jobs_console:stats"),
             "now": now,
+            "time_zone": timezone.get_current_timezone_name(),
         },
     )
 

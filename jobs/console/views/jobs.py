@@ -4,12 +4,29 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 
+from jobs import predictions, selectors
 from jobs.console import actions, stats
 from jobs.console.access import console_action, console_page
 from jobs.console.forms import BulkJobActionForm, JobFilterForm
-from jobs.console.listing import InvalidCursor, SearchTooSlow, bounded, keyset_page, parse_job_id
-from jobs.console.views.base import bad_request, redirect_after_action, render_page, report
-from jobs.models import Job, State
+from jobs.console.listing import (
+    InvalidCursor,
+    SearchTooSlow,
+    bounded,
+    capped_count,
+    id_prefix_filter,
+    keyset_page,
+    parse_job_id,
+)
+from jobs.console.views.base import (
+    bad_request,
+    confirm_page,
+    confirmed,
+    redirect_after_action,
+    render_page,
+    report,
+)
+from jobs.models import ContinuationOn, Job, State
+from jobs.selectors import job_waiting_reason
 
 # What a list row shows; the heavy columns (traceback, result, retry policy) stay on disk.
 LIST_FIELDS = (
@@ -26,16 +43,26 @@ STATE_ORDER = [
 ]
 
 
-def list_jobs(request, queryset, *, time_field="state_changed_at", form=None):
-    """A keyset page of `queryset`, searched/filtered by `form`; raises InvalidCursor/SearchTooSlow."""
+def list_jobs(request, queryset, *, time_field="state_changed_at", ascending=False, form=None):
+    """A keyset page of `queryset`, searched/filtered by `form`; raises InvalidCursor/SearchTooSlow.
+
+    A filtered page carries how many jobs match (page.extra["matches"], counted up to
+    listing.MAX_COUNT; "more" when there are more), within the same time limit as the search.
+    """
+    filtered = form is not None and form.is_filtered
     if form is not None:
         queryset = form.apply(queryset)
     older, newer = request.GET.get("older"), request.GET.get("newer")
 
     def fetch():
-        return keyset_page(queryset.only(*LIST_FIELDS), time_field=time_field, older=older, newer=newer)
+        page = keyset_page(
+            queryset.only(*LIST_FIELDS), time_field=time_field, older=older, newer=newer, ascending=ascending
+        )
+        if filtered:
+            page.extra["matches"], page.extra["more"] = capped_count(queryset)
+        return page
 
-    if form is not None and form.cleaned_data.get("q"):
+    if filtered:
         return bounded(fetch)
     return fetch()
 
@@ -52,12 +79,16 @@ def job_list(request, state):
     form = JobFilterForm(request.GET, task_paths=stats.task_paths())
     if not form.is_valid():
         return bad_request(request, f"Invalid filter: {form.errors.as_text()}", section="jobs")
-    # A whole job id finds that job, whatever its state.
-    job_id = parse_job_id(form.cleaned_data.get("q") or "")
-    if job_id is not None and Job.objects.filter(pk=job_id).exists():
-        return redirect("jobs_console:job_detail", job_id)
+    # A job id, whole or as the lists show it (8 characters), finds that job, whatever its state.
+    found = find_job_by_id(form.cleaned_data.get("q") or "")
+    if found is not None:
+        return redirect("jobs_console:job_detail", found)
+    due_first = state == State.SCHEDULED  # as in Hangfire: the next job to run on top
     try:
-        page = list_jobs(request, Job.objects.filter(state=state), form=form)
+        page = list_jobs(
+            request, Job.objects.filter(state=state), form=form,
+            time_field="run_at" if due_first else "state_changed_at", ascending=due_first,
+        )
     except InvalidCursor as exc:
         return bad_request(request, str(exc), section="jobs")
     except SearchTooSlow as exc:
@@ -84,12 +115,32 @@ def job_list(request, state):
             "page": page,
             "slow": slow,
             "bulk_actions": [
-                (name, actions.JOB_ACTIONS[name]["label"])
+                (name, actions.label_for(name, state))
                 for name in actions.BULK_ACTIONS
                 if state in actions.JOB_ACTIONS[name]["states"]
             ],
+            "due_first": due_first,
+            "time_label": "Due" if due_first else "",
+            "order_text": "soonest due first" if due_first else "newest first",
+            "pager": PAGER_DUE if due_first else None,
         },
     )
+
+
+# The pager's words on a list sorted by due time (the others go newest first).
+PAGER_DUE = {"first": "« Soonest", "previous": "‹ Sooner", "next": "Later ›"}
+
+
+def find_job_by_id(text: str):
+    """The id of the one job whose id is `text` or starts with it (8+ hex digits), else None."""
+    job_id = parse_job_id(text)
+    if job_id is not None:
+        return job_id if Job.objects.filter(pk=job_id).exists() else None
+    by_prefix = id_prefix_filter(text)
+    if by_prefix is None:
+        return None
+    ids = list(Job.objects.filter(by_prefix).values_list("pk", flat=True)[:2])
+    return ids[0] if len(ids) == 1 else None
 
 
 @console_action()
@@ -98,7 +149,14 @@ def job_bulk(request):
     form = BulkJobActionForm(request.POST)
     if not form.is_valid():
         return bad_request(request, f"Invalid bulk action: {form.errors.as_text()}", section="jobs")
-    outcome = actions.run_job_action(form.cleaned_data["action"], form.cleaned_data["job"], user=request.user)
+    action, job_ids = form.cleaned_data["action"], form.cleaned_data["job"]
+    if action in actions.CONFIRM_FIRST and not confirmed(request):
+        return confirm_page(
+            request, actions.preview_job_delete(job_ids), section="jobs",
+            fields=[("action", action), *(("job", str(pk)) for pk in job_ids)],
+            fallback=reverse("jobs_console:dashboard"),
+        )
+    outcome = actions.run_job_action(action, job_ids, user=request.user)
     report(request, outcome.messages())
     return redirect_after_action(request, reverse("jobs_console:dashboard"))
 
@@ -121,13 +179,54 @@ def job_detail(request, job_id):
             "job": job,
             "history": history,
             "continuations": continuations,
+            "continuation_rule": CONTINUATION_RULES.get(job.continuation_on, "") if job.parent_id else "",
+            "batch_rule": BATCH_RULES.get(job.continuation_on, "") if job.awaiting_batch_id else "",
+            "retry_note": retry_note(job),
+            "waiting_for": waiting_explanation(job),
+            "prediction": predictions.processing_job(job),
             "available_actions": [
-                {"name": name, "label": actions.JOB_ACTIONS[name]["label"],
+                {"name": name, "label": actions.label_for(name, job.state),
                  "url": reverse(f"jobs_console:job_{name}", args=[job.pk])}
                 for name in actions.actions_for(job)
             ],
         },
     )
+
+
+# A continuation's condition in words (the model's labels read "Parent succeeded": after "runs
+# when the parent" that said "parent" twice).
+CONTINUATION_RULES: dict[str, str] = {
+    ContinuationOn.SUCCEEDED: "runs when the parent succeeds",
+    ContinuationOn.ANY_FINISHED: "runs when the parent succeeds or is deleted",
+    ContinuationOn.DELETED: "runs when the parent is deleted",
+}
+BATCH_RULES: dict[str, str] = {
+    ContinuationOn.SUCCEEDED: "runs when every job of the batch succeeds",
+    ContinuationOn.COMPLETED: "runs when the batch completes, whatever the outcome",
+}
+
+
+def retry_note(job: Job) -> str:
+    """The retry policy, once it matters: on a job that has failed at least once. A job that
+    never failed says nothing ("retries allowed: 10" on it only raised the question)."""
+    policy = job.retry_policy or {}
+    if "attempts" not in policy or not (job.attempt > 1 or job.exception_class):
+        return ""
+    used, allowed = max(job.attempt - 1, 0), policy["attempts"]
+    text = f"{used} of {allowed} retr{'y' if allowed == 1 else 'ies'} used"
+    if policy.get("on_exhausted") == "delete":
+        text += "; deleted when they run out"
+    return text
+
+
+def waiting_explanation(job: Job) -> dict | None:
+    """Why an Awaiting job has not run (jobs.selectors.job_waiting_reason), and whether it is
+    stuck until someone acts (a failed or vanished parent or batch) or merely waiting."""
+    reason = job_waiting_reason(job)
+    if reason is None:
+        return None
+    stuck = reason in (selectors.PARENT_FAILED, selectors.GONE) or " failed: " in reason
+    return {"text": reason, "stuck": stuck}
 
 
 def timeline(job: Job) -> list:
@@ -153,9 +252,12 @@ def _single_job_action(action: str):
     @console_action()
     def view(request, job_id):
         job = get_object_or_404(Job.objects.only("id"), pk=job_id)
+        detail = reverse("jobs_console:job_detail", args=[job.pk])
+        if action in actions.CONFIRM_FIRST and not confirmed(request):
+            return confirm_page(request, actions.preview_job_delete([job.pk]), section="jobs", fallback=detail)
         outcome = actions.run_job_action(action, [job.pk], user=request.user)
         report(request, outcome.messages())
-        return redirect_after_action(request, reverse("jobs_console:job_detail", args=[job.pk]))
+        return redirect_after_action(request, detail)
 
     view.__name__ = view.__qualname__ = f"job_{action}"
     view.__doc__ = f"{action.capitalize()} one job through jobs.api.{action}."

@@ -1,14 +1,22 @@
 """Recurring jobs: their schedules, last and next runs, and trigger / enable / disable / remove."""
 
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
+from jobs import predictions
 from jobs.console import actions
 from jobs.console.access import ADMINISTER, console_action, console_page
 from jobs.console.humanize import describe_cron
 from jobs.console.listing import InvalidCursor, keyset_page
-from jobs.console.views.base import bad_request, redirect_after_action, render_page, report
+from jobs.console.views.base import (
+    bad_request,
+    confirm_page,
+    confirmed,
+    redirect_after_action,
+    render_page,
+    report,
+)
 from jobs.console.views.jobs import LIST_FIELDS
 from jobs.models import Job, RecurringJob
 
@@ -26,10 +34,14 @@ def _zone(name):
 
 def describe(recurring: RecurringJob) -> dict:
     zone = _zone(recurring.timezone)
+    next_local = timezone.localtime(recurring.next_run_at, zone) if recurring.next_run_at and zone else None
     return {
         "recurring": recurring,
         "description": describe_cron(recurring.cron),
-        "next_run_local": timezone.localtime(recurring.next_run_at, zone) if recurring.next_run_at and zone else None,
+        # Formatted here: the template's date filter would convert it back to TIME_ZONE.
+        "next_run_local": dateformat.format(next_local, "Y-m-d H:i T") if next_local else "",
+        # Its own zone is shown beside the console's only when it tells something more.
+        "other_zone": zone is not None and recurring.timezone != timezone.get_current_timezone_name(),
         "last_job": recurring.last_job,
     }
 
@@ -42,6 +54,10 @@ def recurring_list(request):
         .defer("last_job__exception_traceback", "last_job__result", "last_job__args", "last_job__kwargs")
         .order_by("id")[:MAX_RECURRING]
     ]
+    # How long each one's next run should take (jobs.predictions), in one query for the page.
+    expected = predictions.estimates(predictions.Kind.RECURRING, [row["recurring"].id for row in rows])
+    for row in rows:
+        row["expected"] = expected.get(row["recurring"].id)
     return render_page(
         request,
         "jobs/console/recurring_list.html",
@@ -78,12 +94,16 @@ def _recurring_action(action: str, level=None):
     @decorator
     def view(request, recurring_id):
         recurring = get_object_or_404(RecurringJob.objects.only("id"), pk=recurring_id)
+        if action == "remove" and not confirmed(request):
+            return confirm_page(
+                request, actions.preview_recurring_remove(recurring), section="recurring",
+                fallback=reverse("jobs_console:recurring_detail", args=[recurring.pk]),
+            )
         level_name, text = actions.run_recurring_action(action, recurring.pk, user=request.user)
         report(request, [(level_name, text)])
-        fallback = reverse("jobs_console:recurring_list")
-        if action != "remove":
-            fallback = reverse("jobs_console:recurring_detail", args=[recurring.pk])
-        return redirect_after_action(request, fallback)
+        if action == "remove":  # its own page is gone: back to the list, whatever `next` says
+            return redirect("jobs_console:recurring_list")
+        return redirect_after_action(request, reverse("jobs_console:recurring_detail", args=[recurring.pk]))
 
     view.__name__ = view.__qualname__ = f"recurring_{action}"
     view.__doc__ = f"{action.capitalize()} a recurring job through jobs.api.{action}."

@@ -11,9 +11,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 from django_q.conf import Conf
 
-from jobs import capacity
-from jobs.broker import serving_queues, startup_warnings
-from jobs.cluster import JobCluster
+from jobs.conf import jobs_settings
+from jobs.server import capacity
+from jobs.server.broker import serving_queues
+from jobs.server.cluster import JobCluster
+from jobs.server.listener import startup_warnings
 
 logger = logging.getLogger("jobs.server")
 
@@ -31,7 +33,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         settings.SECRET_KEY  # noqa: B018  (signing needs it; fail early like django-q2 does)
-        names = options["queues"].split(",") if options["queues"] is not None else settings.DHANMAN_JOBS["SERVER_QUEUES"]
+        names = options["queues"].split(",") if options["queues"] is not None else jobs_settings.SERVER_QUEUES
         try:
             queues = serving_queues(names)
         except ImproperlyConfigured as exc:

@@ -1,5 +1,7 @@
 // The dashboard's live part: polls the stats endpoint every STATS_POLLING_INTERVAL_MS, updates
 // the counters and the queues table in place, and draws the realtime and history charts.
+// Times are the server's TIME_ZONE (data-time-zone), never the browser's: the history's labels
+// come from the server, and the realtime clock is formatted in that zone.
 (function () {
   "use strict";
   const root = document.getElementById("dashboard");
@@ -13,11 +15,21 @@
   let polls = 0;
   const points = [];
 
-  function pad(n) { return n < 10 ? "0" + n : String(n); }
-  function clock(iso) {
-    const d = new Date(iso);
-    return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+  const zone = root.dataset.timeZone || "UTC";
+  let zoneLabel = root.dataset.zoneAbbreviation || zone;
+  function clockIn(name) {
+    return new Intl.DateTimeFormat("en-GB", {
+      timeZone: name, hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+    });
   }
+  let clockFormat;
+  try {
+    clockFormat = clockIn(zone);
+  } catch (error) {  // a zone this browser does not know: say UTC rather than show the browser's own
+    clockFormat = clockIn("UTC");
+    zoneLabel = "UTC";
+  }
+  function clock(iso) { return clockFormat.format(new Date(iso)); }
   function duration(seconds) {
     if (seconds === null || seconds === undefined) return "";
     if (seconds < 1) return Math.round(seconds * 1000) + " ms";
@@ -100,7 +112,7 @@
         points.push({ label: clock(data.now), succeeded: data.finished.succeeded, failed: data.finished.failed });
         if (points.length > CAPACITY) points.shift();
         drawRealtime();
-        setStatus("Live · updated " + clock(data.now), false);
+        setStatus("Live · updated " + clock(data.now) + " " + zoneLabel, false);
       })
       .catch((error) => setStatus("Not updating (" + error.message + ")", true))
       .finally(() => window.setTimeout(poll, interval));
@@ -110,20 +122,14 @@
     const source = document.getElementById("history-data");
     if (!source || !window.JobsChart) return;
     const history = JSON.parse(source.textContent);
-    const views = {
-      hours: { data: history.hours, label: (iso) => new Date(iso).getHours() + ":00" },
-      days: {
-        data: history.days,
-        label: (iso) => new Date(iso).toLocaleDateString(undefined, { weekday: "short", day: "numeric" }),
-      },
-    };
+    const views = { hours: { data: history.hours }, days: { data: history.days } };
     Object.keys(views).forEach((key) => {
       const svg = document.getElementById("history-" + key);
       if (!svg) return;
       const view = views[key];
       svg.removeAttribute("hidden");
       window.JobsChart.bars(svg, {
-        labels: view.data.map((b) => view.label(b.start)),
+        labels: view.data.map((b) => b.label),
         series: [
           { key: "succeeded", values: view.data.map((b) => b.succeeded) },
           { key: "failed", values: view.data.map((b) => b.failed) },

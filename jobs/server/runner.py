@@ -1,12 +1,18 @@
-"""What a django-q2 worker runs for each claimed job: `perform(job_id, token)` — and, in a job
-server's worker, the jobs it then claims for itself while there is work (jobs/worker.py).
+"""One job in a worker: `perform(job_id, token)`, what django-q2's worker runs for each package
+— and then the jobs that worker claims for itself while there is work (jobs/server/worker.py).
+
+The pipeline of one job: fence the delivery (sql.start) -> resolve the task (registry) -> send
+django.tasks' task_started -> filters' on_performing -> run it, sync or `async def`, under its
+time limit -> on_performed -> record the outcome -> task_finished.
 
 The token fences the delivery: only the holder of the job's current fetch token may start or
-finish it, so a stale or duplicate delivery (a job reaped while its first worker still ran)
-does nothing. The outcome — final state, history row, retry scheduling, continuations released
-and batch counters — is written in one transaction.
+finish it, so a stale or duplicate delivery (a job reaped while its first worker still ran) does
+nothing. The outcome is written in one transaction: the fast success (sql.SUCCEED_SQL, one
+statement) when nothing else hangs on the job, else the general path below (retries,
+cancellation, continuations, batches, SQLite), through states.py.
 """
 
+import asyncio
 import json
 import logging
 import os
@@ -15,70 +21,33 @@ import time
 import traceback
 from contextlib import contextmanager
 from datetime import timedelta
+from inspect import iscoroutinefunction
+from typing import Any
 
-from django.conf import settings
+from asgiref.sync import async_to_sync
 from django.db import DatabaseError, connection, transaction
+from django.tasks import TaskResultStatus
+from django.tasks.base import TaskError
+from django.tasks.signals import task_finished, task_started
 from django.utils import timezone
 from django.utils.json import normalize_json
 from django_q.exceptions import TimeoutException
 
-from jobs import capacity, worker
-from jobs.broker import CLAIM_CTES, JOB_COLUMNS, JOB_FIELDS, claim_parameters, release_worker_claims
+from jobs import sql, states
+from jobs.backend import STATUS, JobBackend, result_for
 from jobs.filters import Stopwatch, filters_for, run_hook
-from jobs.models import Job, State
+from jobs.models import CancelReason, Job, State
 from jobs.registry import UnknownTask, resolve_task
 from jobs.retry import Retry
+from jobs.server import capacity, worker
 from jobs.states import apply_state
+from jobs.task import JobCancelled, JobContext, JobTimeout, class_path
 
 logger = logging.getLogger("jobs.runner")
 
-
-class JobTimeout(BaseException):
-    """The job ran past its timeout. A BaseException, so `except Exception` in a task cannot
-    swallow it."""
-
-
-class JobCancelled(BaseException):
-    """Raised by `context.raise_if_cancelled()` when the job was deleted or its server stops."""
-
-
-class ServerStoppedResponding(Exception):
-    """Recorded on jobs the reaper gave up on."""
-
-
-class WorkerKilled(Exception):
-    """Recorded on a job whose worker process died under it DHANMAN_JOBS["MAX_WORKER_DEATHS"]
-    times (a segfault, os._exit, the OOM killer): running it again would only kill another."""
-
-
-class JobContext:
-    """What a task declared with `takes_context=True` receives as its first argument."""
-
-    CHECK_EVERY = 0.5  # seconds between database checks of the cancellation flag
-
-    def __init__(self, job: Job, token: str):
-        self.job = job
-        self.job_id = str(job.pk)
-        self.attempt = job.attempt
-        self.token = token
-        self._cancelled = False
-        self._checked_at = 0.0
-
-    def is_cancelled(self) -> bool:
-        if not self._cancelled and time.monotonic() - self._checked_at >= self.CHECK_EVERY:
-            self._checked_at = time.monotonic()
-            self._cancelled = Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
-        return self._cancelled
-
-    def raise_if_cancelled(self) -> None:
-        if self.is_cancelled():
-            raise JobCancelled(f"Job {self.job_id} was cancelled")
-
-    def progress(self, percent: float, message: str = "") -> None:
-        percent = max(0, min(100, int(percent)))
-        Job.objects.filter(pk=self.job.pk, fetch_token=self.token).update(
-            progress=percent, progress_message=str(message)[:500]
-        )
+# An `async def` job whose coroutine blocks the event loop (sync sleep, CPU) cannot be stopped by
+# the loop's own timeout: the alarm stops it this many seconds later.
+ASYNC_ALARM_GRACE = 1.0
 
 
 @contextmanager
@@ -106,17 +75,20 @@ def perform(job_id: str, token: str) -> str:
     Returns the state the last job ended in ('stale' for a fenced-off delivery).
     """
     try:
-        job = _start(job_id, token)
-        if job is None:
+        started = _start(job_id, token)
+        if started is None:
             return "stale"
+        job: Job = started
         runs = 1
         while True:
+            next_job: Job | None
             try:
-                outcome, job = _run(job, claim_next=runs < worker.chain_limit())
+                outcome, next_job = _run(job, claim_next=runs < worker.chain_limit())
             except (Exception, SystemExit) as exc:  # e.g. a filter's hook calling exit()
-                outcome, job = _fail_outside_task(job, exc), None
-            if job is None:
+                outcome, next_job = _fail_outside_task(job, exc), None
+            if next_job is None:
                 return outcome
+            job = next_job
             runs += 1
             # django-q2 armed its alarm and guard for the package's first job: re-arm for this one.
             signal.alarm(0)
@@ -132,8 +104,10 @@ def _fail_outside_task(job: Job, exc: BaseException) -> str:
     logger.exception("Job %s: error outside its task; recorded as the attempt's failure", job.pk)
     if worker.server_id() is not None:
         # A next job claimed in a statement that committed before the error is given back.
-        with_database_retry(lambda: release_worker_claims(worker.server_id(), os.getpid(), keep=job.pk),
-                            "giving back a worker's claims")
+        with_database_retry(
+            lambda: worker.release_worker_claims(worker.server_id(), os.getpid(), keep=job.pk),
+            "giving back a worker's claims",
+        )
     return with_database_retry(
         lambda: _finish(job, str(job.fetch_token), result=None, exception=exc, duration=0.0, retry=True),
         "recording a job's outcome",
@@ -158,8 +132,8 @@ def with_database_retry(operation, what: str):
             return operation()
         except DatabaseError as exc:
             connection.close()
-            if time.monotonic() > deadline or not _in_worker_process():
-                if _in_worker_process():
+            if time.monotonic() > deadline or not worker.in_worker():
+                if worker.in_worker():
                     logger.error("Database unreachable while %s (%s); worker exits", what, exc)
                     os._exit(3)
                 raise
@@ -168,93 +142,13 @@ def with_database_retry(operation, what: str):
             delay = min(delay * 2, 2.0)
 
 
-def _in_worker_process() -> bool:
-    return capacity.installed()
-
-
-START_SQL = f"""
-UPDATE jobs_job AS j SET worker_pid = %s, started_at = %s
-WHERE j.id = %s AND j.fetch_token = %s AND j.state = 'processing'
-RETURNING {JOB_COLUMNS}
-"""
-
-# The common outcome — success of a job with no batch, no continuation attached and no cancel
-# request — is one statement: final state + history row, in autocommit. Every condition is a
-# column of the row itself, so if continue_with or a cancel commits while this statement waits
-# for the row, PostgreSQL re-checks them on the new row version; when they no longer hold it
-# updates nothing and the job takes the general path.
-SUCCEED_CTES = """
-done AS (
-    UPDATE jobs_job AS j
-    SET state = 'succeeded', state_reason = %(reason)s, state_changed_at = GREATEST(%(now)s, j.state_changed_at),
-        expires_at = GREATEST(%(now)s, j.state_changed_at) + %(expiration)s * interval '1 second',
-        fetch_token = NULL, lease_until = NULL, finished_at = GREATEST(%(now)s, j.state_changed_at),
-        worker_pid = NULL, result = %(result)s::jsonb, progress = CASE WHEN j.progress IS NULL THEN NULL ELSE 100 END
-    WHERE j.id = %(id)s AND j.fetch_token = %(token)s AND j.state = 'processing'
-      AND NOT j.cancel_requested AND NOT j.has_continuations AND j.batch_id IS NULL
-    RETURNING j.id, j.attempt, j.server_id, j.state_changed_at, j.expires_at
-), history AS (
-    INSERT INTO jobs_jobstate (job_id, name, reason, data, created_at)
-    SELECT id, 'succeeded', %(reason)s,
-           jsonb_build_object('duration', %(duration)s::float8, 'attempt', attempt, 'server', server_id),
-           state_changed_at
-    FROM done
-)
-"""
-SUCCEED_SQL = f"WITH {SUCCEED_CTES} SELECT state_changed_at, expires_at FROM done"
-# The same, with this worker's next job claimed in it (broker.CLAIM_CTES): one row, its columns
-# NULL for what did not happen.
-SUCCEED_AND_CLAIM_SQL = f"""
-WITH {SUCCEED_CTES}, {CLAIM_CTES}
-SELECT done.state_changed_at, done.expires_at, claimed.*
-FROM (SELECT 1) AS one LEFT JOIN done ON true LEFT JOIN claimed ON true
-"""
-WORKER_CLAIM_SQL = f"WITH {CLAIM_CTES} SELECT * FROM claimed"
-
-
-def _converters(field):
-    """The field's from-database conversions (JSON decoding), as the ORM would apply them."""
-    column = field.get_col(Job._meta.db_table)
-    functions = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
-    return [(function, column) for function in functions]
-
-
-def load_job(row) -> Job:
-    """A Job from a row of START_SQL: the ORM's from_db without the RawQuerySet machinery, which
-    cost more than the statement itself on a no-op job (bench/findings.md)."""
-    global _JOB_CONVERTERS
-    if _JOB_CONVERTERS is None:
-        _JOB_CONVERTERS = [_converters(field) for field in JOB_FIELDS]
-    values = list(row)
-    for index, converters in enumerate(_JOB_CONVERTERS):
-        for function, column in converters:
-            values[index] = function(values[index], column, connection)
-    return Job.from_db(connection.alias, [field.attname for field in JOB_FIELDS], values)
-
-
-_JOB_CONVERTERS = None
-
-
 def _start(job_id: str, token: str) -> Job | None:
     """Fence the delivery and load the job; None when this delivery no longer holds it."""
-
-    def start():
-        if connection.vendor != "postgresql":
-            fenced = Job.objects.filter(pk=job_id, fetch_token=token, state=State.PROCESSING).update(
-                worker_pid=os.getpid(), started_at=timezone.now()
-            )
-            return Job.objects.get(pk=job_id) if fenced else None
-        # Fence and load in one round trip: the row comes back only if this delivery holds it.
-        with connection.cursor() as cursor:
-            cursor.execute(START_SQL, [os.getpid(), timezone.now(), job_id, token])
-            row = cursor.fetchone()
-        return None if row is None else load_job(row)
-
     # django-q2 asks for a connection health check (a SELECT 1) before every task; this worker's
     # first statement is the fence, which with_database_retry already retries on a new connection
     # when the old one is broken — so the extra round trip buys nothing here.
-    connection.health_check_done = True
-    job = with_database_retry(start, "starting a job")
+    connection.health_check_done = True  # type: ignore[attr-defined]  # Django sets it; not in the stubs
+    job = with_database_retry(lambda: sql.start(job_id, token, os.getpid()), "starting a job")
     if job is None:
         logger.info("Job %s: stale delivery ignored (token %s)", job_id, token)
     return job
@@ -273,17 +167,21 @@ def _run(job: Job, *, claim_next: bool) -> tuple[str, Job | None]:
         # its own): a failed attempt like any task error, retried by the job's policy.
         return finish(job, token, exception=exc, duration=0.0, claim_next=claim_next)
 
-    context = JobContext(job, token)
+    task_result = result_for(job, task)
+    context = JobContext(task_result=task_result, job=job, token=token)
+    task_started.send(JobBackend, task_result=task_result)
     filters = filters_for(task)
     run_hook(filters, "on_performing", context)
     watch = Stopwatch()
-    result, exception = None, None
+    result = None
+    exception: BaseException | None = None
     try:
-        with time_limit(job.timeout):
-            if task.takes_context:
-                result = task.call(context, *job.args, **job.kwargs)
-            else:
-                result = task.call(*job.args, **job.kwargs)
+        args = (context, *job.args) if task.takes_context else tuple(job.args)
+        if iscoroutinefunction(task.func):
+            result = run_coroutine(task.func(*args, **job.kwargs), job.timeout, context)
+        else:
+            with time_limit(job.timeout):
+                result = task.func(*args, **job.kwargs)
         result = _json_result(task, result)
     except TimeoutException as exc:  # django-q2's guard timer fired before ours
         exception = JobTimeout(str(exc))
@@ -294,7 +192,9 @@ def _run(job: Job, *, claim_next: bool) -> tuple[str, Job | None]:
         exception = exc
     duration = watch.elapsed
     run_hook(filters, "on_performed", context, exception, duration)
-    return finish(job, token, result=result, exception=exception, duration=duration, claim_next=claim_next)
+    outcome, next_job = finish(job, token, result=result, exception=exception, duration=duration, claim_next=claim_next)
+    _send_finished(task_result, outcome, result, exception)
+    return outcome, next_job
 
 
 _STRICT_JSON = json.JSONEncoder(allow_nan=False)
@@ -314,10 +214,78 @@ def _json_result(task, value):
     return normalized
 
 
+def _send_finished(task_result, outcome: str, result, exception) -> None:
+    """django.tasks' task_finished, with the TaskResult as the outcome left it."""
+    if outcome == "stale":
+        return  # another delivery owns the job now; it reports the outcome
+    now = timezone.now()
+    object.__setattr__(task_result, "status", STATUS.get(outcome, TaskResultStatus.FAILED))
+    object.__setattr__(task_result, "finished_at", now)
+    if exception is None:
+        object.__setattr__(task_result, "_return_value", result)
+        task_finished.send(JobBackend, task_result=task_result)
+        return
+    task_result.errors.append(
+        TaskError(exception_class_path=class_path(type(exception)), traceback="".join(traceback.format_exception(exception)))
+    )
+    # Django's receiver logs sys.exc_info(): send inside a handler of the job's exception, as
+    # Django's own backends do.
+    try:
+        raise exception
+    except BaseException:
+        task_finished.send(JobBackend, task_result=task_result)
+
+
+# --- `async def` tasks ------------------------------------------------------------------------------
+
+
+def run_coroutine(coroutine, timeout: float | None, context: JobContext):
+    """Run an `async def` job on an event loop, under its timeout, cancelled when its cancel flag
+    is set (a person deleted it, its server stops).
+
+    asgiref's async_to_sync runs the loop in a helper thread while this (main) thread serves the
+    coroutine's thread-sensitive sync calls — the async ORM, the context's async helpers — so
+    they use the worker's own database connection, as a sync job would.
+    """
+    with time_limit(timeout + ASYNC_ALARM_GRACE if timeout else None):
+        return async_to_sync(_supervise)(coroutine, timeout, context)
+
+
+async def _supervise(coroutine, timeout: float | None, context: JobContext):
+    job_task = asyncio.ensure_future(coroutine)
+    cancelled_by_flag = False
+
+    async def watch_cancel_flag():
+        nonlocal cancelled_by_flag
+        while not job_task.done():
+            await asyncio.sleep(context.CHECK_EVERY)
+            if await context.ais_cancelled():
+                cancelled_by_flag = True
+                job_task.cancel()
+                return
+
+    watcher = asyncio.ensure_future(watch_cancel_flag())
+    try:
+        async with asyncio.timeout(timeout) as deadline:
+            return await job_task
+    except TimeoutError:
+        if deadline.expired():
+            raise JobTimeout(f"Job exceeded its timeout of {timeout:g} s") from None
+        raise
+    except asyncio.CancelledError:
+        if cancelled_by_flag:
+            raise JobCancelled(f"Job {context.job_id} was cancelled") from None
+        raise
+    finally:
+        watcher.cancel()
+
+
+# --- The outcome ---------------------------------------------------------------------------------
+
+
 def _exception_fields(exc: BaseException) -> dict:
-    kind = type(exc)
     return {
-        "exception_class": f"{kind.__module__}.{kind.__qualname__}",
+        "exception_class": class_path(type(exc)),
         "exception_message": str(exc)[:10000],
         "exception_traceback": "".join(traceback.format_exception(exc))[-20000:],
     }
@@ -329,13 +297,13 @@ def finish(
     """Write the outcome of a run, if this delivery still holds the job; with `claim_next`, also
     claim this worker's next job. Returns (the job's state or 'stale', the next job or None)."""
     # Asked now, after the run: the server may have begun to stop while the job ran.
-    claim_next = claim_next and connection.vendor == "postgresql" and worker.may_claim()
+    claim_next = claim_next and worker.may_claim()
     next_job = None
     if exception is None and connection.vendor == "postgresql" and job.batch_id is None:
-        state, next_job = _with_claim_retry(
+        state, next_job = worker.with_claim_retry(
             lambda: _succeed(job, token, result, duration, claim=claim_next),
             lambda: _succeed(job, token, result, duration, claim=False),
-            job, claim_next, "recording a job's outcome",
+            job, claim_next, "recording a job's outcome", with_database_retry,
         )
         if state is not None:
             return state, next_job
@@ -345,73 +313,39 @@ def finish(
         "recording a job's outcome",
     )
     if next_job is None and claim_next:
-        next_job = _with_claim_retry(_claim_for_worker, lambda: None, job, True, "claiming the next job")
+        next_job = worker.with_claim_retry(
+            worker.claim_next, lambda: None, job, True, "claiming the next job", with_database_retry
+        )
     return outcome, next_job
 
 
-def _with_claim_retry(with_claim, without_claim, job: Job, claiming: bool, what: str):
-    """Run `with_claim`, retrying through with_database_retry. A statement that claims may have
-    committed although its answer was lost with the connection: before a retry, give back what
-    this worker holds besides `job`, and retry with `without_claim`."""
-    attempts = 0
-
-    def operation():
-        nonlocal attempts
-        attempts += 1
-        if attempts == 1 or not claiming:
-            return with_claim()
-        release_worker_claims(worker.server_id(), os.getpid(), keep=job.pk)
-        return without_claim()
-
-    return with_database_retry(operation, what)
-
-
-def _claim_for_worker() -> Job | None:
-    with connection.cursor() as cursor:
-        cursor.execute(WORKER_CLAIM_SQL, _worker_claim_parameters(timezone.now()))
-        row = cursor.fetchone()
-    return None if row is None else load_job(row)
-
-
-def _worker_claim_parameters(now) -> dict:
-    """The claim of one job, from this server's queues, for this worker."""
-    return claim_parameters(worker.server_id(), settings.DHANMAN_JOBS["SERVER_QUEUES"], 1, worker_pid=os.getpid(), now=now)
-
-
 def _succeed(job: Job, token: str, result, duration: float, *, claim: bool) -> tuple[str | None, Job | None]:
-    """Succeeded in one statement — and, with `claim`, this worker's next job claimed in it.
+    """The fast success (sql.SUCCEED_SQL) — and, with `claim`, this worker's next job claimed in
+    the same statement (sql.SUCCEED_AND_CLAIM_SQL).
 
     The state is None when the job needs the general path (a continuation attached, a cancel
     request, a lost lease); a job claimed in the same statement is returned all the same.
     """
-    from jobs.states import after_state_change
-
-    reason = f"Completed in {duration:.3f} s"
-    stored = result
-    params = {
-        "id": job.pk, "token": token, "reason": reason, "now": timezone.now(),
-        "expiration": settings.DHANMAN_JOBS["EXPIRATION_SECONDS"],
-        # None is SQL NULL, as the ORM stores it, not JSON null.
-        "result": None if stored is None else json.dumps(stored), "duration": round(duration, 6),
-    }
+    stored = result  # JSON already (_json_result)
+    params = sql.succeed_parameters(job, token, stored, duration, timezone.now())
     if claim:
-        params.update(_worker_claim_parameters(params["now"]))
+        params.update(worker.claim_parameters(params["now"]))
     with connection.cursor() as cursor:
-        cursor.execute(SUCCEED_AND_CLAIM_SQL if claim else SUCCEED_SQL, params)
+        cursor.execute(sql.SUCCEED_AND_CLAIM_SQL if claim else sql.SUCCEED_SQL, params)
         row = cursor.fetchone()
     if claim:
-        done = row[:2] if row[0] is not None else None
-        next_job = None if row[2] is None else load_job(row[2:])
+        done, next_job = sql.split_succeed_and_claim(row)
+        if next_job is not None:
+            states.claimed([next_job.pk], params["claim_reason"])
     else:
         done, next_job = row, None
     if done is None:
         return None, next_job
-    old_state = job.state
-    job.state, job.state_reason, job.state_changed_at, job.expires_at = State.SUCCEEDED, reason, done[0], done[1]
+    job.state, job.state_reason, job.state_changed_at, job.expires_at = State.SUCCEEDED, params["reason"], done[0], done[1]
     job.finished_at = done[0]
     job.fetch_token = job.lease_until = job.worker_pid = None
     job.result = stored
-    after_state_change(job, old_state, State.SUCCEEDED, reason, done[0], has_continuations=False)
+    states.succeeded(job, params["reason"], done[0])
     return State.SUCCEEDED, next_job
 
 
@@ -424,20 +358,18 @@ def _finish(job: Job, token: str, *, result, exception, duration: float, retry: 
         # Read the clock only once the row is ours: a continuation added while we waited for
         # the lock must not get a release time earlier than its own creation.
         now = timezone.now()
-        cleared = {"fetch_token": None, "lease_until": None, "finished_at": now, "worker_pid": None}
-        data = {"duration": round(duration, 6), "attempt": locked.attempt, "server": locked.server_id}
+        cleared: dict[str, Any] = {"fetch_token": None, "lease_until": None, "finished_at": now, "worker_pid": None}
+        data: dict[str, Any] = {"duration": round(duration, 6), "attempt": locked.attempt, "server": locked.server_id}
         if locked.cancel_requested:
             cleared.update(cancel_requested=False, cancel_reason="")
-            if locked.cancel_reason == "shutdown":
+            if locked.cancel_reason == CancelReason.SHUTDOWN:
                 apply_state(locked, State.ENQUEUED, f"Server {locked.server_id} shut down before the job finished",
                             now=now, fields={**cleared, "finished_at": None}, data=data)
             else:
                 apply_state(locked, State.DELETED, "Deleted while processing", now=now, fields=cleared, data=data)
         elif exception is None:
-            apply_state(
-                locked, State.SUCCEEDED, f"Completed in {duration:.3f} s", now=now,
-                fields={**cleared, "result": result, "progress": 100 if locked.progress is not None else None},
-                data=data,
+            sql.succeed_portable(
+                locked, {"now": now, "reason": states.succeed_reason(duration), "stored": result}, data
             )
         else:
             errors = _exception_fields(exception)

@@ -1,0 +1,151 @@
+"""A job server's worker process: django-q2's worker loop, plus the self-claim chain.
+
+The self-claim protocol. django-q2 hands a worker one package at a time: the pusher claims a
+job, signs and pickles it, and puts it on a queue; the worker unpickles it, runs it, and puts a
+result on another queue for the monitor. For a job of a few milliseconds that hand-off costs
+more than the job (bench/findings.md). So a worker that finishes a job claims its next one
+itself, as Hangfire's workers fetch their own jobs, and runs it without going back through the
+queues:
+
+1. `run_worker` is the process's entry (cluster.JobSentinel.spawn_worker passes the server's
+   id, the worker's guard timer and the server's stop event); it then runs django-q2's loop.
+2. After each job, `runner.finish` asks `may_claim()` (a server's worker, the server not
+   stopping) and the chain length (at most WORKER_CHAIN_LIMIT jobs in a row: django-q2 then
+   recycles and checks the worker as usual).
+3. The claim rides on the outcome: a success takes jobs.sql.SUCCEED_AND_CLAIM_SQL, one
+   statement that records the success and claims the next job from the server's queues, in
+   their order, with this worker's pid set at once (so its lease is renewed from the start).
+   Any other outcome is recorded through the ORM, then `claim_next` claims with
+   WORKER_CLAIM_SQL.
+4. The claimed job holds the permit the pusher took for the first job of the chain
+   (capacity.py): no permit is taken or given back along the chain.
+5. Before running it, `arm_guard` gives django-q2's guard timer the new job's budget.
+6. A claim whose answer was lost with the connection may still have committed: before it
+   retries, `with_claim_retry` gives back (`release_worker_claims`) whatever this worker holds besides
+   the job it is finishing, and retries without claiming.
+
+An idle server still gets its work from the pusher, which the NOTIFY at enqueue wakes.
+"""
+
+import os
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django_q.worker import worker as django_q_worker
+
+from jobs import sql, states
+from jobs.conf import jobs_settings
+from jobs.models import Job, State
+
+# django-q2's guard kills a worker whose timer runs down to 0 while busy. A job without a timeout
+# still gets a guard, so that the timer tells "busy" from "idle" (see cluster.JobSentinel.reincarnate).
+NO_TIMEOUT_GUARD = 10**7
+# What django-q2's worker adds to a package's timeout before it arms the guard.
+GUARD_MARGIN = 3
+
+_in_worker = False
+_server_id: str | None = None
+_timer = None
+_stopping = None
+
+
+def run_worker(task_queue, result_queue, timer, timeout, server_id, stopping) -> None:
+    global _in_worker, _server_id, _timer, _stopping
+    _in_worker, _server_id, _timer, _stopping = True, server_id, timer, stopping
+    django_q_worker(task_queue, result_queue, timer, timeout)
+
+
+def in_worker() -> bool:
+    """True in a job server's worker process (not in a test, the pusher or a web process)."""
+    return _in_worker
+
+
+def chain_limit() -> int:
+    return max(1, jobs_settings.WORKER_CHAIN_LIMIT)
+
+
+def server_id() -> str | None:
+    return _server_id
+
+
+def may_claim() -> bool:
+    """True in a job server's worker whose server is not stopping (PostgreSQL only)."""
+    return (
+        _server_id is not None
+        and _stopping is not None
+        and not _stopping.is_set()
+        and connection.vendor == "postgresql"
+    )
+
+
+def guard_seconds(timeout: float | None) -> int:
+    """The guard of a job: its own timeout fires first (runner.time_limit), the guard after."""
+    return int(timeout) + 5 if timeout else NO_TIMEOUT_GUARD
+
+
+def arm_guard(timeout: float | None) -> None:
+    """Give django-q2's guard the budget of a job this worker claimed itself."""
+    if _timer is not None:
+        _timer.value = guard_seconds(timeout) + GUARD_MARGIN
+
+
+def claim_parameters(now) -> dict:
+    """The claim of one job, from this server's queues, for this worker."""
+    return sql.claim_parameters(_server_id, jobs_settings.SERVER_QUEUES, 1, worker_pid=os.getpid(), now=now)
+
+
+def claim_next() -> Job | None:
+    """Claim this worker's next job on its own (after an outcome that was not a fast success)."""
+    params = claim_parameters(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(sql.WORKER_CLAIM_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    job = sql.load_job(row)
+    states.claimed([job.pk], params["claim_reason"])
+    return job
+
+
+def with_claim_retry(with_claim, without_claim, job: Job, claiming: bool, what: str, retry):
+    """Run `with_claim` through `retry` (runner.with_database_retry). A statement that claims may
+    have committed although its answer was lost with the connection: before a retry, give back
+    what this worker holds besides `job`, and retry with `without_claim`."""
+    attempts = 0
+
+    def operation():
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1 or not claiming:
+            return with_claim()
+        release_worker_claims(_server_id, os.getpid(), keep=job.pk)
+        return without_claim()
+
+    return retry(operation, what)
+
+
+def release_worker_claims(server_id: str | None, worker_pid: int, keep=None) -> int:
+    """Return to their queue the jobs claimed for this worker, but for `keep` (the job it runs).
+
+    A worker that claimed its next job in a statement whose answer it never got (the connection
+    broke after the commit) would otherwise hold that job, its lease renewed, without running it.
+    """
+    released = 0
+    with transaction.atomic():
+        held = Job.objects.select_for_update().filter(
+            server_id=server_id, worker_pid=worker_pid, state=State.PROCESSING
+        )
+        for job in held.exclude(pk=keep):
+            states.apply_state(
+                job,
+                State.ENQUEUED,
+                "Back to its queue: the worker's claim was cut off by a database error",
+                fields={
+                    "fetch_token": None,
+                    "lease_until": None,
+                    "worker_pid": None,
+                    "attempt": max(job.attempt - 1, 0),
+                },
+            )
+            released += 1
+    return released

@@ -1,0 +1,315 @@
+"""Every hand-written SQL statement of the engine, each with its portable (ORM) twin beside it.
+
+Why hand-written at all: each statement here is on the hot path of every job and does in one
+round trip what the ORM does in several (a CTE that updates and inserts history together, FOR
+UPDATE SKIP LOCKED over a LATERAL join per queue, COPY). They are PostgreSQL-only; the twin is
+what runs on SQLite, and what a reader checks the statement against.
+
+Nothing here is a literal name: tables and columns come from the models' _meta, states from
+`State`, and the columns a transition sets from its `states.Transition` (CLAIM, SUCCEED), which
+is also what the ORM twins apply — so the SQL path and the portable path are one definition.
+"""
+
+import json
+from datetime import timedelta
+
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from jobs import states
+from jobs.conf import jobs_settings
+from jobs.models import Job, JobState, State
+from jobs.states import CLAIM, SUCCEED, Computed, Param, Transition
+
+_q = connection.ops.quote_name
+JOB_TABLE = _q(Job._meta.db_table)
+HISTORY_TABLE = _q(JobState._meta.db_table)
+
+
+def _column_of(model: type[models.Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field) and field.column, f"{model.__name__}.{name} is not a column"
+    return field.column
+
+
+# The history row's columns, in the order the statements below fill them.
+HISTORY_COLUMNS = ", ".join(
+    _q(_column_of(JobState, name)) for name in ("job", "name", "reason", "data", "created_at")
+)
+
+
+def column(name: str, alias: str = "j") -> str:
+    """A Job column by field name (`attempt`, `server` -> j."server_id"), qualified by `alias`."""
+    return f"{alias}.{_q(_column_of(Job, name))}" if alias else _q(_column_of(Job, name))
+
+
+def literal(state: State) -> str:
+    """A state as an SQL literal: State values are fixed identifiers, never input."""
+    return "'" + str(state).replace("'", "''") + "'"
+
+
+# Every column of a job, in the model's order: a worker loads the job it starts or claims from the
+# statement's answer (load_job), without a second query.
+JOB_FIELDS = Job._meta.concrete_fields
+JOB_COLUMNS = ", ".join(f"j.{_q(str(field.column))}" for field in JOB_FIELDS)
+
+
+def _render(spec, transition: Transition, alias: str) -> str:
+    if isinstance(spec, Param):
+        return f"%({spec.name})s" + (f"::{spec.cast}" if spec.cast else "")
+    clock = f"GREATEST(%(now)s, {column('state_changed_at', alias)})"
+    if spec is Computed.NOW:
+        return "%(now)s"
+    if spec is Computed.CLOCK:
+        return clock
+    if spec is Computed.EXPIRY:
+        return (
+            f"{clock} + %(expiration)s * interval '1 second'" if transition.target in states.FINAL else "NULL"
+        )
+    if spec is Computed.NEW_TOKEN:
+        return "gen_random_uuid()"
+    if spec is Computed.NEXT_ATTEMPT:
+        return f"{column('attempt', alias)} + 1"
+    if spec is Computed.PROGRESS_DONE:
+        return f"CASE WHEN {column('progress', alias)} IS NULL THEN NULL ELSE 100 END"
+    if spec is None:
+        return "NULL"
+    raise TypeError(f"{transition.name}: no SQL for {spec!r}")
+
+
+def set_clause(transition: Transition, alias: str = "j") -> str:
+    """The SET list of `transition`: its target state and every column it sets."""
+    items = [f"{column('state', '')} = {literal(transition.target)}"]
+    items += [
+        f"{column(name, '')} = {_render(spec, transition, alias)}" for name, spec in transition.sets.items()
+    ]
+    return ", ".join(items)
+
+
+# --- The claim: Enqueued -> Processing --------------------------------------------------------------
+# Not ORM: the first non-empty queue in the server's order in one statement (one probe of the
+# claim index per queue through a LATERAL join; rows of later queues are dropped by ORDER BY +
+# LIMIT), with SKIP LOCKED, the UPDATE and the history rows together — one round trip per claim.
+# The pusher claims with worker_pid NULL (a job for its local queue); a worker, for itself.
+CLAIM_CTES = f"""
+picked AS (
+    SELECT j.id FROM unnest(%(queues)s::text[]) WITH ORDINALITY AS q(name, position)
+    CROSS JOIN LATERAL (
+        SELECT id FROM {JOB_TABLE}
+        WHERE {column("state", "")} = {literal(CLAIM.source)} AND {column("queue", "")} = q.name
+        ORDER BY {column("priority", "")} DESC, {column("enqueued_at", "")}
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) j
+    ORDER BY q.position
+    LIMIT %(limit)s
+), claimed AS (
+    UPDATE {JOB_TABLE} AS j SET {set_clause(CLAIM)}
+    FROM picked WHERE j.id = picked.id
+    RETURNING {JOB_COLUMNS}
+), claim_history AS (
+    INSERT INTO {HISTORY_TABLE} ({HISTORY_COLUMNS})
+    SELECT {column("id", "")}, {literal(CLAIM.target)}, %(claim_reason)s,
+           jsonb_strip_nulls(jsonb_build_object('server', %(server)s::text, 'queue', {column("queue", "")},
+                                                'worker', %(worker_pid)s::int)),
+           %(now)s
+    FROM claimed
+)
+"""
+CLAIM_SQL = f"WITH {CLAIM_CTES} SELECT id, fetch_token, timeout, task_path FROM claimed"
+# A worker claiming its next job for itself: the whole row, to run it without another query.
+WORKER_CLAIM_SQL = f"WITH {CLAIM_CTES} SELECT * FROM claimed"
+
+
+def claim_parameters(
+    server_id: str | None, queues, limit: int, worker_pid: int | None = None, now=None
+) -> dict:
+    now = now or timezone.now()
+    return {
+        "queues": list(queues),
+        "limit": limit,
+        "now": now,
+        "server": server_id,
+        "worker_pid": worker_pid,
+        "lease_until": now + timedelta(seconds=jobs_settings.LEASE_SECONDS),
+        "claim_reason": states.claim_reason(server_id),
+    }
+
+
+def claim(
+    server_id: str | None, queues: list[str], limit: int = 1, worker_pid: int | None = None
+) -> list[tuple]:
+    """Claim up to `limit` jobs from the first non-empty queue, in the given order.
+
+    Returns (job id, fetch token, timeout, task path) tuples; the jobs are Processing, leased to
+    `server_id`, with a history row.
+    """
+    params = claim_parameters(server_id, queues, limit, worker_pid)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(CLAIM_SQL, params)
+            rows = cursor.fetchall()
+    else:
+        rows = claim_portable(params)
+    states.claimed([row[0] for row in rows], params["claim_reason"])
+    return rows
+
+
+def claim_portable(params: dict) -> list[tuple]:
+    """The claim's twin for SQLite, where an IMMEDIATE transaction serializes the writers."""
+    with transaction.atomic():
+        for queue in params["queues"]:
+            ids = list(
+                Job.objects.filter(state=CLAIM.source, queue=queue)
+                .order_by("-priority", "enqueued_at")
+                .values_list("id", flat=True)[: params["limit"]]
+            )
+            rows = []
+            for job_id in ids:
+                values = CLAIM.orm_values(params)
+                Job.objects.filter(pk=job_id, state=CLAIM.source).update(**values)
+                job = Job.objects.only("timeout", "task_path").get(pk=job_id)
+                data = {"server": params["server"], "queue": queue, "worker": params["worker_pid"]}
+                JobState.objects.create(
+                    job_id=job_id,
+                    name=CLAIM.target,
+                    reason=params["claim_reason"],
+                    data={k: v for k, v in data.items() if v is not None},
+                    created_at=params["now"],
+                )
+                rows.append((job_id, values["fetch_token"], job.timeout, job.task_path))
+            if rows:
+                return rows
+    return []
+
+
+# --- The start: a worker fences its delivery ------------------------------------------------------
+# Not ORM: fence and load in one round trip; the row comes back only if this delivery holds it.
+START_SQL = f"""
+UPDATE {JOB_TABLE} AS j SET {column("worker_pid", "")} = %s, {column("started_at", "")} = %s
+WHERE j.id = %s AND {column("fetch_token")} = %s AND {column("state")} = {literal(State.PROCESSING)}
+RETURNING {JOB_COLUMNS}
+"""
+
+
+def start(job_id: str, token: str, worker_pid: int) -> Job | None:
+    """Fence the delivery and load the job; None when this delivery no longer holds it."""
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        return start_portable(job_id, token, worker_pid, now)
+    with connection.cursor() as cursor:
+        cursor.execute(START_SQL, [worker_pid, now, job_id, token])
+        row = cursor.fetchone()
+    return None if row is None else load_job(row)
+
+
+def start_portable(job_id: str, token: str, worker_pid: int, now) -> Job | None:
+    fenced = Job.objects.filter(pk=job_id, fetch_token=token, state=State.PROCESSING).update(
+        worker_pid=worker_pid, started_at=now
+    )
+    return Job.objects.get(pk=job_id) if fenced else None
+
+
+def _converters(field):
+    """The field's from-database conversions (JSON decoding), as the ORM would apply them."""
+    col = field.get_col(Job._meta.db_table)
+    functions = connection.ops.get_db_converters(col) + field.get_db_converters(connection)
+    return [(function, col) for function in functions]
+
+
+_JOB_CONVERTERS = None
+
+
+def load_job(row) -> Job:
+    """A Job from a row of JOB_COLUMNS: the ORM's from_db without the RawQuerySet machinery, which
+    cost more than the statement itself on a no-op job (bench/findings.md)."""
+    global _JOB_CONVERTERS
+    if _JOB_CONVERTERS is None:
+        _JOB_CONVERTERS = [_converters(field) for field in JOB_FIELDS]
+    values = list(row)
+    for index, converters in enumerate(_JOB_CONVERTERS):
+        for function, col in converters:
+            values[index] = function(values[index], col, connection)
+    return Job.from_db(connection.alias, [field.attname for field in JOB_FIELDS], values)
+
+
+# --- The fast success: Processing -> Succeeded ---------------------------------------------------
+# Not ORM: the common outcome (success of a job with no batch, no continuation and no cancel
+# request) is one autocommit statement, final state + history row. Every condition is a column of
+# the row itself, so if continue_with or a cancel commits while this statement waits for the row,
+# PostgreSQL re-checks them on the new row version; when they no longer hold it updates nothing
+# and the job takes the general path (`succeed_portable` inside the runner's transaction).
+SUCCEED_CTES = f"""
+done AS (
+    UPDATE {JOB_TABLE} AS j SET {set_clause(SUCCEED)}
+    WHERE j.id = %(id)s AND {column("fetch_token")} = %(token)s AND {column("state")} = {literal(SUCCEED.source)}
+      AND NOT {column("cancel_requested")} AND NOT {column("has_continuations")} AND {column("batch")} IS NULL
+    RETURNING {", ".join(column(name) for name in ("id", "attempt", "server", "state_changed_at", "expires_at"))}
+), history AS (
+    INSERT INTO {HISTORY_TABLE} ({HISTORY_COLUMNS})
+    SELECT {column("id", "")}, {literal(SUCCEED.target)}, %(reason)s,
+           jsonb_build_object('duration', %(duration)s::float8, 'attempt', {column("attempt", "")},
+                              'server', {column("server", "")}),
+           {column("state_changed_at", "")}
+    FROM done
+)
+"""
+SUCCEED_SQL = (
+    f"WITH {SUCCEED_CTES} SELECT {column('state_changed_at', '')}, {column('expires_at', '')} FROM done"
+)
+# The same, with this worker's next job claimed in it: one row, its columns NULL for what did not
+# happen; split by `split_succeed_and_claim`.
+SUCCEED_AND_CLAIM_SQL = f"""
+WITH {SUCCEED_CTES}, {CLAIM_CTES}
+SELECT {column("state_changed_at", "done")}, {column("expires_at", "done")}, claimed.*
+FROM (SELECT 1) AS one LEFT JOIN done ON true LEFT JOIN claimed ON true
+"""
+
+
+def succeed_parameters(job: Job, token: str, stored, duration: float, now) -> dict:
+    return {
+        "id": job.pk,
+        "token": token,
+        "reason": states.succeed_reason(duration),
+        "now": now,
+        "expiration": jobs_settings.EXPIRATION_SECONDS,
+        # None is SQL NULL, as the ORM stores it, not JSON null.
+        "result": None if stored is None else json.dumps(stored),
+        "duration": round(duration, 6),
+    }
+
+
+def split_succeed_and_claim(row) -> tuple[tuple | None, Job | None]:
+    """SUCCEED_AND_CLAIM_SQL's answer: (state_changed_at, expires_at) or None, and the claimed job."""
+    done = row[:2] if row[0] is not None else None
+    return done, None if row[2] is None else load_job(row[2:])
+
+
+def succeed_portable(locked: Job, params: dict, data: dict) -> Job:
+    """The fast success's twin: SUCCEED through the ORM on a locked row (SQLite, and any job the
+    statement leaves to the general path)."""
+    return states.apply_transition(SUCCEED, locked, {**params, "result": params["stored"]}, data=data)
+
+
+# --- Inserting jobs ---------------------------------------------------------------------------------
+
+
+def insert_one_sql(columns: list[str], notify: bool) -> str:
+    """Not ORM: one job, its history row and the NOTIFY in one statement, so a single `.enqueue()`
+    is one round trip instead of five (BEGIN, two INSERTs, NOTIFY, COMMIT). The twin is
+    bulk_create of the Job and the JobState (creation.insert_jobs)."""
+    placeholders = ", ".join(["%s"] * len(columns))
+    return (
+        f"WITH job AS (INSERT INTO {JOB_TABLE} ({', '.join(_q(c) for c in columns)}) VALUES ({placeholders}) RETURNING id), "
+        f"history AS (INSERT INTO {HISTORY_TABLE} ({HISTORY_COLUMNS}) SELECT id, %s, %s, '{{}}'::jsonb, %s FROM job) "
+        + ("SELECT pg_notify(%s, %s) FROM job" if notify else "SELECT id FROM job")
+    )
+
+
+def copy_sql(model, columns: list[str]) -> str:
+    """Not ORM: COPY, for bulk inserts; bulk_create spends most of its time compiling SQL and
+    preparing each of the 30-odd fields (bench/findings.md). The twin is bulk_create."""
+    return f"COPY {_q(model._meta.db_table)} ({', '.join(_q(c) for c in columns)}) FROM STDIN"
+
+
+HISTORY_COPY_SQL = f"COPY {HISTORY_TABLE} ({HISTORY_COLUMNS}) FROM STDIN"
