@@ -29,6 +29,12 @@ class Row:
     # False where a ratio means nothing (a growth of 0.5 % against 0.1 % is not "5× worse").
     comparable: bool = True
 
+    def __post_init__(self):
+        # A row built with only django-q2's reason (console pages, predictions) is one that
+        # procrastinate lacks for the same reason.
+        if self.stock_note and not self.procrastinate_note and self.procrastinate is None:
+            self.procrastinate_note = self.stock_note
+
     def median(self, values):
         from bench.stats import median
 
