@@ -197,7 +197,10 @@ LOGGING = {
             "time_zone": TIME_ZONE,
         },
     },
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stdout"}},
+    # Redacted job arguments never reach a log line (jobs/redaction.py).
+    "filters": {"redact": {"()": "jobs.redaction.RedactingFilter"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stdout",
+                            "filters": ["redact"]}},
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},

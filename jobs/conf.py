@@ -112,6 +112,11 @@ KNOBS: dict[str, Knob] = {
         "JOBS_MAX_ARGUMENTS_BYTES",
         "arguments larger than this (JSON bytes) are refused at enqueue",
     ),
+    "REDACT_KEYS": Knob(
+        ["password", "card_number", "cvv", "otp", "token"],
+        "JOBS_REDACT_KEYS",
+        "argument keys shown as ••• in the console and logs for every task (jobs/redaction.py)",
+    ),
     "DEFAULT_RETRY": Knob(
         {"attempts": 10},
         "JOBS_DEFAULT_RETRY_ATTEMPTS",
@@ -197,6 +202,7 @@ class JobsSettings:
     RECURRING_STRICT_MISFIRE_CAP: int
     SHUTDOWN_GRACE_SECONDS: float
     MAX_ARGUMENTS_BYTES: int
+    REDACT_KEYS: list[str]
     DEFAULT_RETRY: dict[str, Any]
     FILTERS: list[str]
     DASHBOARD_TITLE: str

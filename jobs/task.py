@@ -41,7 +41,8 @@ def class_path(kind: type) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobTask(Task):
-    """django.tasks' Task with what our backend adds: a retry policy, a timeout and filters."""
+    """django.tasks' Task with what our backend adds: a retry policy, a timeout, filters, SLA
+    rules and redacted argument names."""
 
     retry: Retry | None = None
     # Seconds a run may take before it is stopped and counted as failed.
@@ -49,6 +50,8 @@ class JobTask(Task):
     filters: tuple = ()
     # Service levels checked by the servers (jobs.sla.SLA): wait, run time, failure rate.
     sla: object = None
+    # Argument names shown as ••• in the console and logs (jobs/redaction.py).
+    redact: tuple = ()
 
     def __post_init__(self) -> None:
         if self.retry is not None and not isinstance(self.retry, Retry):
@@ -65,6 +68,9 @@ class JobTask(Task):
         if self.run_after is not None and not isinstance(self.run_after, datetime):
             raise InvalidTask(f"run_after must be a datetime, not {type(self.run_after).__name__}.")
         object.__setattr__(self, "filters", tuple(self.filters or ()))
+        if isinstance(self.redact, str) or not all(isinstance(key, str) and key for key in self.redact or ()):
+            raise InvalidTask('redact must be a tuple of argument names, e.g. redact=("card_number",).')
+        object.__setattr__(self, "redact", tuple(self.redact or ()))
         Task.__post_init__(self)
 
     def retry_policy_json(self) -> dict | None:

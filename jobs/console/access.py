@@ -1,36 +1,23 @@
 """Who may see and do what in the console, checked by every page and action itself.
 
-Three levels, each a permission that `jobs.roles` grants to a group: reading the console
-(Jobs viewer), acting on jobs (Jobs operator) and administering the job system (Admin). A
-higher level includes the lower ones, and a superuser holds them all. Only active staff get
-that far: like the admin, anyone else is sent to the admin's login page. Staff without a
-role get 403, so a console URL never reveals more than its existence.
+Each page and action names the one permission it needs (jobs.permissions): `view_jobs` for the
+pages, `retry_jobs` for requeue, `delete_jobs` for delete, and so on. Nothing includes anything
+else: a group with `retry_jobs` alone may requeue but not see a page, so a useful custom group
+holds `view_jobs` too. A superuser holds them all. Only active staff get that far: like the
+admin, anyone else is sent to the admin's login page. Staff without the permission get 403, so
+a console URL never reveals more than its existence.
 """
 
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST
 
-VIEW = "view"
-OPERATE = "operate"
-ADMINISTER = "administer"
-
-PERMISSIONS = {
-    VIEW: "jobs.view_console",
-    OPERATE: "jobs.operate_jobs",
-    ADMINISTER: "jobs.administer_jobs",
-}
-# Each level, and the levels that include it.
-_INCLUDED_IN = {
-    VIEW: (VIEW, OPERATE, ADMINISTER),
-    OPERATE: (OPERATE, ADMINISTER),
-    ADMINISTER: (ADMINISTER,),
-}
+from jobs.permissions import CODENAMES, VIEW_JOBS, qualified
 
 
 def is_console_user(user) -> bool:
@@ -38,53 +25,90 @@ def is_console_user(user) -> bool:
     return bool(user.is_authenticated and user.is_active and user.is_staff)
 
 
-def has_level(user, level: str) -> bool:
-    if not is_console_user(user):
-        return False
-    return any(user.has_perm(PERMISSIONS[granted]) for granted in _INCLUDED_IN[level])
+def may(user, codename: str) -> bool:
+    """Whether `user` holds the console permission `codename` (and may use the console at all)."""
+    return is_console_user(user) and user.has_perm(qualified(codename))
 
 
 def can_view(user) -> bool:
-    return has_level(user, VIEW)
+    return may(user, VIEW_JOBS)
 
 
-def can_operate(user) -> bool:
-    return has_level(user, OPERATE)
+class Permissions:
+    """`perms.retry_jobs` in templates: the console's own check, staff included, one lookup each."""
+
+    def __init__(self, user):
+        self._user = user
+
+    def __getattr__(self, codename):
+        if codename not in CODENAMES:
+            raise AttributeError(codename)
+        return may(self._user, codename)
 
 
-def can_administer(user) -> bool:
-    return has_level(user, ADMINISTER)
+def _check(codename: str) -> str:
+    if codename not in CODENAMES:
+        raise ImproperlyConfigured(
+            f"{codename!r} is not a console permission; name one of jobs.permissions.CODENAMES."
+        )
+    return codename
 
 
-def _guard(level: str, view):
+def _guard(view, needed):
+    """`needed(request)` -> the permission this request needs (an action may depend on the form)."""
+
     @wraps(view)
     def guarded(request, *args, **kwargs):
         if not is_console_user(request.user):
             return redirect_to_login(request.get_full_path(), reverse("admin:login"))
-        if not has_level(request.user, level):
-            raise PermissionDenied(f"The job console needs the {PERMISSIONS[level]} permission.")
+        codename = needed(request)
+        if not may(request.user, codename):
+            raise PermissionDenied(f"This needs the {qualified(codename)} permission.")
         response = view(request, *args, **kwargs)
         add_never_cache_headers(response)
         return response
 
-    # Read by the access-matrix test, so a view without a declared level cannot slip in.
-    guarded.console_level = level  # type: ignore[attr-defined]  # a marker on the wrapper
     return guarded
 
 
-def console_page(level: str = VIEW):
-    """A page (GET) readable at `level`."""
+def console_page(permission: str = VIEW_JOBS):
+    """A page (GET) readable with `permission`."""
+    _check(permission)
 
     def decorator(view):
-        return _guard(level, view)
+        guarded = _guard(view, lambda request: permission)
+        # Read by the access-matrix test, so a view without a declared permission cannot slip in.
+        guarded.console_permission = permission
+        return guarded
 
     return decorator
 
 
-def console_action(level: str = OPERATE):
-    """A change: POST only, CSRF-checked even if the middleware were removed, at `level`."""
+def console_action(permission: str):
+    """A change: POST only, CSRF-checked even if the middleware were removed, with `permission`."""
+    _check(permission)
 
     def decorator(view):
-        return require_POST(csrf_protect(_guard(level, view)))
+        guarded = require_POST(csrf_protect(_guard(view, lambda request: permission)))
+        guarded.console_permission = permission
+        return guarded
+
+    return decorator
+
+
+def console_action_by_field(field: str, permissions: dict[str, str]):
+    """A change whose permission depends on a form field (the bulk form's `action`): the value
+    names the permission; a value outside `permissions` needs the first of them, and the view
+    then refuses it as a bad request."""
+    for codename in permissions.values():
+        _check(codename)
+    fallback = next(iter(permissions.values()))
+
+    def decorator(view):
+        guarded = require_POST(csrf_protect(_guard(
+            view, lambda request: permissions.get(request.POST.get(field, ""), fallback)
+        )))
+        guarded.console_permission = dict(permissions)
+        return guarded
 
     return decorator

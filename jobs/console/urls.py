@@ -7,7 +7,18 @@ this list, so a URL added without a row in the matrix fails the suite.
 
 from django.urls import path
 
-from jobs.console.views import alerts, batches, dashboard, events, graphs, jobs, recurring, retries, servers
+from jobs.console.views import (
+    alerts,
+    audit,
+    batches,
+    dashboard,
+    events,
+    graphs,
+    jobs,
+    recurring,
+    retries,
+    servers,
+)
 
 app_name = "jobs_console"
 
@@ -19,6 +30,7 @@ urlpatterns = [
     path("jobs/<slug:state>/", jobs.job_list, name="job_list"),
     path("job/<uuid:job_id>/", jobs.job_detail, name="job_detail"),
     path("job/<uuid:job_id>/graph/", graphs.job_graph, name="job_graph"),
+    path("job/<uuid:job_id>/arguments/", jobs.job_arguments, name="job_arguments"),
     path("job/<uuid:job_id>/requeue/", jobs.job_requeue, name="job_requeue"),
     path("job/<uuid:job_id>/delete/", jobs.job_delete, name="job_delete"),
     path("job/<uuid:job_id>/cancel/", jobs.job_cancel, name="job_cancel"),
@@ -31,6 +43,8 @@ urlpatterns = [
     path("recurring/<slug:recurring_id>/enable/", recurring.recurring_enable, name="recurring_enable"),
     path("recurring/<slug:recurring_id>/disable/", recurring.recurring_disable, name="recurring_disable"),
     path("recurring/<slug:recurring_id>/remove/", recurring.recurring_remove, name="recurring_remove"),
+    # The audit trail of console actions
+    path("audit/", audit.audit_list, name="audit"),
     # Servers
     path("servers/", servers.servers, name="servers"),
     # Batches

@@ -2,6 +2,7 @@
 identities to common/; their tables kept their jobs_* names.) And the domain events' tables:
 outbox, processed message ids, consumers (jobs/events)."""
 
+from jobs.models.audit import AuditEntry, AuditTarget  # noqa: F401
 from jobs.models.engine import (  # noqa: F401
     Batch,
     BatchState,

@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from jobs.permissions import DECLARED as PERMISSIONS
+
 
 class State(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"
@@ -217,11 +219,8 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        permissions = [
-            ("view_console", "Can view the job console"),
-            ("operate_jobs", "Can requeue, retry, delete, cancel and trigger jobs"),
-            ("administer_jobs", "Can administer the job system"),
-        ]
+        # One per console action (jobs.permissions); the roles are groups preset with them.
+        permissions = PERMISSIONS  # type: ignore[assignment]  # a list of (codename, name); the stubs want lazy names too
         indexes = [
             # The claim: per queue, highest priority first, then oldest.
             models.Index(

@@ -33,7 +33,7 @@ from django.utils import timezone
 from django.utils.json import normalize_json
 from django_q.exceptions import TimeoutException
 
-from jobs import sql, states
+from jobs import redaction, sql, states
 from jobs.backend import STATUS, JobBackend, result_for
 from jobs.filters import Stopwatch, filters_for, run_hook
 from jobs.models import CancelReason, Job, State
@@ -167,34 +167,37 @@ def _run(job: Job, *, claim_next: bool) -> tuple[str, Job | None]:
         # its own): a failed attempt like any task error, retried by the job's policy.
         return finish(job, token, exception=exc, duration=0.0, claim_next=claim_next)
 
-    task_result = result_for(job, task)
-    context = JobContext(task_result=task_result, job=job, token=token)
-    task_started.send(JobBackend, task_result=task_result)
-    filters = filters_for(task)
-    run_hook(filters, "on_performing", context)
-    watch = Stopwatch()
-    result = None
-    exception: BaseException | None = None
-    try:
-        args = (context, *job.args) if task.takes_context else tuple(job.args)
-        if iscoroutinefunction(task.func):
-            result = run_coroutine(task.func(*args, **job.kwargs), job.timeout, context)
-        else:
-            with time_limit(job.timeout):
-                result = task.func(*args, **job.kwargs)
-        result = _json_result(task, result)
-    except TimeoutException as exc:  # django-q2's guard timer fired before ours
-        exception = JobTimeout(str(exc))
-    except KeyboardInterrupt:
-        raise  # someone stops this process: as in Django's own backends, let them
-    except BaseException as exc:
-        # SystemExit and exit() too: that task's failure, not its worker's end (Django's backends).
-        exception = exc
-    duration = watch.elapsed
-    run_hook(filters, "on_performed", context, exception, duration)
-    outcome, next_job = finish(job, token, result=result, exception=exception, duration=duration, claim_next=claim_next)
-    _send_finished(task_result, outcome, result, exception)
-    return outcome, next_job
+    # From here to the recorded outcome, the job's redacted argument values are masked in
+    # every log line (its own logging, the filters', the runner's "Job failed …").
+    with redaction.bound(job):
+        task_result = result_for(job, task)
+        context = JobContext(task_result=task_result, job=job, token=token)
+        task_started.send(JobBackend, task_result=task_result)
+        filters = filters_for(task)
+        run_hook(filters, "on_performing", context)
+        watch = Stopwatch()
+        result = None
+        exception: BaseException | None = None
+        try:
+            args = (context, *job.args) if task.takes_context else tuple(job.args)
+            if iscoroutinefunction(task.func):
+                result = run_coroutine(task.func(*args, **job.kwargs), job.timeout, context)
+            else:
+                with time_limit(job.timeout):
+                    result = task.func(*args, **job.kwargs)
+            result = _json_result(task, result)
+        except TimeoutException as exc:  # django-q2's guard timer fired before ours
+            exception = JobTimeout(str(exc))
+        except KeyboardInterrupt:
+            raise  # someone stops this process: as in Django's own backends, let them
+        except BaseException as exc:
+            # SystemExit and exit() too: that task's failure, not its worker's end (Django's backends).
+            exception = exc
+        duration = watch.elapsed
+        run_hook(filters, "on_performed", context, exception, duration)
+        outcome, next_job = finish(job, token, result=result, exception=exception, duration=duration, claim_next=claim_next)
+        _send_finished(task_result, outcome, result, exception)
+        return outcome, next_job
 
 
 _STRICT_JSON = json.JSONEncoder(allow_nan=False)

@@ -13,6 +13,7 @@ from django import template
 from django.utils import dateformat, timezone
 from django.utils.html import format_html
 
+from jobs import redaction
 from jobs.console import humanize
 
 register = template.Library()
@@ -95,12 +96,30 @@ def compact_json(value, limit=120):
 
 @register.filter
 def call_signature(job, limit=160):
-    """task_name(arg, key=value), cut to `limit` characters."""
-    parts = [json.dumps(a, ensure_ascii=False, default=str) for a in job.args or []]
-    parts += [f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in (job.kwargs or {}).items()]
+    """task_name(arg, key=value), cut to `limit` characters; redacted values as •••."""
+    args, kwargs, _ = redaction.redact_call(job.task_path, job.args, job.kwargs)
+    parts = [json.dumps(a, ensure_ascii=False, default=str) for a in args]
+    parts += [f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in kwargs.items()]
     text = f"{job.task_name}({', '.join(parts)})"
     limit = int(limit)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@register.filter
+def masked_args(row):
+    """A job's or recurring job's positional arguments, redacted values as •••."""
+    return redaction.redact_call(row.task_path, row.args, row.kwargs)[0]
+
+
+@register.filter
+def masked_kwargs(row):
+    return redaction.redact_call(row.task_path, row.args, row.kwargs)[1]
+
+
+@register.filter
+def scrub_for(text, job):
+    """Free text about a job (its error) with the job's redacted values masked."""
+    return redaction.scrub_keys(redaction.scrub(text or "", redaction.secrets_of(job)))
 
 
 @register.filter

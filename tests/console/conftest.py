@@ -40,3 +40,14 @@ def client_for(db):
         return made[role]
 
     return make
+
+
+@pytest.fixture
+def client_with(db):
+    """client_with("view_jobs", "retry_jobs") -> a ConsoleClient of staff in a custom group holding exactly those."""
+    cache.clear()
+
+    def make(*codenames):
+        return ConsoleClient(factories.make_user_with(*codenames))
+
+    return make

@@ -28,6 +28,18 @@ ROLE_GROUPS = {
 ROLES = ("anonymous", "no_role", "viewer", "operator", "admin", "superuser")
 
 
+def make_user_with(*codenames: str, group_name: str | None = None) -> User:
+    """Staff in a custom group holding exactly `codenames` (jobs.permissions), as an admin would make one."""
+    from django.contrib.auth.models import Permission
+
+    roles.ensure_roles()
+    group = Group.objects.create(name=group_name or f"custom-{uuid.uuid4().hex[:8]}")
+    group.permissions.add(*Permission.objects.filter(content_type__app_label="jobs", codename__in=codenames))
+    user = User.objects.create_user(username=f"custom-{uuid.uuid4().hex[:6]}", is_staff=True)
+    user.groups.add(group)
+    return user
+
+
 def make_user(role: str, password: str | None = None) -> User | None:
     """A user for `role`: None (anonymous), staff without a group, a member of a role's group.
 

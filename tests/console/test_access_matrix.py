@@ -1,9 +1,12 @@
-"""Every console URL and action × every role: the status code and whether anything changed.
+"""Every console URL and action × every permission alone, and × every role: the status code
+and whether anything changed.
 
 The matrix is checked against jobs.console.urls itself: a URL added without a row here fails
-`test_every_console_url_is_in_the_matrix`, and a row whose level differs from the level the
-view declares fails too. POSTs are made with CSRF enforced, with a token (a browser) and
-without one (a forged post).
+`test_every_console_url_is_in_the_matrix`, and a row whose permission differs from the one the
+view declares fails too. Each of the console's permissions is tried alone (staff in a custom
+group holding only it): it opens exactly the rows that name it. The three roles are groups
+preset with permissions (jobs.permissions.ROLES): they open the rows their preset names. POSTs
+are made with CSRF enforced, with a token (a browser) and without one (a forged post).
 """
 
 import uuid
@@ -14,30 +17,36 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, reverse
 
+from jobs import permissions as p
 from jobs.console import urls as console_urls
-from jobs.console.access import ADMINISTER, OPERATE, VIEW
 from jobs.models import Batch, BatchState, Job, RecurringJob, State
 from tests.console import factories
 from tests.console.factories import ROLES
 
 pytestmark = pytest.mark.django_db
 
-ALLOWED = {
-    VIEW: {"viewer", "operator", "admin", "superuser"},
-    OPERATE: {"operator", "admin", "superuser"},
-    ADMINISTER: {"admin", "superuser"},
+# What each role's group holds; the superuser holds everything.
+ROLE_PERMISSIONS = {
+    "anonymous": set(),
+    "no_role": set(),
+    "viewer": set(p.ROLES["Jobs viewer"]),
+    "operator": set(p.ROLES["Jobs operator"]),
+    "admin": set(p.ROLES["Admin"]),
+    "superuser": set(p.CODENAMES),
 }
 
 
 @dataclass
 class Case:
-    level: str
+    permission: str
     method: str = "GET"
     # Makes what the request needs; returns the URL kwargs, and for POSTs the form data and a
     # check that says whether the action took effect.
     setup: Callable[[], dict] = lambda: {}
     # URL kwargs naming something that does not exist (None: the URL has no object).
     unknown: dict | None = None
+    # The URL name, when it differs from the row's (one URL, two rows: the bulk form's actions).
+    url_name: str = ""
     extra: dict = field(default_factory=dict)
 
 
@@ -62,14 +71,17 @@ def _job_action(state_factory, expect, data=None):
     return setup
 
 
-def _bulk():
-    first, second = factories.failed(), factories.failed()
-    return {
-        "kwargs": {},
-        "data": {"action": "requeue", "job": [str(first.pk), str(second.pk)]},
-        "effect": lambda: set(Job.objects.filter(pk__in=[first.pk, second.pk]).values_list("state", flat=True))
-        == {State.ENQUEUED},
-    }
+def _bulk(action, expected_state, data=None):
+    def setup():
+        first, second = factories.failed(), factories.failed()
+        return {
+            "kwargs": {},
+            "data": {"action": action, "job": [str(first.pk), str(second.pk)], **(data or {})},
+            "effect": lambda: set(Job.objects.filter(pk__in=[first.pk, second.pk]).values_list("state", flat=True))
+            == {expected_state},
+        }
+
+    return setup
 
 
 def _recurring(enabled=True):
@@ -128,58 +140,70 @@ UNKNOWN_BATCH = {"batch_id": uuid.UUID(int=2)}
 UNKNOWN_RECURRING = {"recurring_id": "no-such-recurring-job"}
 
 MATRIX = {
-    "dashboard": Case(VIEW),
-    "stats": Case(VIEW),
-    "job_list": Case(VIEW, setup=lambda: {"kwargs": {"state": "failed"}}, unknown={"state": "exploded"}),
-    "job_bulk": Case(OPERATE, "POST", setup=_bulk),
-    "job_detail": Case(VIEW, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),
-    "job_graph": Case(VIEW, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),
+    "dashboard": Case(p.VIEW_JOBS),
+    "stats": Case(p.VIEW_JOBS),
+    "job_list": Case(p.VIEW_JOBS, setup=lambda: {"kwargs": {"state": "failed"}}, unknown={"state": "exploded"}),
+    "job_bulk": Case(p.RETRY_JOBS, "POST", setup=_bulk("requeue", State.ENQUEUED)),
+    "job_bulk:delete": Case(p.DELETE_JOBS, "POST", setup=_bulk("delete", State.DELETED, CONFIRMED),
+                            url_name="job_bulk"),
+    "job_detail": Case(p.VIEW_JOBS, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),
+    "job_graph": Case(p.VIEW_JOBS, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),
+    "job_arguments": Case(p.VIEW_ARGUMENTS, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),
     "job_requeue": Case(
-        OPERATE, "POST", setup=_job_action(factories.failed, lambda j: j.state == State.ENQUEUED), unknown=UNKNOWN_JOB
+        p.RETRY_JOBS, "POST", setup=_job_action(factories.failed, lambda j: j.state == State.ENQUEUED),
+        unknown=UNKNOWN_JOB,
     ),
     "job_delete": Case(
-        OPERATE, "POST", setup=_job_action(factories.enqueued, lambda j: j.state == State.DELETED, CONFIRMED),
-        unknown=UNKNOWN_JOB
+        p.DELETE_JOBS, "POST", setup=_job_action(factories.enqueued, lambda j: j.state == State.DELETED, CONFIRMED),
+        unknown=UNKNOWN_JOB,
     ),
     "job_cancel": Case(
-        OPERATE, "POST", setup=_job_action(factories.processing, lambda j: j.cancel_requested), unknown=UNKNOWN_JOB
+        p.CANCEL_JOBS, "POST", setup=_job_action(factories.processing, lambda j: j.cancel_requested),
+        unknown=UNKNOWN_JOB,
     ),
-    "retries": Case(VIEW),
-    "recurring_list": Case(VIEW, setup=lambda: {"kwargs": {}, "row": factories.recurring()}),
-    "recurring_detail": Case(VIEW, setup=_recurring(), unknown=UNKNOWN_RECURRING),
+    "retries": Case(p.VIEW_JOBS),
+    "recurring_list": Case(p.VIEW_JOBS, setup=lambda: {"kwargs": {}, "row": factories.recurring()}),
+    "recurring_detail": Case(p.VIEW_JOBS, setup=_recurring(), unknown=UNKNOWN_RECURRING),
     "recurring_trigger": Case(
-        OPERATE, "POST", unknown=UNKNOWN_RECURRING,
+        p.TRIGGER_RECURRING, "POST", unknown=UNKNOWN_RECURRING,
         setup=_recurring_action(True, lambda row: Job.objects.filter(recurring_job=row).exists()),
     ),
     "recurring_enable": Case(
-        OPERATE, "POST", unknown=UNKNOWN_RECURRING,
+        p.TOGGLE_RECURRING, "POST", unknown=UNKNOWN_RECURRING,
         setup=_recurring_action(False, lambda row: RecurringJob.objects.get(pk=row.pk).enabled),
     ),
     "recurring_disable": Case(
-        OPERATE, "POST", unknown=UNKNOWN_RECURRING,
+        p.TOGGLE_RECURRING, "POST", unknown=UNKNOWN_RECURRING,
         setup=_recurring_action(True, lambda row: not RecurringJob.objects.get(pk=row.pk).enabled),
     ),
     "recurring_remove": Case(
-        ADMINISTER, "POST", unknown=UNKNOWN_RECURRING,
+        p.REMOVE_RECURRING, "POST", unknown=UNKNOWN_RECURRING,
         setup=_recurring_action(True, lambda row: not RecurringJob.objects.filter(pk=row.pk).exists(), CONFIRMED),
     ),
-    "servers": Case(VIEW, setup=lambda: {"kwargs": {}, "server": factories.server()}),
-    "batch_list": Case(VIEW, setup=lambda: {"kwargs": {}, "batch": factories.batch()}),
-    "batch_detail": Case(VIEW, setup=_batch, unknown=UNKNOWN_BATCH),
-    "batch_graph": Case(VIEW, setup=_batch, unknown=UNKNOWN_BATCH),
-    "batch_cancel": Case(OPERATE, "POST", setup=_batch_cancel, unknown=UNKNOWN_BATCH),
-    "events": Case(VIEW),
-    "event_replay": Case(OPERATE, "POST", setup=_dead_letter, unknown={"dead_letter_id": "no-such-dead-letter"}),
-    "alert_list": Case(VIEW, setup=lambda: {"kwargs": {}, "alert": factories.alert()}),
+    "servers": Case(p.VIEW_JOBS, setup=lambda: {"kwargs": {}, "server": factories.server()}),
+    "batch_list": Case(p.VIEW_JOBS, setup=lambda: {"kwargs": {}, "batch": factories.batch()}),
+    "batch_detail": Case(p.VIEW_JOBS, setup=_batch, unknown=UNKNOWN_BATCH),
+    "batch_graph": Case(p.VIEW_JOBS, setup=_batch, unknown=UNKNOWN_BATCH),
+    "batch_cancel": Case(p.CANCEL_BATCHES, "POST", setup=_batch_cancel, unknown=UNKNOWN_BATCH),
+    "audit": Case(p.VIEW_JOBS),
+    "events": Case(p.VIEW_JOBS),
+    "event_replay": Case(p.RETRY_JOBS, "POST", setup=_dead_letter, unknown={"dead_letter_id": "no-such-dead-letter"}),
+    "alert_list": Case(p.VIEW_JOBS, setup=lambda: {"kwargs": {}, "alert": factories.alert()}),
     "alert_acknowledge": Case(
-        OPERATE, "POST", setup=_alert_action(lambda a: a.acknowledged_at is not None), unknown={"alert_id": 999999}
+        p.MANAGE_ALERTS, "POST", setup=_alert_action(lambda a: a.acknowledged_at is not None),
+        unknown={"alert_id": 999999},
     ),
     "alert_resolve": Case(
-        OPERATE, "POST", setup=_alert_action(lambda a: a.resolved_at is not None), unknown={"alert_id": 999999}
+        p.MANAGE_ALERTS, "POST", setup=_alert_action(lambda a: a.resolved_at is not None),
+        unknown={"alert_id": 999999},
     ),
 }
 POSTS = sorted(name for name, case in MATRIX.items() if case.method == "POST")
 WITH_UNKNOWN = sorted(name for name, case in MATRIX.items() if case.unknown is not None)
+
+
+def url_name(name: str) -> str:
+    return MATRIX[name].url_name or name
 
 
 def console_patterns() -> dict[str, URLPattern]:
@@ -189,7 +213,7 @@ def console_patterns() -> dict[str, URLPattern]:
 def prepare(name):
     case = MATRIX[name]
     context = case.setup() or {}
-    url = reverse(f"jobs_console:{name}", kwargs=context.get("kwargs") or {})
+    url = reverse(f"jobs_console:{url_name(name)}", kwargs=context.get("kwargs") or {})
     return case, context, url
 
 
@@ -203,46 +227,105 @@ def took_effect(context) -> bool:
     return bool(context["effect"]())
 
 
+def declared_permission(name: str) -> str:
+    """What the view behind row `name` says it needs: one permission, or one per bulk action."""
+    declared = getattr(console_patterns()[url_name(name)].callback, "console_permission", None)
+    if isinstance(declared, dict):
+        # "job_bulk" posts action=requeue, "job_bulk:delete" action=delete.
+        action = name.partition(":")[2] or "requeue"
+        return declared.get(action, f"<no permission for action={action!r}>")
+    return declared
+
+
 def test_every_console_url_is_in_the_matrix():
     patterns = console_patterns()
-    assert set(patterns) == set(MATRIX), (
-        f"URLs without a matrix row: {sorted(set(patterns) - set(MATRIX))}; "
-        f"rows without a URL: {sorted(set(MATRIX) - set(patterns))}"
+    rows = {url_name(name) for name in MATRIX}
+    assert set(patterns) == rows, (
+        f"URLs without a matrix row: {sorted(set(patterns) - rows)}; rows without a URL: {sorted(rows - set(patterns))}"
     )
-    for name, pattern in patterns.items():
-        declared = getattr(pattern.callback, "console_level", None)
-        assert declared == MATRIX[name].level, f"{name}: the view declares {declared!r}, the matrix {MATRIX[name].level!r}"
+    for name, case in MATRIX.items():
+        assert declared_permission(name) == case.permission, (
+            f"{name}: the view declares {declared_permission(name)!r}, the matrix {case.permission!r}"
+        )
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("name", sorted(MATRIX))
-def test_access(client_for, name, role):
-    case, context, url = prepare(name)
-    response = request(client_for(role), case, context, url)
-    if role == "anonymous":
+def test_every_permission_is_a_declared_django_permission():
+    from django.contrib.auth.models import Permission
+
+    from jobs import roles
+
+    roles.ensure_roles()
+    stored = set(Permission.objects.filter(content_type__app_label="jobs", content_type__model="job")
+                 .values_list("codename", flat=True))
+    assert set(p.CODENAMES) <= stored
+    assert {"view_console", "operate_jobs", "administer_jobs"}.isdisjoint(stored)
+
+
+def check(response, case, context, allowed: bool, *, anonymous=False):
+    if anonymous:
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("admin:login") + "?next=")
-    elif role not in ALLOWED[case.level]:
+    elif not allowed:
         assert response.status_code == 403
     elif case.method == "GET":
         assert response.status_code == 200
     else:
         assert response.status_code == 302, response.content[:500]
     if case.method == "POST":
-        assert took_effect(context) == (role in ALLOWED[case.level])
+        assert took_effect(context) == allowed
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("name", POSTS)
-def test_forged_post_without_csrf_token_is_refused(client_for, name, role):
+def refused_then_allowed(principals, allowed: set) -> list:
+    """The refused first, then the allowed: a POST row's one setup shows no effect until an
+    allowed principal posts (each allowed one after the first needs a fresh setup)."""
+    return [x for x in principals if x not in allowed] + [x for x in principals if x in allowed]
+
+
+# One setup per row serves every refused principal (the guard answers before the object is
+# read, and nothing may change), so the matrix stays fast while covering every cell.
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_each_permission_alone(client_with, name):
     case, context, url = prepare(name)
-    forger = Client(enforce_csrf_checks=True)
-    user = client_for(role).user
-    if user is not None:
-        forger.force_login(user)
-    response = forger.post(url, context.get("data") or {})
-    assert response.status_code == 403
-    assert not took_effect(context)
+    for permission in refused_then_allowed(p.CODENAMES, {case.permission}):
+        response = request(client_with(permission), case, context, url)
+        check(response, case, context, allowed=permission == case.permission)
+
+
+def allowed_roles(name) -> list:
+    return [role for role in ROLES if MATRIX[name].permission in ROLE_PERMISSIONS[role]]
+
+
+# A page: every role on one setup. An action: every refused role, then one allowed role (its
+# effect shows once), so each allowed role has its own case.
+ROLE_CASES = [(name, None) for name in sorted(MATRIX) if MATRIX[name].method == "GET"] + [
+    (name, role) for name in POSTS for role in allowed_roles(name)
+]
+
+
+@pytest.mark.parametrize(("name", "allowed_role"), ROLE_CASES)
+def test_access_by_role(client_for, name, allowed_role):
+    case, context, url = prepare(name)
+    allowed = set(allowed_roles(name))
+    if allowed_role is None:
+        tried = refused_then_allowed(ROLES, allowed)
+    else:
+        tried = [role for role in ROLES if role not in allowed] + [allowed_role]
+    for role in tried:
+        response = request(client_for(role), case, context, url)
+        check(response, case, context, allowed=role in allowed, anonymous=role == "anonymous")
+
+
+@pytest.mark.parametrize("name", POSTS)
+def test_forged_post_without_csrf_token_is_refused(client_for, name):
+    case, context, url = prepare(name)
+    for role in ROLES:
+        forger = Client(enforce_csrf_checks=True)
+        user = client_for(role).user
+        if user is not None:
+            forger.force_login(user)
+        response = forger.post(url, context.get("data") or {})
+        assert response.status_code == 403, role
+        assert not took_effect(context), role
 
 
 @pytest.mark.parametrize("name", POSTS)
@@ -256,7 +339,7 @@ def test_get_on_an_action_is_405_and_changes_nothing(client_for, name):
 @pytest.mark.parametrize("name", WITH_UNKNOWN)
 def test_unknown_objects_are_404(client_for, name):
     case = MATRIX[name]
-    url = reverse(f"jobs_console:{name}", kwargs=case.unknown)
+    url = reverse(f"jobs_console:{url_name(name)}", kwargs=case.unknown)
     response = request(client_for("superuser"), case, {}, url)
     assert response.status_code == 404
 

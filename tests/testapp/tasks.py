@@ -158,6 +158,15 @@ def with_unbuildable_filter():
     return "never runs"
 
 
+@task(redact=("card_number", "otp"), retry=Retry(attempts=0))
+def charge_card(card_number, amount, *, otp="", profile=None):
+    """Logs its secret and fails with it in the message: what redaction must catch."""
+    import logging
+
+    logging.getLogger("tests.charge").warning("charging card %s for %s", card_number, amount)
+    raise RuntimeError(f"gateway refused card {card_number}")
+
+
 # SLA rules (jobs.sla): a short window so a breach opens and resolves within seconds.
 
 @task(sla=SLA(max_duration=1, window=3), retry=Retry(attempts=0))

@@ -5,10 +5,11 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from jobs import sla
+from jobs import audit, sla
 from jobs.console.access import console_action, console_page
 from jobs.console.views.base import redirect_after_action, render_page
 from jobs.models import Alert
+from jobs.permissions import MANAGE_ALERTS
 
 RECENT_RESOLVED = 50
 
@@ -33,22 +34,25 @@ def alert_list(request):
     )
 
 
-def _act(request, alert_id, service, done: str):
+def _act(request, alert_id, service, done: str, action: str):
     get_object_or_404(Alert, pk=alert_id)
+    reason = request.POST.get("reason", "")
     try:
-        service(alert_id=alert_id, user=request.user, reason=request.POST.get("reason", ""))
+        service(alert_id=alert_id, user=request.user, reason=reason)
     except ValueError as exc:
         messages.error(request, str(exc))
+        audit.record(request.user, action, [(audit.ALERT, alert_id)], reason=reason, summary=f"Refused: {exc}")
     else:
         messages.success(request, done)
+        audit.record(request.user, action, [(audit.ALERT, alert_id)], reason=reason, summary=done)
     return redirect_after_action(request, reverse("jobs_console:alert_list"))
 
 
-@console_action()
+@console_action(MANAGE_ALERTS)
 def alert_acknowledge(request, alert_id):
-    return _act(request, alert_id, sla.alert_acknowledge, "Alert acknowledged.")
+    return _act(request, alert_id, sla.alert_acknowledge, "Alert acknowledged.", "alert_acknowledge")
 
 
-@console_action()
+@console_action(MANAGE_ALERTS)
 def alert_resolve(request, alert_id):
-    return _act(request, alert_id, sla.alert_resolve, "Alert resolved.")
+    return _act(request, alert_id, sla.alert_resolve, "Alert resolved.", "alert_resolve")

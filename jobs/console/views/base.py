@@ -17,6 +17,7 @@ NAVIGATION = (
     ("batches", "Batches", "jobs_console:batch_list", ()),
     ("events", "Events", "jobs_console:events", ()),
     ("alerts", "Alerts", "jobs_console:alert_list", ()),
+    ("audit", "Audit", "jobs_console:audit", ()),
 )
 
 
@@ -34,8 +35,8 @@ def render_page(request, template: str, *, title: str, section: str, context=Non
             {"key": key, "label": label, "url": reverse(name, args=args), "active": key == section}
             for key, label, name, args in NAVIGATION
         ],
-        can_operate=access.can_operate(request.user),
-        can_administer=access.can_administer(request.user),
+        # {% if may.retry_jobs %}: the buttons a person sees are the ones they may press.
+        may=access.Permissions(request.user),
         polling_interval_ms=jobs_settings.STATS_POLLING_INTERVAL_MS,
         **alert_banner(),
     )
@@ -77,6 +78,14 @@ def safe_next(request, fallback: str) -> str:
     return fallback
 
 
+MAX_REASON = 500
+
+
+def action_reason(request) -> str:
+    """The optional reason a person typed for an action (kept in the audit trail)."""
+    return (request.POST.get("reason") or "").strip()[:MAX_REASON]
+
+
 def report(request, outcome_messages) -> None:
     for level, text in outcome_messages:
         getattr(messages, level)(request, text)
@@ -104,7 +113,8 @@ def confirm_page(request, preview, *, section: str, fields=(), fallback: str):
         context={
             "preview": preview,
             "action_url": request.path,
-            "fields": [*fields, ("next", back)],
+            # The reason typed next to the button goes on to the audit trail.
+            "fields": [*fields, ("next", back), *((("reason", action_reason(request)),) if action_reason(request) else ())],
             "back_url": back,
         },
     )

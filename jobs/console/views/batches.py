@@ -8,6 +8,7 @@ from jobs.console import actions
 from jobs.console.access import console_action, console_page
 from jobs.console.listing import InvalidCursor, keyset_page
 from jobs.console.views.base import (
+    action_reason,
     bad_request,
     confirm_page,
     confirmed,
@@ -17,6 +18,7 @@ from jobs.console.views.base import (
 )
 from jobs.console.views.jobs import LIST_FIELDS
 from jobs.models import Batch, BatchState, Job
+from jobs.permissions import CANCEL_BATCHES
 
 STATE_LABELS = dict(BatchState.choices)
 
@@ -79,12 +81,12 @@ def batch_detail(request, batch_id):
     )
 
 
-@console_action()
+@console_action(CANCEL_BATCHES)
 def batch_cancel(request, batch_id):
     batch = get_object_or_404(Batch.objects.only("id", "description"), pk=batch_id)
     detail = reverse("jobs_console:batch_detail", args=[batch.pk])
     if not confirmed(request):
         return confirm_page(request, actions.preview_batch_cancel(batch), section="batches", fallback=detail)
-    outcome = actions.cancel_batch(batch.pk, user=request.user)
+    outcome = actions.cancel_batch(batch.pk, user=request.user, reason=action_reason(request))
     report(request, outcome.messages())
     return redirect_after_action(request, detail)

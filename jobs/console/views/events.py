@@ -6,11 +6,13 @@ import logging
 from django.http import Http404
 from django.urls import reverse
 
+from jobs import audit
 from jobs.console.access import console_action, console_page
-from jobs.console.views.base import redirect_after_action, render_page, report
+from jobs.console.views.base import action_reason, redirect_after_action, render_page, report
 from jobs.events import deadletters, status
 from jobs.events.config import config
 from jobs.events.topology import CONNECTION_ERRORS
+from jobs.permissions import RETRY_JOBS
 
 logger = logging.getLogger("jobs.console")
 
@@ -35,7 +37,8 @@ def events(request):
     )
 
 
-@console_action()
+# Replaying a dead letter is a retry, of a message instead of a job.
+@console_action(RETRY_JOBS)
 def event_replay(request, dead_letter_id):
     try:
         letter = deadletters.replay(dead_letter_id)
@@ -47,6 +50,8 @@ def event_replay(request, dead_letter_id):
         logger.info(
             "%s replayed dead letter %s (message %s)", request.user, dead_letter_id, letter.message_id
         )
+        audit.record(request.user, "event_replay", [(audit.DEAD_LETTER, dead_letter_id)],
+                     reason=action_reason(request), summary=f"Replayed message {letter.message_id or dead_letter_id}")
         report(
             request,
             [("success", f"Message {letter.message_id or dead_letter_id} is back on {config().queue}.")],

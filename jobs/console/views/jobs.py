@@ -1,12 +1,14 @@
 """Jobs by state (searchable keyset lists), bulk actions, job detail and single-job actions."""
 
+import json
+
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 
-from jobs import predictions, selectors
+from jobs import audit, predictions, redaction, selectors
 from jobs.console import actions, stats
-from jobs.console.access import console_action, console_page
+from jobs.console.access import console_action, console_action_by_field, console_page, may
 from jobs.console.forms import BulkJobActionForm, JobFilterForm
 from jobs.console.listing import (
     InvalidCursor,
@@ -18,6 +20,7 @@ from jobs.console.listing import (
     parse_job_id,
 )
 from jobs.console.views.base import (
+    action_reason,
     bad_request,
     confirm_page,
     confirmed,
@@ -26,6 +29,7 @@ from jobs.console.views.base import (
     report,
 )
 from jobs.models import ContinuationOn, Job, State
+from jobs.permissions import CANCEL_JOBS, DELETE_JOBS, RETRY_JOBS, VIEW_ARGUMENTS
 from jobs.selectors import job_waiting_reason
 
 # What a list row shows; the heavy columns (traceback, result, retry policy) stay on disk.
@@ -35,6 +39,8 @@ LIST_FIELDS = (
     "progress", "server_id",
 )
 STATE_LABELS = dict(State.choices)
+# The permission each job action needs.
+ACTION_PERMISSIONS = {"requeue": RETRY_JOBS, "delete": DELETE_JOBS, "cancel": CANCEL_JOBS}
 # Hangfire's order: the states someone acts on first.
 STATE_ORDER = [
     (state, STATE_LABELS[state])
@@ -117,7 +123,7 @@ def job_list(request, state):
             "bulk_actions": [
                 (name, actions.label_for(name, state))
                 for name in actions.BULK_ACTIONS
-                if state in actions.JOB_ACTIONS[name]["states"]
+                if state in actions.JOB_ACTIONS[name]["states"] and may(request.user, ACTION_PERMISSIONS[name])
             ],
             "due_first": due_first,
             "time_label": "Due" if due_first else "",
@@ -143,7 +149,7 @@ def find_job_by_id(text: str):
     return ids[0] if len(ids) == 1 else None
 
 
-@console_action()
+@console_action_by_field("action", {name: ACTION_PERMISSIONS[name] for name in actions.BULK_ACTIONS})
 def job_bulk(request):
     """Requeue or delete the selected jobs (from any list: by state, retries)."""
     form = BulkJobActionForm(request.POST)
@@ -156,7 +162,7 @@ def job_bulk(request):
             fields=[("action", action), *(("job", str(pk)) for pk in job_ids)],
             fallback=reverse("jobs_console:dashboard"),
         )
-    outcome = actions.run_job_action(action, job_ids, user=request.user)
+    outcome = actions.run_job_action(action, job_ids, user=request.user, reason=action_reason(request))
     report(request, outcome.messages())
     return redirect_after_action(request, reverse("jobs_console:dashboard"))
 
@@ -166,7 +172,13 @@ def job_detail(request, job_id):
     job = get_object_or_404(
         Job.objects.select_related("server", "batch", "awaiting_batch", "recurring_job", "parent"), pk=job_id
     )
+    redacted = redaction.has_redacted(job.task_path, job.args, job.kwargs)
     history = timeline(job)
+    if redacted:
+        mask_for_display(job, history)
+    # What people did to the job from the console, in the same timeline as its states.
+    history = sorted(history + [_audit_entry(entry) for entry in audit.for_object(audit.JOB, job.pk)],
+                     key=lambda entry: entry.created_at)
     continuations = list(
         Job.objects.filter(parent=job).only(*LIST_FIELDS).order_by("created_at", "pk")[:100]
     )
@@ -178,6 +190,7 @@ def job_detail(request, job_id):
         context={
             "job": job,
             "history": history,
+            "redacted": redacted,
             "continuations": continuations,
             "continuation_rule": CONTINUATION_RULES.get(job.continuation_on, "") if job.parent_id else "",
             "batch_rule": BATCH_RULES.get(job.continuation_on, "") if job.awaiting_batch_id else "",
@@ -188,8 +201,55 @@ def job_detail(request, job_id):
                 {"name": name, "label": actions.label_for(name, job.state),
                  "url": reverse(f"jobs_console:job_{name}", args=[job.pk])}
                 for name in actions.actions_for(job)
+                if may(request.user, ACTION_PERMISSIONS[name])
             ],
         },
+    )
+
+
+def _audit_entry(entry):
+    entry.is_audit = True
+    entry.created_at = entry.at
+    entry.since_previous = None
+    return entry
+
+
+def mask_for_display(job: Job, history) -> None:
+    """Replace, on these in-memory objects only (a read view never saves them), the job's
+    redacted values by ••• in its arguments, result, error and timeline."""
+    args, kwargs, secrets = redaction.redact_call(job.task_path, job.args, job.kwargs)
+
+    def text(value):
+        return redaction.scrub_keys(redaction.scrub(value or "", secrets))
+
+    def data(value):
+        return json.loads(text(json.dumps(value, default=str))) if value is not None else None
+
+    job.args, job.kwargs = args, kwargs
+    job.result = data(job.result)
+    job.state_reason = text(job.state_reason)
+    job.progress_message = text(job.progress_message)
+    job.exception_message = text(job.exception_message)
+    job.exception_traceback = text(job.exception_traceback)
+    for entry in history:
+        entry.reason = text(entry.reason)
+        entry.details = data(entry.details)
+        if entry.exception:
+            entry.exception = data(entry.exception)
+
+
+@console_page(VIEW_ARGUMENTS)
+def job_arguments(request, job_id):
+    """The job's arguments as stored, redacted values included; each look is audited."""
+    job = get_object_or_404(Job.objects.only("id", "task_path", "args", "kwargs", "state"), pk=job_id)
+    audit.record(request.user, "reveal_arguments", [(audit.JOB, job.pk)],
+                 summary=f"Revealed the arguments of {job.task_name}")
+    return render_page(
+        request,
+        "jobs/console/job_arguments.html",
+        title=f"Arguments of job {job.task_name}",
+        section="jobs",
+        context={"job": job, "redacted_keys": sorted(redaction.keys_for(job.task_path))},
     )
 
 
@@ -249,13 +309,13 @@ def timeline(job: Job) -> list:
 
 
 def _single_job_action(action: str):
-    @console_action()
+    @console_action(ACTION_PERMISSIONS[action])
     def view(request, job_id):
         job = get_object_or_404(Job.objects.only("id"), pk=job_id)
         detail = reverse("jobs_console:job_detail", args=[job.pk])
         if action in actions.CONFIRM_FIRST and not confirmed(request):
             return confirm_page(request, actions.preview_job_delete([job.pk]), section="jobs", fallback=detail)
-        outcome = actions.run_job_action(action, [job.pk], user=request.user)
+        outcome = actions.run_job_action(action, [job.pk], user=request.user, reason=action_reason(request))
         report(request, outcome.messages())
         return redirect_after_action(request, detail)
 

@@ -6,10 +6,11 @@ from django.utils import dateformat, timezone
 
 from jobs import predictions
 from jobs.console import actions
-from jobs.console.access import ADMINISTER, console_action, console_page
+from jobs.console.access import console_action, console_page, may
 from jobs.console.humanize import describe_cron
 from jobs.console.listing import InvalidCursor, keyset_page
 from jobs.console.views.base import (
+    action_reason,
     bad_request,
     confirm_page,
     confirmed,
@@ -19,6 +20,7 @@ from jobs.console.views.base import (
 )
 from jobs.console.views.jobs import LIST_FIELDS
 from jobs.models import Job, RecurringJob
+from jobs.permissions import REMOVE_RECURRING, TOGGLE_RECURRING, TRIGGER_RECURRING
 
 MAX_RECURRING = 1000
 
@@ -63,7 +65,9 @@ def recurring_list(request):
         "jobs/console/recurring_list.html",
         title="Recurring jobs",
         section="recurring",
-        context={"rows": rows, "now": timezone.now()},
+        context={"rows": rows, "now": timezone.now(), "recurring_actions": any(
+            may(request.user, codename) for codename in (TRIGGER_RECURRING, TOGGLE_RECURRING, REMOVE_RECURRING)
+        )},
     )
 
 
@@ -88,10 +92,8 @@ def recurring_detail(request, recurring_id):
     )
 
 
-def _recurring_action(action: str, level=None):
-    decorator = console_action(level) if level else console_action()
-
-    @decorator
+def _recurring_action(action: str, permission: str):
+    @console_action(permission)
     def view(request, recurring_id):
         recurring = get_object_or_404(RecurringJob.objects.only("id"), pk=recurring_id)
         if action == "remove" and not confirmed(request):
@@ -99,7 +101,8 @@ def _recurring_action(action: str, level=None):
                 request, actions.preview_recurring_remove(recurring), section="recurring",
                 fallback=reverse("jobs_console:recurring_detail", args=[recurring.pk]),
             )
-        level_name, text = actions.run_recurring_action(action, recurring.pk, user=request.user)
+        level_name, text = actions.run_recurring_action(action, recurring.pk, user=request.user,
+                                                        reason=action_reason(request))
         report(request, [(level_name, text)])
         if action == "remove":  # its own page is gone: back to the list, whatever `next` says
             return redirect("jobs_console:recurring_list")
@@ -110,8 +113,8 @@ def _recurring_action(action: str, level=None):
     return view
 
 
-recurring_trigger = _recurring_action("trigger")
-recurring_enable = _recurring_action("enable")
-recurring_disable = _recurring_action("disable")
-# Removing a schedule is the Admin role's: operators pause it (disable) instead.
-recurring_remove = _recurring_action("remove", ADMINISTER)
+recurring_trigger = _recurring_action("trigger", TRIGGER_RECURRING)
+recurring_enable = _recurring_action("enable", TOGGLE_RECURRING)
+recurring_disable = _recurring_action("disable", TOGGLE_RECURRING)
+# Removing a schedule is the Admin role's by default: operators pause it (disable) instead.
+recurring_remove = _recurring_action("remove", REMOVE_RECURRING)

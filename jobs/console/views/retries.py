@@ -1,11 +1,11 @@
 """Retries: jobs that failed, and jobs waiting for their next attempt, each with its error."""
 
 from jobs.console import stats
-from jobs.console.access import console_page
+from jobs.console.access import console_page, may
 from jobs.console.forms import JobFilterForm
 from jobs.console.listing import InvalidCursor, SearchTooSlow
 from jobs.console.views.base import bad_request, render_page
-from jobs.console.views.jobs import list_jobs
+from jobs.console.views.jobs import ACTION_PERMISSIONS, list_jobs
 from jobs.models import Job, State
 
 TABS = {
@@ -54,7 +54,10 @@ def retries(request):
             "page": page,
             "slow": slow,
             "hidden_filters": [("show", tab)],
-            "bulk_actions": [("requeue", "Retry now"), ("delete", "Delete")],
+            "bulk_actions": [
+                (name, label) for name, label in (("requeue", "Retry now"), ("delete", "Delete"))
+                if may(request.user, ACTION_PERMISSIONS[name])
+            ],
             "time_label": "Failed" if tab == "failed" else "Next attempt",
             "empty_text": "No failed jobs." if tab == "failed" else "No job is waiting for a retry.",
         },
