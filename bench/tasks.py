@@ -37,3 +37,15 @@ def printing_noop(context, label: str, seq: int) -> None:
     for line in range(5):
         context.log(f"job {seq}: step {line + 1} of 5")
         _output_logger.warning("job %s: record %d of 5", seq, line + 1)
+
+
+@task(queue_name="low-priority")
+def noop_low(label: str, seq: int) -> None:
+    """The backlog of the priority-under-load scenario."""
+    record_start(label, seq)
+
+
+@task(queue_name="critical")
+def noop_critical(label: str, seq: int) -> None:
+    """The jobs that must overtake that backlog."""
+    record_start(label, seq)

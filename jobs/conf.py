@@ -47,7 +47,16 @@ KNOBS: dict[str, Knob] = {
         "a job whose worker process died under it this many times fails instead of being retried",
     ),
     "POLL_INTERVAL": Knob(
-        1.0, "JOBS_POLL_INTERVAL", "idle wait between claims when no NOTIFY arrives, seconds"
+        1.0,
+        "JOBS_POLL_INTERVAL",
+        "idle wait between claims when no NOTIFY arrives (SQLite; a transaction pooler without "
+        "LISTEN_DATABASE_URL), seconds",
+    ),
+    "LISTEN_DATABASE_URL": Knob(
+        "",
+        "JOBS_LISTEN_DATABASE_URL",
+        "a direct PostgreSQL URL on which idle servers LISTEN, beside a transaction pooler "
+        "(DATABASE_POOLER=transaction); empty: DATABASE_URL's own, or polling behind such a pooler",
     ),
     "SCHEDULE_POLLING_INTERVAL": Knob(
         1.0,
@@ -186,6 +195,7 @@ class JobsSettings:
     SERVER_QUEUES: list[str]
     MAX_WORKER_DEATHS: int
     POLL_INTERVAL: float
+    LISTEN_DATABASE_URL: str
     SCHEDULE_POLLING_INTERVAL: float
     HEARTBEAT_INTERVAL: float
     SERVER_CHECK_INTERVAL: float
