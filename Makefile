@@ -15,7 +15,7 @@ help:
 	@echo "make lint   - ruff check and ruff format --check"
 	@echo "make typecheck - mypy (django-stubs) over the engine, jobs/"
 	@echo "make drills - reliability drills at full size"
-	@echo "make bench  - benchmarks against django-q2's stock ORM broker (bench/RESULTS.md)"
+	@echo "make bench  - benchmarks against django-q2's stock ORM broker and procrastinate (bench/RESULTS.md)"
 
 $(VENV)/.runtime: requirements.txt
 	@test -n "$(PYTHON)" || { echo "No Python >= 3.12 found. Install python3.12 (or pyenv install 3.12) and retry." >&2; exit 1; }

@@ -25,6 +25,11 @@ class Sizes:
     memory_warmup: int  # jobs run before the "before" measurement (imports, connections, caches)
     memory_workers: int
     latency_workers: int = 2
+    servers_counts: tuple[int, ...] = (1, 2, 4, 8)  # many-servers scenario: servers of 2 workers each
+    servers_backlog: int = 20_000
+    servers_repetitions: int = 1
+    priority_backlog: int = 20_000  # priority-under-load scenario: low-priority jobs draining on 2 servers
+    priority_samples: int = 40  # critical jobs enqueued one by one meanwhile (per repetition)
 
 
 # Sized to finish in under 15 minutes on this 2-core machine: ~10 minutes when it is quiet
@@ -40,6 +45,7 @@ QUICK = Sizes(
     repetitions=1, drain_jobs=100, drain_workers=(2, 4), enqueue_calls=100, bulk_jobs=2_000,
     latency_samples=10, delayed_jobs=4, delayed_spread=0.5, stock_delayed_jobs=0,
     console_jobs=10_000, console_renders=2, memory_jobs=200, memory_warmup=50, memory_workers=2,
+    servers_counts=(1, 2), servers_backlog=200, priority_backlog=1_500, priority_samples=10,
 )
 
 

@@ -15,6 +15,7 @@ BENCH_DB = "dhanman_bench"
 RUN_TABLES = (
     "jobs_jobstate", "jobs_job", "jobs_batch", "jobs_server", "jobs_recurringjob", "jobs_finishedcount",
     "django_q_ormq", "django_q_task", "django_q_schedule", "dhanman_cache",
+    "procrastinate_jobs", "procrastinate_events", "procrastinate_periodic_defers", "procrastinate_workers",
     # Observability (jobs/tallies.py, jobs/sla.py, jobs/predictions.py).
     "jobs_jobtally", "jobs_tallymark", "jobs_recurringsuccess", "jobs_durationestimate", "jobs_alert", "jobs_slamark",
 )
@@ -72,7 +73,7 @@ def reset(conn: psycopg.Connection) -> None:
 
 
 def analyze(conn: psycopg.Connection) -> None:
-    conn.execute("ANALYZE jobs_job, jobs_jobstate, django_q_ormq")
+    conn.execute("ANALYZE jobs_job, jobs_jobstate, django_q_ormq, procrastinate_jobs")
 
 
 def server_version(conn: psycopg.Connection) -> str:

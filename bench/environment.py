@@ -36,6 +36,8 @@ def prepare() -> str:
             # The project's own apps only (var/test.env adds the test suite's app).
             "DHANMAN_TEST_APPS": "0",
             "BENCH_MARKS_DIR": marks,
+            # procrastinate (bench/procrastinate_app.py) reaches the same bench database.
+            "BENCH_PROCRASTINATE_DSN": url,
         }
     )
     import django

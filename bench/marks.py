@@ -37,6 +37,7 @@ class MarkReader:
         self.directory = directory or marks_dir()
         self.offsets: dict[Path, int] = {}  # how far each file has been read
         self.starts: dict[str, dict[int, float]] = {}
+        self.repeated: dict[str, int] = {}  # marks of a job that had started already, by label
 
     def poll(self) -> int:
         """Read new complete lines; return how many marks were new."""
@@ -60,9 +61,17 @@ class MarkReader:
             for line in chunk[:end].decode().splitlines():
                 label, seq, at = line.split()
                 # The first start counts (a redelivered job starts twice: that is not a new job).
-                self.starts.setdefault(label, {}).setdefault(int(seq), float(at))
+                seen = self.starts.setdefault(label, {})
+                if int(seq) in seen:
+                    self.repeated[label] = self.repeated.get(label, 0) + 1
+                seen.setdefault(int(seq), float(at))
                 added += 1
         return added
+
+    def repeats(self, label: str) -> int:
+        """How many times a job of `label` started again after its first start (all read so far)."""
+        self.poll()
+        return self.repeated.get(label, 0)
 
     def of(self, label: str) -> dict[int, float]:
         return self.starts.get(label, {})

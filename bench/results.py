@@ -84,6 +84,7 @@ def machine_facts(conn) -> dict:
         "python": sys.version.split()[0],
         "django": version("Django"),
         "django_q2": version("django-q2"),
+        "procrastinate": version("procrastinate"),
         "psycopg": version("psycopg"),
         "postgresql": server_version(conn),
         "load_before": load_average(),
@@ -94,14 +95,14 @@ def markdown(bench, machine: dict, duration: float, args) -> str:
     sizes = bench.sizes
     mode = "`python -m bench --quick`" if bench.quick else "`make bench` (`python -m bench`)"
     lines = [
-        "# Benchmarks: Dhanman Jobs vs django-q2's stock ORM broker",
+        "# Benchmarks: Dhanman Jobs vs django-q2's stock ORM broker and procrastinate",
         "",
         f"Run {machine['date']} with {mode}, {duration:.0f} s; scenarios: {', '.join(args.scenarios)}.",
         "",
         f"- Machine: {machine['cpus']} CPUs ({machine['cpu']}), {machine['memory']} RAM, {machine['os']}",
         f"- Load average (1/5/15 min) before: {machine['load_before']}, after: {machine['load_after']}",
         f"- Versions: Python {machine['python']}, Django {machine['django']}, django-q2 {machine['django_q2']}, "
-        f"psycopg {machine['psycopg']}, PostgreSQL {machine['postgresql']}",
+        f"procrastinate {machine.get('procrastinate', 'n/a')}, psycopg {machine['psycopg']}, PostgreSQL {machine['postgresql']}",
         f"- Sizes: {sizes.repetitions} repetition(s); drain {sizes.drain_jobs:,} jobs; "
         f"{sizes.enqueue_calls:,} single enqueues; bulk {sizes.bulk_jobs:,}; "
         f"{sizes.latency_samples} latency samples per repetition; {sizes.delayed_jobs} delayed jobs per repetition "
@@ -137,7 +138,8 @@ def as_json(bench, machine: dict, duration: float) -> dict:
             {
                 "key": row.key, "label": row.label, "unit": row.unit, "better": row.better,
                 "ours": row.ours, "stock": row.stock, "ours_note": row.ours_note, "stock_note": row.stock_note,
-                "ratio": row.ratio, "met": row.met(),
+                "procrastinate": row.procrastinate, "procrastinate_note": row.procrastinate_note,
+                "ratio": row.ratio, "ratio_procrastinate": row.ratio_procrastinate, "met": row.met(),
             }
             for row in bench.rows
         ],

@@ -25,9 +25,12 @@ class ServerFailed(RuntimeError):
 
 
 class Server:
-    def __init__(self, system: str, workers: int, command: list[str], env: dict[str, str], cwd=None):
+    def __init__(self, system: str, workers: int, command: list[str], env: dict[str, str], cwd=None,
+                 single_process: bool = False):
         self.system = system
         self.workers = workers
+        # procrastinate: one process runs every task (its `--concurrency` is threads/coroutines).
+        self.single_process = single_process
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self.log_path = LOG_DIR / f"{system}-{workers}w-{time.strftime('%H%M%S')}-{os.getpid()}.log"
         log = open(self.log_path, "wb")  # noqa: SIM115 (handed to the child)
@@ -52,6 +55,10 @@ class Server:
 
     def worker_processes(self) -> list[psutil.Process]:
         """The worker processes: django-q2 titles them 'qcluster <name> idle|processing …'."""
+        if self.single_process:
+            with contextlib.suppress(psutil.Error):
+                return [psutil.Process(self.pid)]
+            return []
         try:
             tree = psutil.Process(self.pid).children(recursive=True)
         except psutil.NoSuchProcess:
@@ -68,7 +75,7 @@ class Server:
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Until every worker process is up (the pusher starts with them)."""
         deadline = time.monotonic() + timeout
-        while len(self.worker_processes()) < self.workers:
+        while len(self.worker_processes()) < (1 if self.single_process else self.workers):
             self.check_alive()
             if time.monotonic() > deadline:
                 raise ServerFailed(f"{self.system} server: workers not up after {timeout:.0f} s:\n{self.log_tail()}")

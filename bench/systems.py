@@ -1,9 +1,12 @@
-"""The two systems under test, behind one small interface, so every scenario treats them alike.
+"""The systems under test, behind one small interface, so every scenario treats them alike.
 
     ours  — Dhanman Jobs: django.tasks `.enqueue()` writes a Job row + history; `manage.py qcluster`
             runs our broker (SKIP LOCKED claim, LISTEN/NOTIFY) and runner (full state history).
     stock — django-q2 1.11 with its own ORM broker: `async_task()` writes an OrmQ row; its
             cluster polls the table and deletes the row when the task is acknowledged.
+    procrastinate — procrastinate 3 (bench/procrastinate_app.py): `defer()` writes a
+            procrastinate_jobs row (+ an event row, by trigger) and NOTIFYs; one worker process runs
+            `--concurrency` sync tasks in threads; finished jobs stay in the table (status succeeded).
 """
 
 import os
@@ -120,4 +123,71 @@ class Stock:
         return [proc.pid for proc in server.worker_processes()]
 
 
-SYSTEMS = (Ours(), Stock())
+class Procrastinate:
+    key = "procrastinate"
+    title = "procrastinate"
+
+    def __init__(self):
+        self._opened = False
+
+    @staticmethod
+    def dsn() -> str:
+        from bench.database import _conninfo
+
+        return _conninfo(os.environ["BENCH_PROCRASTINATE_DSN"])
+
+    def _app(self):
+        from bench.procrastinate_app import app
+
+        if not self._opened:
+            app.open()  # the sync connector, for defer() from the bench process
+            self._opened = True
+        return app
+
+    def install_schema(self) -> None:
+        """procrastinate's own tables, functions and triggers, in the bench database."""
+        self._app().schema_manager.apply_schema()
+
+    def start(self, workers: int, **env) -> Server:
+        env = server_env(BENCH_PROCRASTINATE_DSN=os.environ["BENCH_PROCRASTINATE_DSN"], **env)
+        command = [python(), "-m", "procrastinate", "--app=bench.procrastinate_app.app", "worker",
+                   f"--concurrency={workers}"]
+        return Server(self.key, workers, command, env, single_process=True)
+
+    def enqueue(self, label: str, seq: int) -> None:
+        self._app()
+        from bench.procrastinate_app import noop
+
+        noop.defer(label=label, seq=seq)
+
+    def enqueue_bulk(self, label: str, seqs) -> None:
+        """procrastinate's batch_defer: one INSERT of every job."""
+        self._app()
+        from bench.procrastinate_app import noop
+
+        noop.batch_defer(*({"label": label, "seq": seq} for seq in seqs))
+
+    def enqueue_at(self, label: str, seq: int, at: datetime) -> None:
+        self._app()
+        from bench.procrastinate_app import noop
+
+        noop.configure(schedule_at=at).defer(label=label, seq=seq)
+
+    def pending(self) -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE status IN ('todo', 'doing'))")
+            return cursor.fetchone()[0]
+
+    def worker_pids(self, server: Server) -> list[int]:
+        """Its workers are threads of one process: that process is measured."""
+        return [proc.pid for proc in server.worker_processes()]
+
+    def close(self) -> None:
+        if self._opened:
+            from bench.procrastinate_app import app
+
+            app.close()
+            self._opened = False
+
+
+SYSTEMS = (Ours(), Stock(), Procrastinate())

@@ -40,6 +40,18 @@ def printing_noop(context, label: str, seq: int) -> None:
         _output_logger.warning("job %s: record %d of 5", seq, line + 1)
 
 
+@task(queue_name="low-priority")
+def noop_low(label: str, seq: int) -> None:
+    """The backlog of the priority-under-load scenario."""
+    record_start(label, seq)
+
+
+@task(queue_name="critical")
+def noop_critical(label: str, seq: int) -> None:
+    """The jobs that must overtake that backlog."""
+    record_start(label, seq)
+
+
 @task(queue_name="default", concurrency=Concurrency(key="bench:{key}", limit=2))
 def keyed_noop(label: str, seq: int, key: int) -> None:
     """The same no-op, at most two at a time per key (bench/scenarios/flow.py)."""

@@ -107,6 +107,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+
+# DATABASE_POOLER=transaction: DATABASE_URL reaches PostgreSQL through a pooler in transaction
+# pooling (PgBouncer's pool_mode = transaction), so consecutive transactions of one connection may
+# run on different server sessions. Nothing may then rely on session state: no server-side
+# prepared statements (PgBouncer < 1.21 cannot route them; Django's default, pinned here so an
+# OPTIONS override cannot bring them back), no server-side cursors (`.iterator()` would declare a
+# cursor in one session and fetch in another), no session SET, no LISTEN (jobs/broker.py), no
+# session-level advisory locks (the engine takes only pg_advisory_xact_lock).
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="").strip().lower()
+if DATABASE_POOLER not in ("", "transaction"):
+    raise ImproperlyConfigured(
+        f"DATABASE_POOLER={DATABASE_POOLER!r}: leave it empty (a direct connection, or a session-pooling "
+        "pooler) or set it to 'transaction' (PgBouncer in transaction pooling)."
+    )
+if DATABASE_POOLER and DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    raise ImproperlyConfigured("DATABASE_POOLER is for PostgreSQL; DATABASE_URL names an SQLite file.")
+if DATABASE_POOLER == "transaction":
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache: shared between processes, never the per-process default ---------------------------

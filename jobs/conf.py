@@ -52,7 +52,16 @@ KNOBS: dict[str, Knob] = {
         "a job that raises jobs.flow.Snooze more often than this fails (a bug cannot snooze it forever)",
     ),
     "POLL_INTERVAL": Knob(
-        1.0, "JOBS_POLL_INTERVAL", "idle wait between claims when no NOTIFY arrives, seconds"
+        1.0,
+        "JOBS_POLL_INTERVAL",
+        "idle wait between claims when no NOTIFY arrives (SQLite; a transaction pooler without "
+        "LISTEN_DATABASE_URL), seconds",
+    ),
+    "LISTEN_DATABASE_URL": Knob(
+        "",
+        "JOBS_LISTEN_DATABASE_URL",
+        "a direct PostgreSQL URL on which idle servers LISTEN, beside a transaction pooler "
+        "(DATABASE_POOLER=transaction); empty: DATABASE_URL's own, or polling behind such a pooler",
     ),
     "SCHEDULE_POLLING_INTERVAL": Knob(
         1.0,
@@ -192,6 +201,7 @@ class JobsSettings:
     MAX_WORKER_DEATHS: int
     MAX_SNOOZES: int
     POLL_INTERVAL: float
+    LISTEN_DATABASE_URL: str
     SCHEDULE_POLLING_INTERVAL: float
     HEARTBEAT_INTERVAL: float
     SERVER_CHECK_INTERVAL: float

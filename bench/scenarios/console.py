@@ -140,6 +140,7 @@ def _render_pages(bench, client, n: int) -> list[Row]:
             target=300.0,
             target_text="≤ 300 ms",
             stock_note=STOCK_NOTE,
+            procrastinate_note="no console timed (its Django admin shows jobs; not compared)",
         )
         if url is None:
             row.ours_note = "page not built yet"

@@ -2,6 +2,8 @@
 
 Ours: `task.using(run_after=…).enqueue()`, due 2 s ahead and spread over a few seconds; the server
 promotes each when due (it knows the earliest due time, and a NOTIFY tells it about new ones).
+procrastinate: `configure(schedule_at=…).defer()`; its worker fetches a job once it is due, waking
+on NOTIFY or on its fetch polling interval (5 s by default, as shipped).
 Stock: django-q2's way to run a task later is a Schedule of type ONCE, which its scheduler turns
 into a task on its guard loop's 30-second tick; the jobs' times are spread over one whole tick, so
 the figure samples where in the tick a due time falls (one repetition: it takes a minute).

@@ -39,5 +39,6 @@ def run(bench, systems) -> list[Row]:
                 rate = once(bench, system)
                 bench.log(f"{row.key} {system.key} rep {rep + 1}: {rate:,.0f}/s")
                 values[system.key].append(rate)
-        row.ours, row.stock = values["ours"], values["stock"]
+        for key, found in values.items():
+            setattr(row, key, found)
     return [single, bulk]

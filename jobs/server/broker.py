@@ -26,7 +26,7 @@ from jobs import maintenance, sql, states
 from jobs.conf import jobs_settings
 from jobs.models import Job, Server, State
 from jobs.server import capacity, lease, worker
-from jobs.server.listener import Listener
+from jobs.server.listener import Listener, behind_transaction_pooler, wake_up_mode
 from jobs.wakeup import SCHEDULED_PAYLOAD
 
 logger = logging.getLogger("jobs.broker")
@@ -66,7 +66,9 @@ def asynchronous_commit() -> None:
     them too, and a crash that loses one leaves the job where the next claim or the reaper
     finds it (delivery stays at-least-once, fenced by the token)."""
     global _asynchronous_connection
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or behind_transaction_pooler():
+        # Behind a transaction pooler a session SET would outlive our transaction on a server
+        # session that the next client gets: its worker's outcomes would commit asynchronously.
         return
     connection.ensure_connection()
     if _asynchronous_connection is not connection.connection:
@@ -81,7 +83,8 @@ class JobBroker(Broker):
         self.options = jobs_settings
         self.queues = serving_queues(self.options.SERVER_QUEUES)
         self.server_id: str | None = None
-        self.listener = Listener() if connection.vendor == "postgresql" else None
+        mode = wake_up_mode()
+        self.listener = None if mode == "poll" else Listener(self.options.LISTEN_DATABASE_URL)
         self._last_heartbeat = 0.0
         self.housekeeping = maintenance.Housekeeping()
 

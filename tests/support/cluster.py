@@ -43,10 +43,45 @@ def database_url() -> str:
     s = connection.settings_dict
     if connection.vendor == "sqlite":
         return f"sqlite:///{s['NAME']}"
+    return _postgres_url(s["HOST"] or "127.0.0.1", s["PORT"] or 5432)
+
+
+def _postgres_url(host, port) -> str:
+    s = connection.settings_dict
     auth = s["USER"] or "postgres"
     if s.get("PASSWORD"):
         auth += f":{s['PASSWORD']}"
-    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+    return f"postgres://{auth}@{host}:{port}/{s['NAME']}"
+
+
+# DHANMAN_TEST_PGBOUNCER=1: every server the tests start reaches the test database through one
+# PgBouncer in transaction pooling (started on first use, stopped when the test process exits),
+# listening on a direct connection, as production behind a pooler is configured.
+_bouncer = None
+
+
+def through_pgbouncer() -> bool:
+    return os.environ.get("DHANMAN_TEST_PGBOUNCER", "").lower() in ("1", "true", "yes") and connection.vendor == "postgresql"
+
+
+def pooled_env(bouncer=None) -> dict[str, str]:
+    """The environment of a server behind `bouncer` (default: the session's shared one)."""
+    global _bouncer
+    if bouncer is None:
+        if _bouncer is None:
+            import atexit
+
+            from tests.support.pgbouncer import PgBouncer
+
+            s = connection.settings_dict
+            _bouncer = PgBouncer(s["HOST"] or "127.0.0.1", s["PORT"] or 5432, pool_size=20).start()
+            atexit.register(_bouncer.stop)
+        bouncer = _bouncer
+    return {
+        "DATABASE_URL": _postgres_url("127.0.0.1", bouncer.port),
+        "DATABASE_POOLER": "transaction",
+        "JOBS_LISTEN_DATABASE_URL": database_url(),
+    }
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = ""):
@@ -134,6 +169,8 @@ def start_cluster(workers: int = 2, env: dict | None = None, wait: bool = True, 
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if through_pgbouncer():
+        full_env.update(pooled_env())
     full_env.update({k: str(v) for k, v in (env or {}).items()})
     log = open(log_path, "wb")  # noqa: SIM115 (closed with the process)
     process = subprocess.Popen(

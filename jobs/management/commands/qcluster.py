@@ -4,6 +4,8 @@ Overrides django_q's command (the jobs app is listed first in INSTALLED_APPS) to
 worker permits before any process forks and to start our Cluster (graceful shutdown).
 """
 
+import logging
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
@@ -13,6 +15,9 @@ from jobs.conf import jobs_settings
 from jobs.server import capacity
 from jobs.server.broker import serving_queues
 from jobs.server.cluster import JobCluster
+from jobs.server.listener import startup_warnings
+
+logger = logging.getLogger("jobs.server")
 
 
 class Command(BaseCommand):
@@ -35,6 +40,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         # The broker (built below) and the workers (forked from this process) read it from here.
         settings.DHANMAN_JOBS["SERVER_QUEUES"] = queues
+        for warning in startup_warnings():
+            logger.warning(warning)
         capacity.install(Conf.WORKERS)
         cluster = JobCluster()
         cluster.start()
