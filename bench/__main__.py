@@ -17,7 +17,16 @@ from pathlib import Path
 from bench import environment
 
 SCENARIOS = (
-    "enqueue", "drain", "latency", "delayed", "memory", "servers", "priority", "console", "predictions", "output",
+    "enqueue",
+    "drain",
+    "latency",
+    "delayed",
+    "memory",
+    "servers",
+    "priority",
+    "console",
+    "predictions",
+    "output",
     "flow",
 )
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,15 +36,26 @@ def parse(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[1])
     parser.add_argument("--quick", action="store_true", help="toy sizes, one repetition (< 2 minutes)")
     parser.add_argument("--only", default="", help=f"comma-separated scenarios (of {', '.join(SCENARIOS)})")
-    parser.add_argument("--output", type=Path, help="markdown report (default: bench/RESULTS.md for a full run of everything; "
-                        "var/bench-quick.md or var/bench-partial.md otherwise)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="markdown report (default: bench/RESULTS.md for a full run of everything; "
+        "var/bench-quick.md or var/bench-partial.md otherwise)",
+    )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--keep-db", action="store_true", help="leave the bench database in place at the end")
-    parser.add_argument("--memory-jobs", type=int, help="jobs of the memory scenario (issue 8 asks for 50,000)")
+    parser.add_argument(
+        "--memory-jobs", type=int, help="jobs of the memory scenario (issue 8 asks for 50,000)"
+    )
     parser.add_argument("--drain-jobs", type=int, help="jobs of each drain run")
-    parser.add_argument("--servers-backlog", type=int, help="backlog of the many-servers scenario (issue 18: 20,000)")
-    parser.add_argument("--refresh-findings", action="store_true",
-                        help="only re-copy bench/findings.md into the report (bench/RESULTS.md or --output); no run")
+    parser.add_argument(
+        "--servers-backlog", type=int, help="backlog of the many-servers scenario (issue 18: 20,000)"
+    )
+    parser.add_argument(
+        "--refresh-findings",
+        action="store_true",
+        help="only re-copy bench/findings.md into the report (bench/RESULTS.md or --output); no run",
+    )
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.only.split(",") if s.strip()] or list(SCENARIOS)
     unknown = sorted(set(chosen) - set(SCENARIOS))
@@ -44,8 +64,14 @@ def parse(argv) -> argparse.Namespace:
     args.scenarios = [s for s in SCENARIOS if s in chosen]
     if args.output is None:
         # Only a full run of everything at the recorded sizes replaces bench/RESULTS.md.
-        complete = not args.quick and args.scenarios == list(SCENARIOS) and not (args.memory_jobs or args.drain_jobs or args.servers_backlog)
-        args.output = ROOT / ("bench/RESULTS.md" if complete else "var/bench-quick.md" if args.quick else "var/bench-partial.md")
+        complete = (
+            not args.quick
+            and args.scenarios == list(SCENARIOS)
+            and not (args.memory_jobs or args.drain_jobs or args.servers_backlog)
+        )
+        args.output = ROOT / (
+            "bench/RESULTS.md" if complete else "var/bench-quick.md" if args.quick else "var/bench-partial.md"
+        )
     return args
 
 
@@ -77,7 +103,11 @@ def main(argv=None) -> int:
     SYSTEMS[2].install_schema()
     marks.clear()
     sizes = QUICK if args.quick else FULL
-    overrides = {"memory_jobs": args.memory_jobs, "drain_jobs": args.drain_jobs, "servers_backlog": args.servers_backlog}
+    overrides = {
+        "memory_jobs": args.memory_jobs,
+        "drain_jobs": args.drain_jobs,
+        "servers_backlog": args.servers_backlog,
+    }
     sizes = dataclasses.replace(sizes, **{k: v for k, v in overrides.items() if v})
     bench = Bench(sizes, url, quick=args.quick)
     machine = results.machine_facts(bench.conn)

@@ -36,16 +36,41 @@ class Sizes:
 # (RESULTS.md gives each run's duration and load average). Drains of 2,000 jobs, so that a
 # run lasts seconds rather than the server's start-up; the memory run at the 50,000 jobs.
 FULL = Sizes(
-    repetitions=3, drain_jobs=2_000, drain_workers=(2, 4), enqueue_calls=500, bulk_jobs=10_000,
-    latency_samples=30, delayed_jobs=10, delayed_spread=3.0, stock_delayed_jobs=20,
-    console_jobs=1_000_000, console_renders=5, memory_jobs=50_000, memory_warmup=300, memory_workers=2,
+    repetitions=3,
+    drain_jobs=2_000,
+    drain_workers=(2, 4),
+    enqueue_calls=500,
+    bulk_jobs=10_000,
+    latency_samples=30,
+    delayed_jobs=10,
+    delayed_spread=3.0,
+    stock_delayed_jobs=20,
+    console_jobs=1_000_000,
+    console_renders=5,
+    memory_jobs=50_000,
+    memory_warmup=300,
+    memory_workers=2,
 )
 # Toy sizes: every scenario and every row, in under two minutes on a busy 2-core machine.
 QUICK = Sizes(
-    repetitions=1, drain_jobs=100, drain_workers=(2, 4), enqueue_calls=100, bulk_jobs=2_000,
-    latency_samples=10, delayed_jobs=4, delayed_spread=0.5, stock_delayed_jobs=0,
-    console_jobs=10_000, console_renders=2, memory_jobs=200, memory_warmup=50, memory_workers=2,
-    servers_counts=(1, 2), servers_backlog=200, priority_backlog=1_500, priority_samples=10,
+    repetitions=1,
+    drain_jobs=100,
+    drain_workers=(2, 4),
+    enqueue_calls=100,
+    bulk_jobs=2_000,
+    latency_samples=10,
+    delayed_jobs=4,
+    delayed_spread=0.5,
+    stock_delayed_jobs=0,
+    console_jobs=10_000,
+    console_renders=2,
+    memory_jobs=200,
+    memory_warmup=50,
+    memory_workers=2,
+    servers_counts=(1, 2),
+    servers_backlog=200,
+    priority_backlog=1_500,
+    priority_samples=10,
 )
 
 

@@ -13,11 +13,27 @@ import psycopg
 BENCH_DB = "dhanman_bench"
 # Everything a run writes; emptied between runs so that no run inherits another's rows or bloat.
 RUN_TABLES = (
-    "jobs_jobstate", "jobs_job", "jobs_batch", "jobs_server", "jobs_recurringjob", "jobs_finishedcount",
-    "django_q_ormq", "django_q_task", "django_q_schedule", "dhanman_cache",
-    "procrastinate_jobs", "procrastinate_events", "procrastinate_periodic_defers", "procrastinate_workers",
+    "jobs_jobstate",
+    "jobs_job",
+    "jobs_batch",
+    "jobs_server",
+    "jobs_recurringjob",
+    "jobs_finishedcount",
+    "django_q_ormq",
+    "django_q_task",
+    "django_q_schedule",
+    "dhanman_cache",
+    "procrastinate_jobs",
+    "procrastinate_events",
+    "procrastinate_periodic_defers",
+    "procrastinate_workers",
     # Observability (jobs/tallies.py, jobs/sla.py, jobs/predictions.py).
-    "jobs_jobtally", "jobs_tallymark", "jobs_recurringsuccess", "jobs_durationestimate", "jobs_alert", "jobs_slamark",
+    "jobs_jobtally",
+    "jobs_tallymark",
+    "jobs_recurringsuccess",
+    "jobs_durationestimate",
+    "jobs_alert",
+    "jobs_slamark",
 )
 
 
@@ -29,7 +45,9 @@ def bench_url(source_url: str | None = None, name: str | None = None) -> str:
     """DATABASE_URL with its database name replaced by the bench's (BENCH_DB_NAME, dhanman_bench*)."""
     name = name or os.environ.get("BENCH_DB_NAME") or BENCH_DB
     if name != "postgres" and not name.startswith(BENCH_DB):
-        raise BenchDatabaseError(f"BENCH_DB_NAME must start with {BENCH_DB} (the bench drops it), not {name!r}.")
+        raise BenchDatabaseError(
+            f"BENCH_DB_NAME must start with {BENCH_DB} (the bench drops it), not {name!r}."
+        )
     source_url = source_url or os.environ.get("DATABASE_URL", "")
     parts = urlsplit(source_url)
     if parts.scheme not in ("postgres", "postgresql", "pgsql", "postgis"):

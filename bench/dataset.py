@@ -10,12 +10,18 @@ Shape (of N jobs, created over the last 7 days, newest first):
 """
 
 TASKS = (
-    "sales.tasks.send_invoice_reminder", "sales.tasks.generate_invoice_for_resident",
-    "sales.tasks.process_payment", "sales.tasks.check_overdue_invoices",
-    "purchase.tasks.send_purchase_order", "purchase.tasks.sync_vendor_ledger",
-    "payroll.tasks.process_salary", "payroll.tasks.send_payslip",
-    "community.tasks.notify_visitor_arrival", "community.tasks.send_event_reminder",
-    "inventory.tasks.reorder_low_stock", "common.tasks.system_health_report",
+    "sales.tasks.send_invoice_reminder",
+    "sales.tasks.generate_invoice_for_resident",
+    "sales.tasks.process_payment",
+    "sales.tasks.check_overdue_invoices",
+    "purchase.tasks.send_purchase_order",
+    "purchase.tasks.sync_vendor_ledger",
+    "payroll.tasks.process_salary",
+    "payroll.tasks.send_payslip",
+    "community.tasks.notify_visitor_arrival",
+    "community.tasks.send_event_reminder",
+    "inventory.tasks.reorder_low_stock",
+    "common.tasks.system_health_report",
 )
 
 JOBS_SQL = """

@@ -28,7 +28,9 @@ def prepare() -> str:
             "DATABASE_URL": url,
             "DJANGO_SETTINGS_MODULE": "bench.settings",
             "DEBUG": "False",
-            "SECRET_KEY": os.environ.get("BENCH_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789"),
+            "SECRET_KEY": os.environ.get(
+                "BENCH_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789"
+            ),
             # The console pages are rendered with django.test.Client, whose host is "testserver".
             "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
             "LOG_LEVEL": "WARNING",

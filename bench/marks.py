@@ -85,9 +85,10 @@ class MarkReader:
             if len(found) >= count:
                 return found
             if time.monotonic() > deadline:
-                raise TimeoutError(f"only {len(found)} of {count} '{label}' jobs started within {timeout:.0f} s")
+                raise TimeoutError(
+                    f"only {len(found)} of {count} '{label}' jobs started within {timeout:.0f} s"
+                )
             time.sleep(interval)
-
 
     def wait_for_one(self, label: str, seq: int, timeout: float, interval: float = 0.001) -> float:
         """Wait until job `seq` of `label` has started; return its start time."""

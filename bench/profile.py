@@ -59,10 +59,12 @@ def summarize(folded: Path, depth: int = 6, top: int = 10) -> str:
         titles = [f.split('"')[1] for f in frames if f.startswith("process ") and '"' in f]
         role = _role(titles[-1]) if titles else "?"
         code = [re.sub(r" \(.*\)$", "", f) for f in frames if not f.startswith("process ")]
-        entry = max((i for i, f in enumerate(code) if f.startswith(tuple(e.split(" ")[0] for e in ROLE_ENTRIES))),
-                    default=0)
+        entry = max(
+            (i for i, f in enumerate(code) if f.startswith(tuple(e.split(" ")[0] for e in ROLE_ENTRIES))),
+            default=0,
+        )
         by_role[role] += int(count)
-        paths[role][" > ".join(code[entry:entry + depth])] += int(count)
+        paths[role][" > ".join(code[entry : entry + depth])] += int(count)
     total = sum(by_role.values()) or 1
     out = []
     for role, n in by_role.most_common():
@@ -88,9 +90,22 @@ def profile_drain(jobs: int, workers: int, system_key: str) -> None:
             meter.start()
             system.enqueue_bulk("profile", range(jobs))
             spy = subprocess.Popen(
-                [py_spy, "record", "--subprocesses", "--gil", "--rate", "250", "--format", "raw",
-                 "--output", str(folded), "--pid", str(server.pid)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    py_spy,
+                    "record",
+                    "--subprocesses",
+                    "--gil",
+                    "--rate",
+                    "250",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(folded),
+                    "--pid",
+                    str(server.pid),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             started = time.monotonic()
             while system.pending():
@@ -99,9 +114,13 @@ def profile_drain(jobs: int, workers: int, system_key: str) -> None:
             server_cpu, database_cpu = meter.stop()
             spy.send_signal(signal.SIGINT)  # like Ctrl-C: py-spy writes what it sampled so far
             spy.wait(30)
-        print(f"{system.title}: {jobs} jobs on {workers} workers in {elapsed:.1f} s ({jobs / elapsed:.0f} jobs/s)")
-        print(f"CPU per job: server processes {server_cpu / jobs * 1000:.2f} ms, "
-              f"their PostgreSQL backends {database_cpu / jobs * 1000:.2f} ms")
+        print(
+            f"{system.title}: {jobs} jobs on {workers} workers in {elapsed:.1f} s ({jobs / elapsed:.0f} jobs/s)"
+        )
+        print(
+            f"CPU per job: server processes {server_cpu / jobs * 1000:.2f} ms, "
+            f"their PostgreSQL backends {database_cpu / jobs * 1000:.2f} ms"
+        )
         if folded.exists():
             print(f"\npy-spy --gil samples by role (folded stacks: {folded})\n{summarize(folded)}")
     finally:
@@ -138,11 +157,21 @@ def profile_explain(jobs: int) -> None:
         with database.connect(url) as conn:
             started = time.monotonic()
             counts = dataset.create(conn, jobs)
-            print(f"{counts['jobs']:,} jobs, {counts['history']:,} history rows in {time.monotonic() - started:.0f} s")
+            print(
+                f"{counts['jobs']:,} jobs, {counts['history']:,} history rows in {time.monotonic() - started:.0f} s"
+            )
             now = timezone.now()
             # Both the per-queue claim and a claim over the server's queue list find their key.
-            claim = {"queue": "default", "queues": ["critical", "default", "low-priority"], "limit": 1, "reason": "Claimed", "now": now, "lease_until": now,
-                     "server": None, "data": json.dumps({"server": None, "queue": "default"})}
+            claim = {
+                "queue": "default",
+                "queues": ["critical", "default", "low-priority"],
+                "limit": 1,
+                "reason": "Claimed",
+                "now": now,
+                "lease_until": now,
+                "server": None,
+                "data": json.dumps({"server": None, "queue": "default"}),
+            }
             for title, sql in EXPLAINED.items():
                 conn.execute("BEGIN")  # rolled back: the claim must not change the dataset
                 plan = conn.execute(
@@ -151,10 +180,12 @@ def profile_explain(jobs: int) -> None:
                 conn.execute("ROLLBACK")
                 print(f"\n### {title}\n" + "\n".join(row[0] for row in plan))
             print("\n### jobs_job: table, indexes; jobs_jobstate: total")
-            print(conn.execute(
-                "SELECT pg_size_pretty(pg_table_size('jobs_job')), pg_size_pretty(pg_indexes_size('jobs_job')), "
-                "pg_size_pretty(pg_total_relation_size('jobs_jobstate'))"
-            ).fetchone())
+            print(
+                conn.execute(
+                    "SELECT pg_size_pretty(pg_table_size('jobs_job')), pg_size_pretty(pg_indexes_size('jobs_job')), "
+                    "pg_size_pretty(pg_total_relation_size('jobs_jobstate'))"
+                ).fetchone()
+            )
             for row in conn.execute(
                 "SELECT indexrelname, pg_size_pretty(pg_relation_size(indexrelid)) FROM pg_stat_user_indexes "
                 "WHERE relname = 'jobs_job' ORDER BY pg_relation_size(indexrelid) DESC"

@@ -116,8 +116,16 @@ def cells(row: Row) -> list[str]:
     ]
 
 
-HEADER = ["Figure", "Unit", "Dhanman Jobs", "django-q2 ORM (tuned)", "procrastinate", "Ratio to django-q2 (>1: ours better)",
-          "Ratio to procrastinate", "Target"]
+HEADER = [
+    "Figure",
+    "Unit",
+    "Dhanman Jobs",
+    "django-q2 ORM (tuned)",
+    "procrastinate",
+    "Ratio to django-q2 (>1: ours better)",
+    "Ratio to procrastinate",
+    "Target",
+]
 
 
 def text_table(rows: list[Row]) -> str:

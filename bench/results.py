@@ -15,7 +15,9 @@ from bench.report import markdown_table
 
 FINDINGS = Path(__file__).resolve().parent / "findings.md"
 # Where the generated part of a report ends and bench/findings.md begins.
-FINDINGS_MARKER = "<!-- The analysis below is bench/findings.md; `python -m bench --refresh-findings` re-copies it. -->"
+FINDINGS_MARKER = (
+    "<!-- The analysis below is bench/findings.md; `python -m bench --refresh-findings` re-copies it. -->"
+)
 
 METHOD = """\
 ## Method
@@ -136,10 +138,19 @@ def as_json(bench, machine: dict, duration: float) -> dict:
         "quick": bench.quick,
         "rows": [
             {
-                "key": row.key, "label": row.label, "unit": row.unit, "better": row.better,
-                "ours": row.ours, "stock": row.stock, "ours_note": row.ours_note, "stock_note": row.stock_note,
-                "procrastinate": row.procrastinate, "procrastinate_note": row.procrastinate_note,
-                "ratio": row.ratio, "ratio_procrastinate": row.ratio_procrastinate, "met": row.met(),
+                "key": row.key,
+                "label": row.label,
+                "unit": row.unit,
+                "better": row.better,
+                "ours": row.ours,
+                "stock": row.stock,
+                "ours_note": row.ours_note,
+                "stock_note": row.stock_note,
+                "procrastinate": row.procrastinate,
+                "procrastinate_note": row.procrastinate_note,
+                "ratio": row.ratio,
+                "ratio_procrastinate": row.ratio_procrastinate,
+                "met": row.met(),
             }
             for row in bench.rows
         ],

@@ -25,8 +25,15 @@ class ServerFailed(RuntimeError):
 
 
 class Server:
-    def __init__(self, system: str, workers: int, command: list[str], env: dict[str, str], cwd=None,
-                 single_process: bool = False):
+    def __init__(
+        self,
+        system: str,
+        workers: int,
+        command: list[str],
+        env: dict[str, str],
+        cwd=None,
+        single_process: bool = False,
+    ):
         self.system = system
         self.workers = workers
         # procrastinate: one process runs every task (its `--concurrency` is threads/coroutines).
@@ -51,7 +58,9 @@ class Server:
 
     def check_alive(self) -> None:
         if self.process.poll() is not None:
-            raise ServerFailed(f"{self.system} server exited with {self.process.returncode}:\n{self.log_tail()}")
+            raise ServerFailed(
+                f"{self.system} server exited with {self.process.returncode}:\n{self.log_tail()}"
+            )
 
     def worker_processes(self) -> list[psutil.Process]:
         """The worker processes: django-q2 titles them 'qcluster <name> idle|processing …'."""
@@ -78,7 +87,9 @@ class Server:
         while len(self.worker_processes()) < (1 if self.single_process else self.workers):
             self.check_alive()
             if time.monotonic() > deadline:
-                raise ServerFailed(f"{self.system} server: workers not up after {timeout:.0f} s:\n{self.log_tail()}")
+                raise ServerFailed(
+                    f"{self.system} server: workers not up after {timeout:.0f} s:\n{self.log_tail()}"
+                )
             time.sleep(0.05)
 
     def stop(self, timeout: float = 60.0) -> None:

@@ -1,12 +1,12 @@
 """The systems under test, behind one small interface, so every scenario treats them alike.
 
-    ours  — Dhanman Jobs: django.tasks `.enqueue()` writes a Job row + history; `manage.py qcluster`
-            runs our broker (SKIP LOCKED claim, LISTEN/NOTIFY) and runner (full state history).
-    stock — django-q2 1.11 with its own ORM broker: `async_task()` writes an OrmQ row; its
-            cluster polls the table and deletes the row when the task is acknowledged.
-    procrastinate — procrastinate 3 (bench/procrastinate_app.py): `defer()` writes a
-            procrastinate_jobs row (+ an event row, by trigger) and NOTIFYs; one worker process runs
-            `--concurrency` sync tasks in threads; finished jobs stay in the table (status succeeded).
+ours  — Dhanman Jobs: django.tasks `.enqueue()` writes a Job row + history; `manage.py qcluster`
+        runs our broker (SKIP LOCKED claim, LISTEN/NOTIFY) and runner (full state history).
+stock — django-q2 1.11 with its own ORM broker: `async_task()` writes an OrmQ row; its
+        cluster polls the table and deletes the row when the task is acknowledged.
+procrastinate — procrastinate 3 (bench/procrastinate_app.py): `defer()` writes a
+        procrastinate_jobs row (+ an event row, by trigger) and NOTIFYs; one worker process runs
+        `--concurrency` sync tasks in threads; finished jobs stay in the table (status succeeded).
 """
 
 import os
@@ -96,8 +96,14 @@ class Stock:
         rows = []
         for seq in seqs:
             name, task_id = uuid()
-            package = {"id": task_id, "name": name, "func": self.func, "args": (label, seq), "kwargs": {},
-                       "started": now}
+            package = {
+                "id": task_id,
+                "name": name,
+                "func": self.func,
+                "args": (label, seq),
+                "kwargs": {},
+                "started": now,
+            }
             if Conf.ACK_FAILURES:
                 package["ack_failure"] = True
             rows.append(OrmQ(key=Conf.CLUSTER_NAME, payload=SignedPackage.dumps(package), lock=now))
@@ -150,8 +156,14 @@ class Procrastinate:
 
     def start(self, workers: int, **env) -> Server:
         env = server_env(BENCH_PROCRASTINATE_DSN=os.environ["BENCH_PROCRASTINATE_DSN"], **env)
-        command = [python(), "-m", "procrastinate", "--app=bench.procrastinate_app.app", "worker",
-                   f"--concurrency={workers}"]
+        command = [
+            python(),
+            "-m",
+            "procrastinate",
+            "--app=bench.procrastinate_app.app",
+            "worker",
+            f"--concurrency={workers}",
+        ]
         return Server(self.key, workers, command, env, single_process=True)
 
     def enqueue(self, label: str, seq: int) -> None:
@@ -175,7 +187,9 @@ class Procrastinate:
 
     def pending(self) -> bool:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE status IN ('todo', 'doing'))")
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE status IN ('todo', 'doing'))"
+            )
             return cursor.fetchone()[0]
 
     def worker_pids(self, server: Server) -> list[int]:

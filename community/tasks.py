@@ -26,4 +26,7 @@ def maintenance_request_escalation() -> dict:
 
 @task(retry=RETRY)
 def expire_visitor_pass(visitor_pass_id: int) -> dict:
-    return {"visitor_pass": visitor_pass_id, "expired": services.visitor_pass_expire(visitor_pass_id=visitor_pass_id)}
+    return {
+        "visitor_pass": visitor_pass_id,
+        "expired": services.visitor_pass_expire(visitor_pass_id=visitor_pass_id),
+    }

@@ -35,5 +35,11 @@ def readyz(request):
         checks["job_servers"] = live if live else "none with a fresh heartbeat"
     except DatabaseError as exc:
         checks["database"] = f"unreachable: {type(exc).__name__}"
-    ready = checks.get("database") == "ok" and checks.get("migrations") == "ok" and isinstance(checks.get("job_servers"), int)
-    return JsonResponse({"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503)
+    ready = (
+        checks.get("database") == "ok"
+        and checks.get("migrations") == "ok"
+        and isinstance(checks.get("job_servers"), int)
+    )
+    return JsonResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503
+    )

@@ -129,11 +129,7 @@ if DATABASE_POOLER == "transaction":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache: shared between processes, never the per-process default ---------------------------
-CACHES = {
-    "default": env.cache(
-        "CACHE_URL", default="dbcache://dhanman_cache"
-    )
-}
+CACHES = {"default": env.cache("CACHE_URL", default="dbcache://dhanman_cache")}
 
 # --- Auth, i18n, time -------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -199,12 +195,22 @@ LOGGING = {
     },
     # Redacted job arguments never reach a log line (jobs/redaction.py).
     "filters": {"redact": {"()": "jobs.redaction.RedactingFilter"}},
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stdout",
-                            "filters": ["redact"]}},
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "stream": "ext://sys.stdout",
+            "filters": ["redact"],
+        }
+    },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
-        "django-q": {"handlers": ["stdout"], "level": env.str("DJANGO_Q_LOG_LEVEL", default="WARNING"), "propagate": False},
+        "django-q": {
+            "handlers": ["stdout"],
+            "level": env.str("DJANGO_Q_LOG_LEVEL", default="WARNING"),
+            "propagate": False,
+        },
     },
 }
 

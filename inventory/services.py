@@ -28,7 +28,9 @@ def qty(value) -> str:
 
 
 def _item(item_id, *, lock: bool = False) -> StockItem:
-    return existing(StockItem.objects.select_related("society"), item_id, field="item_id", label="stock item", lock=lock)
+    return existing(
+        StockItem.objects.select_related("society"), item_id, field="item_id", label="stock item", lock=lock
+    )
 
 
 def stock_item_create(

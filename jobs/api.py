@@ -167,13 +167,20 @@ def create_job(
     timeline shows both and no server can claim it in between.
     """
     if sum(x is not None for x in (run_after, parent, failure)) > 1:
-        raise InvalidOperation("A job is created Scheduled, Awaiting or Failed: give one of run_after, parent, failure.")
+        raise InvalidOperation(
+            "A job is created Scheduled, Awaiting or Failed: give one of run_after, parent, failure."
+        )
     with transaction.atomic():
         if parent is not None:
             parent_job = _locked_job(parent)
             child = new_job(
-                task, args, kwargs, state=State.AWAITING, parent=parent_job,
-                continuation_on=_validate_on(on, JOB_CONTINUATION_ON), external_id=external_id,
+                task,
+                args,
+                kwargs,
+                state=State.AWAITING,
+                parent=parent_job,
+                continuation_on=_validate_on(on, JOB_CONTINUATION_ON),
+                external_id=external_id,
             )
             if not _attach_continuation(parent_job, child, reason):
                 return existing_job(child)  # a unique task whose key is live
@@ -185,11 +192,18 @@ def create_job(
         if not insert_jobs([job], reasons=[reason] if reason else None):
             return existing_job(job)  # a unique task whose key is live
         if failure is not None:
-            text = f"{failure.exception_class}: {failure.message}" if failure.exception_class else failure.message
+            text = (
+                f"{failure.exception_class}: {failure.message}"
+                if failure.exception_class
+                else failure.message
+            )
             # Enqueued -> Failed is not a transition a run makes (a run fails from Processing):
             # this is the one place a job is created failed, hence check=False.
             apply_state(
-                job, State.FAILED, text[:2000], check=False,
+                job,
+                State.FAILED,
+                text[:2000],
+                check=False,
                 now=max(failure.failed_at or job.created_at, job.created_at),
                 fields={
                     "exception_class": failure.exception_class[:300],
@@ -219,11 +233,21 @@ def requeue(job_or_id: JobRef, *, by: Actor = None, reason: str = "") -> Job:
                     text,
                     data={"by": _who(by)} if by else None,
                     # A person chose to run it again: its count of killed workers starts over.
-                    fields={"cancel_requested": False, "cancel_reason": "", "run_at": None, "worker_deaths": 0},
+                    fields={
+                        "cancel_requested": False,
+                        "cancel_reason": "",
+                        "run_at": None,
+                        "worker_deaths": 0,
+                    },
                 )
         except IntegrityError:
             # The partial unique index of unique jobs (jobs/flow.py): another job holds the key.
-            holder = Job.objects.filter(unique_key=job.unique_key).exclude(pk=job.pk).order_by("-created_at").first()
+            holder = (
+                Job.objects.filter(unique_key=job.unique_key)
+                .exclude(pk=job.pk)
+                .order_by("-created_at")
+                .first()
+            )
             raise InvalidOperation(
                 f"Job {job.pk} cannot run again now: job {holder.pk if holder else '?'} with the same unique key "
                 f"{job.unique_key} is {holder.state if holder else 'live'}."
@@ -311,8 +335,9 @@ class BatchBuilder:
     def _skip_duplicates(self, target: Batch) -> None:
         """Unique jobs that were not written are not members: the batch counts the others."""
         skipped = [job for job in self.jobs if job.duplicate_of is not None]
-        self.duplicates += [(job, existing_job(job)) for job in skipped + self.continuations
-                            if job.duplicate_of is not None]
+        self.duplicates += [
+            (job, existing_job(job)) for job in skipped + self.continuations if job.duplicate_of is not None
+        ]
         if skipped:
             self.jobs = [job for job in self.jobs if job.duplicate_of is None]
             Batch.objects.filter(pk=target.pk).update(total=F("total") - len(skipped))
@@ -328,11 +353,11 @@ BatchRef = Batch | BatchBuilder | uuid.UUID | str
 def batch(description: str = "") -> Iterator[BatchBuilder]:
     """Many jobs as one unit, created together when the block ends (nothing if it raises).
 
-        with jobs.api.batch("Monthly invoices, 2026-12") as b:
-            for resident_id in resident_ids:
-                b.enqueue(generate_invoice_for_resident, resident_id)
-            b.then(send_bulk_generation_summary)
-        b.id  # the Batch id
+    with jobs.api.batch("Monthly invoices, 2026-12") as b:
+        for resident_id in resident_ids:
+            b.enqueue(generate_invoice_for_resident, resident_id)
+        b.then(send_bulk_generation_summary)
+    b.id  # the Batch id
     """
     builder = BatchBuilder(description)
     yield builder
@@ -363,7 +388,9 @@ def continue_batch_with(
         if not insert_jobs([child]):
             return result_for(existing_job(child), task)
         if target.state != BatchState.STARTED:
-            batches.release_batch_continuations(target.pk, target.state, failed=target.failed, now=timezone.now())
+            batches.release_batch_continuations(
+                target.pk, target.state, failed=target.failed, now=timezone.now()
+            )
         child.refresh_from_db()
     return result_for(child, task)
 
@@ -412,14 +439,14 @@ def batch_progress(batch_or_id: Batch | uuid.UUID | str) -> dict[str, Any]:
 
         eta = predictions.batch_eta(target)
     if eta is None and remaining > 0 and target.state == BatchState.STARTED:
-        average = (
-            Job.objects.filter(batch=target, state=State.SUCCEEDED, started_at__isnull=False)
-            .aggregate(avg=Avg(F("finished_at") - F("started_at")))["avg"]
-        )
+        average = Job.objects.filter(batch=target, state=State.SUCCEEDED, started_at__isnull=False).aggregate(
+            avg=Avg(F("finished_at") - F("started_at"))
+        )["avg"]
         if average is not None:
-            workers = sum(
-                Server.objects.filter(status=ServerStatus.RUNNING).values_list("worker_count", flat=True)
-            ) or 1
+            workers = (
+                sum(Server.objects.filter(status=ServerStatus.RUNNING).values_list("worker_count", flat=True))
+                or 1
+            )
             eta = timezone.now() + timedelta(seconds=average.total_seconds() * remaining / workers)
     return {"done": done, "total": target.total, "percent": percent, "eta": eta, "state": target.state}
 
@@ -429,6 +456,22 @@ def batch_progress(batch_or_id: Batch | uuid.UUID | str) -> dict[str, Any]:
 from jobs.recurring import add_or_update, disable, enable, remove, trigger  # noqa: E402
 
 __all__ = [
-    "Failure", "add_or_update", "attach", "create_job", "batch", "batch_progress", "cancel", "cancel_batch", "continue_batch_with",
-    "continue_with", "delete", "disable", "enable", "enqueue_in", "enqueue_many", "remove", "requeue", "trigger",
+    "Failure",
+    "add_or_update",
+    "attach",
+    "create_job",
+    "batch",
+    "batch_progress",
+    "cancel",
+    "cancel_batch",
+    "continue_batch_with",
+    "continue_with",
+    "delete",
+    "disable",
+    "enable",
+    "enqueue_in",
+    "enqueue_many",
+    "remove",
+    "requeue",
+    "trigger",
 ]

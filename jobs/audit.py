@@ -3,7 +3,14 @@ written in the same transaction as the action's own change where there is one.""
 
 from jobs.models.audit import AuditEntry, AuditTarget
 
-JOB, BATCH, RECURRING, QUEUE, DEAD_LETTER, ALERT = "job", "batch", "recurring", "queue", "dead_letter", "alert"
+JOB, BATCH, RECURRING, QUEUE, DEAD_LETTER, ALERT = (
+    "job",
+    "batch",
+    "recurring",
+    "queue",
+    "dead_letter",
+    "alert",
+)
 
 
 def record(user, action: str, targets=(), *, summary: str = "", reason: str = "", details=None) -> AuditEntry:
@@ -25,6 +32,7 @@ def record(user, action: str, targets=(), *, summary: str = "", reason: str = ""
 def for_object(kind: str, object_id, limit: int = 100):
     """The latest entries that acted on one object, newest first."""
     return list(
-        AuditEntry.objects.filter(targets__kind=kind, targets__object_id=str(object_id))
-        .order_by("-at", "-id")[:limit]
+        AuditEntry.objects.filter(targets__kind=kind, targets__object_id=str(object_id)).order_by(
+            "-at", "-id"
+        )[:limit]
     )

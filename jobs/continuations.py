@@ -26,7 +26,9 @@ def decide(on: str, parent_state: str) -> str:
 
 def release_continuations(job: Job, now=None) -> None:
     now = now or timezone.now()
-    children = list(Job.objects.select_for_update().filter(parent_id=job.pk, state=State.AWAITING).order_by("created_at"))
+    children = list(
+        Job.objects.select_for_update().filter(parent_id=job.pk, state=State.AWAITING).order_by("created_at")
+    )
     for child in children:
         verdict = decide(child.continuation_on or ContinuationOn.SUCCEEDED, job.state)
         if verdict == "release":

@@ -74,7 +74,9 @@ def _plain_shape(func, takes_context: bool) -> tuple[tuple[str, ...], int] | Non
     parameters = list(_call_signature(func, takes_context).parameters.values())
     if any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters):
         return None
-    return tuple(p.name for p in parameters), sum(1 for p in parameters if p.default is inspect.Parameter.empty)
+    return tuple(p.name for p in parameters), sum(
+        1 for p in parameters if p.default is inspect.Parameter.empty
+    )
 
 
 def bind_arguments(task: Task, args, kwargs) -> None:
@@ -217,8 +219,12 @@ def insert_jobs(jobs: list[Job], reasons: list[str] | None = None) -> list[Job]:
     if not jobs:
         return jobs
     history = [
-        JobState(job=job, name=job.state, reason=(reasons[i] if reasons else "") or initial_reason(job),
-                 created_at=job.created_at)
+        JobState(
+            job=job,
+            name=job.state,
+            reason=(reasons[i] if reasons else "") or initial_reason(job),
+            created_at=job.created_at,
+        )
         for i, job in enumerate(jobs)
     ]
     if any(job.unique_key is not None for job in jobs):
@@ -259,7 +265,10 @@ def _values(obj, fields, json_fields) -> list:
 def copy_rows(model, objects) -> None:
     """Insert model instances with PostgreSQL's COPY (PKs must be set, as our UUIDs are)."""
     fields, json_fields = _columns(model)
-    with connection.cursor() as cursor, cursor.cursor.copy(sql.copy_sql(model, [f.column for f in fields])) as copy:
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(sql.copy_sql(model, [f.column for f in fields])) as copy,
+    ):
         for obj in objects:
             copy.write_row(_values(obj, fields, json_fields))
 
@@ -274,7 +283,12 @@ def insert_calls(task: Task, calls, *, now) -> list | None:
     uses new_job + insert_jobs, which give the same rows.
     """
     calls = list(calls)
-    if connection.vendor != "postgresql" or len(calls) < COPY_THRESHOLD or _enqueued_hooks() or has_flow(task):
+    if (
+        connection.vendor != "postgresql"
+        or len(calls) < COPY_THRESHOLD
+        or _enqueued_hooks()
+        or has_flow(task)
+    ):
         # (flow keys differ per call and unique jobs need ON CONFLICT: the general path)
         return None
     # Validates the task, queue and run_after once (and the first call's arguments).
@@ -298,7 +312,7 @@ def insert_calls(task: Task, calls, *, now) -> list | None:
         with cursor.cursor.copy(sql.copy_sql(Job, columns)) as copy:
             for start in range(0, len(calls), COPY_CHUNK):
                 lines = []
-                for args, kwargs in calls[start:start + COPY_CHUNK]:
+                for args, kwargs in calls[start : start + COPY_CHUNK]:
                     _, _, args_json, kwargs_json = encode_arguments(task.name, args, kwargs)
                     bind_arguments(task, args, kwargs)
                     job_id = uuid.uuid4()
@@ -390,7 +404,9 @@ def _insert_unique(job: Job, state: JobState) -> bool:
     raise RuntimeError(f"Job {job.unique_key!r}: its unique key kept changing hands; not enqueued.")
 
 
-def _insert_one(job: Job, state: JobState, *, on_conflict_do_nothing: bool = False, notify: bool = True) -> bool:
+def _insert_one(
+    job: Job, state: JobState, *, on_conflict_do_nothing: bool = False, notify: bool = True
+) -> bool:
     """One job, its history row and the NOTIFY in one statement (sql.insert_one_sql). With
     `on_conflict_do_nothing` (a unique job) a live key inserts nothing: returns False."""
     fields, json_fields = _columns(Job)

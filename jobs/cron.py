@@ -157,7 +157,9 @@ def validate_timezone(name) -> str:
     try:
         zone(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidSchedule(f"Unknown time zone {name!r}: use an IANA name such as 'Asia/Kolkata'.") from None
+        raise InvalidSchedule(
+            f"Unknown time zone {name!r}: use an IANA name such as 'Asia/Kolkata'."
+        ) from None
     return name
 
 

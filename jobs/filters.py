@@ -45,11 +45,18 @@ class JobLogger(JobFilter):
         if exception is None:
             self.log.info("Job succeeded %s id=%s duration=%.3fs", job.task_path, job.id, duration)
         elif isinstance(exception, Snooze):
-            self.log.info("Job snoozed %s id=%s duration=%.3fs: %s", job.task_path, job.id, duration, exception)
+            self.log.info(
+                "Job snoozed %s id=%s duration=%.3fs: %s", job.task_path, job.id, duration, exception
+            )
         else:
             self.log.warning(
                 "Job failed %s id=%s attempt=%s duration=%.3fs: %s: %s",
-                job.task_path, job.id, job.attempt, duration, type(exception).__name__, exception,
+                job.task_path,
+                job.id,
+                job.attempt,
+                duration,
+                type(exception).__name__,
+                exception,
             )
 
 

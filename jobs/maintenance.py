@@ -47,7 +47,10 @@ def promote_due_jobs(now=None, limit: int = PROMOTE_BATCH) -> int:
         reason = states.PROMOTE_REASON
         Job.objects.filter(pk__in=ids).update(**states.PROMOTE.orm_values({"now": now, "reason": reason}))
         JobState.objects.bulk_create(
-            [JobState(job_id=job_id, name=states.PROMOTE.target, reason=reason, created_at=now) for job_id in ids]
+            [
+                JobState(job_id=job_id, name=states.PROMOTE.target, reason=reason, created_at=now)
+                for job_id in ids
+            ]
         )
         notify_servers({queue for _, queue in due})
         states.promoted(ids, reason)
@@ -89,7 +92,10 @@ def reap(now=None, limit: int = 100) -> int:
         for job in expired:
             reason = f"Server {job.server_id or '(unknown)'} stopped responding"
             cleared: dict[str, Any] = {
-                "fetch_token": None, "lease_until": None, "worker_pid": None, "cancel_requested": False
+                "fetch_token": None,
+                "lease_until": None,
+                "worker_pid": None,
+                "cancel_requested": False,
             }
             policy = Retry.from_json(job.retry_policy)
             worker_died = job.worker_pid is not None and job.server_id in alive
@@ -100,25 +106,42 @@ def reap(now=None, limit: int = 100) -> int:
                     f"(worker death {cleared['worker_deaths']}; the job fails at {jobs_settings.MAX_WORKER_DEATHS})"
                 )
             if job.cancel_requested and job.cancel_reason == CancelReason.DELETE:
-                states.apply_state(job, State.DELETED, f"{reason}; deletion had been requested", now=now, fields=cleared)
+                states.apply_state(
+                    job, State.DELETED, f"{reason}; deletion had been requested", now=now, fields=cleared
+                )
             elif worker_died and cleared["worker_deaths"] >= jobs_settings.MAX_WORKER_DEATHS:
                 killed = (
                     f"Killed its worker {cleared['worker_deaths']} times "
                     f"(last: worker {job.worker_pid} of server {job.server_id})"
                 )
                 states.apply_state(
-                    job, State.FAILED, killed, now=now,
-                    fields={**cleared, "exception_class": class_path(WorkerKilled), "exception_message": killed,
-                            "exception_traceback": ""},
+                    job,
+                    State.FAILED,
+                    killed,
+                    now=now,
+                    fields={
+                        **cleared,
+                        "exception_class": class_path(WorkerKilled),
+                        "exception_message": killed,
+                        "exception_traceback": "",
+                    },
                 )
             elif not policy.should_retry(None, job.attempt):
                 states.apply_state(
-                    job, State.FAILED, f"{reason}; retry attempts exhausted ({policy.attempts})",
-                    now=now, fields={**cleared, "exception_class": class_path(ServerStoppedResponding),
-                                     "exception_message": reason},
+                    job,
+                    State.FAILED,
+                    f"{reason}; retry attempts exhausted ({policy.attempts})",
+                    now=now,
+                    fields={
+                        **cleared,
+                        "exception_class": class_path(ServerStoppedResponding),
+                        "exception_message": reason,
+                    },
                 )
             else:
-                states.apply_state(job, State.ENQUEUED, reason, now=now, fields=cleared, data={"attempt": job.attempt})
+                states.apply_state(
+                    job, State.ENQUEUED, reason, now=now, fields=cleared, data={"attempt": job.attempt}
+                )
         notify_servers({job.queue for job in expired if job.state == State.ENQUEUED})
     if expired:
         logger.warning("Reaped %d job(s) whose lease ran out", len(expired))
@@ -205,4 +228,9 @@ def expire_jobs() -> dict:
         status__in=(ServerStatus.STOPPED, ServerStatus.DEAD), heartbeat_at__lt=gone_before
     ).delete()[0]
     removed_counters = statistics.forget_old_counts(now)
-    return {"jobs": removed_jobs, "batches": removed_batches, "servers": removed_servers, "counters": removed_counters}
+    return {
+        "jobs": removed_jobs,
+        "batches": removed_batches,
+        "servers": removed_servers,
+        "counters": removed_counters,
+    }

@@ -38,13 +38,23 @@ CODENAMES = [codename for codename, _ in DECLARED]
 # What each role could do with the fixed role checks, now spelled out. Operators acted on jobs,
 # recurring jobs, batches, queues and alerts; removing a schedule and revealing redacted
 # arguments stay with Admin.
-OPERATOR = [VIEW_JOBS, RETRY_JOBS, DELETE_JOBS, CANCEL_JOBS, TRIGGER_RECURRING, TOGGLE_RECURRING,
-            CANCEL_BATCHES, PAUSE_QUEUES, MANAGE_ALERTS]
+OPERATOR = [
+    VIEW_JOBS,
+    RETRY_JOBS,
+    DELETE_JOBS,
+    CANCEL_JOBS,
+    TRIGGER_RECURRING,
+    TOGGLE_RECURRING,
+    CANCEL_BATCHES,
+    PAUSE_QUEUES,
+    MANAGE_ALERTS,
+]
 ROLES = {
     "Jobs viewer": [VIEW_JOBS],
     "Jobs operator": OPERATOR,
     "Admin": list(CODENAMES),
 }
+
 
 def qualified(codename: str) -> str:
     """'retry_jobs' -> 'jobs.retry_jobs', the form user.has_perm takes."""

@@ -125,7 +125,9 @@ class Recurring:
             raise InvalidSchedule(f"{name}: {exc}") from None
         queue = self.queue if self.queue is not None else task.queue_name
         if queue not in jobs_settings.QUEUES:
-            raise InvalidSchedule(f"{name}: unknown queue {queue!r}; the queues are {', '.join(jobs_settings.QUEUES)}.")
+            raise InvalidSchedule(
+                f"{name}: unknown queue {queue!r}; the queues are {', '.join(jobs_settings.QUEUES)}."
+            )
         if self.misfire not in Misfire.values:
             raise InvalidSchedule(
                 f"{name}: unknown misfire policy {self.misfire!r}; use one of {', '.join(Misfire.values)}."
@@ -234,7 +236,14 @@ def add_or_update(
     `enabled=None` keeps an existing job's state (a new one starts enabled).
     """
     values = Recurring(
-        id, task, cron, queue=queue, tz=tz, args=args, kwargs=kwargs, misfire=misfire,
+        id,
+        task,
+        cron,
+        queue=queue,
+        tz=tz,
+        args=args,
+        kwargs=kwargs,
+        misfire=misfire,
         enabled=True if enabled is None else enabled,
     ).validate()
     now = now or timezone.now()
@@ -349,7 +358,11 @@ def _fire(id: str, now: datetime) -> int:
         # every poll): its transaction is rolled back, the error is kept, the row moves on.
         logger.exception("Recurring job %r could not be fired", id)
         with transaction.atomic():
-            row = RecurringJob.objects.select_for_update(skip_locked=True).filter(pk=id, next_run_at__lte=now).first()
+            row = (
+                RecurringJob.objects.select_for_update(skip_locked=True)
+                .filter(pk=id, next_run_at__lte=now)
+                .first()
+            )
             if row is not None:
                 try:
                     following = next_run(row.cron, row.timezone, now)
@@ -467,13 +480,17 @@ def collect_declarations(app_configs=None) -> list[tuple[str, Recurring]]:
                 continue
             module = importlib.import_module(module_name)
         except Exception as exc:
-            raise InvalidSchedule(f"{module_name} could not be imported: {type(exc).__name__}: {exc}") from exc
+            raise InvalidSchedule(
+                f"{module_name} could not be imported: {type(exc).__name__}: {exc}"
+            ) from exc
         declared = getattr(module, "RECURRING", None)
         if not isinstance(declared, list | tuple):
             raise InvalidSchedule(f"{module_name} has no RECURRING list of Recurring(...) declarations.")
         for item in declared:
             if not isinstance(item, Recurring):
-                raise InvalidSchedule(f"{module_name}: RECURRING lists {item!r}, which is not a Recurring(...).")
+                raise InvalidSchedule(
+                    f"{module_name}: RECURRING lists {item!r}, which is not a Recurring(...)."
+                )
             found.append((module_name, item))
     return found
 

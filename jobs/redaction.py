@@ -59,9 +59,7 @@ def _positional_names(task_path: str) -> tuple[str, ...]:
         return ()
     if task.takes_context and parameters:
         parameters = parameters[1:]
-    return tuple(
-        p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    )
+    return tuple(p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
 
 
 def _mask(value, keys, found):

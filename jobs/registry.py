@@ -23,7 +23,9 @@ def resolve_task(path: str) -> Task:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise UnknownTask(f"Task {path!r} cannot be found: module {module_name!r} does not import ({exc}).") from exc
+        raise UnknownTask(
+            f"Task {path!r} cannot be found: module {module_name!r} does not import ({exc})."
+        ) from exc
     obj = getattr(module, attr, None)
     if obj is None:
         raise UnknownTask(f"Task {path!r} cannot be found: {module_name!r} has no {attr!r}.")

@@ -40,7 +40,13 @@ def _email(value, field: str) -> str:
 
 
 def _order(order_id, *, lock: bool = False) -> PurchaseOrder:
-    return existing(PurchaseOrder.objects.select_related("vendor", "society"), order_id, field="order_id", label="purchase order", lock=lock)
+    return existing(
+        PurchaseOrder.objects.select_related("vendor", "society"),
+        order_id,
+        field="order_id",
+        label="purchase order",
+        lock=lock,
+    )
 
 
 # --- Vendors and orders -----------------------------------------------------------------------

@@ -57,10 +57,14 @@ _BALANCE = ExpressionWrapper(
 # --- Societies and residents ----------------------------------------------------------------
 
 
-
-
 def _resident(resident_id, *, lock: bool = False) -> Resident:
-    return existing(Resident.objects.select_related("society"), resident_id, field="resident_id", label="resident", lock=lock)
+    return existing(
+        Resident.objects.select_related("society"),
+        resident_id,
+        field="resident_id",
+        label="resident",
+        lock=lock,
+    )
 
 
 def _email(value, field: str = "email") -> str:
@@ -168,7 +172,13 @@ def resident_account_refresh(*, resident_id) -> ResidentAccount:
 
 
 def _invoice(invoice_id, *, lock: bool = False) -> Invoice:
-    return existing(Invoice.objects.select_related("resident", "society"), invoice_id, field="invoice_id", label="invoice", lock=lock)
+    return existing(
+        Invoice.objects.select_related("resident", "society"),
+        invoice_id,
+        field="invoice_id",
+        label="invoice",
+        lock=lock,
+    )
 
 
 def invoice_create(

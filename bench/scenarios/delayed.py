@@ -31,8 +31,14 @@ def measure(bench, system, n: int, lead: float, spread: float) -> list[float]:
 
 def run(bench, systems) -> list[Row]:
     p50 = Row(key="delayed_p50", label="Delayed start − run_after, p50", unit="s", better=LOWER)
-    p95 = Row(key="delayed_p95", label="Delayed start − run_after, p95", unit="s", better=LOWER,
-              target=1.0, target_text="p95 ≤ 1 s")
+    p95 = Row(
+        key="delayed_p95",
+        label="Delayed start − run_after, p95",
+        unit="s",
+        better=LOWER,
+        target=1.0,
+        target_text="p95 ≤ 1 s",
+    )
     sizes = bench.sizes
     for system in systems:
         if system.key == "stock":
@@ -48,7 +54,9 @@ def run(bench, systems) -> list[Row]:
                 lateness = measure(bench, system, n, lead, spread)
                 values50.append(percentile(lateness, 0.5))
                 values95.append(percentile(lateness, 0.95))
-                bench.log(f"delayed {system.key} rep {rep + 1}: p50 {values50[-1]:.3f} s, p95 {values95[-1]:.3f} s")
+                bench.log(
+                    f"delayed {system.key} rep {rep + 1}: p50 {values50[-1]:.3f} s, p95 {values95[-1]:.3f} s"
+                )
         setattr(p50, system.key, values50)
         setattr(p95, system.key, values95)
     return [p50, p95]

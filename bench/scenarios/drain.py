@@ -40,12 +40,18 @@ def drain_once(bench, system, workers: int, **env) -> float:
 def verify(bench, system, n: int) -> None:
     """The run did what it claims: every job ran, and ours kept the whole history."""
     if system.key == "ours":
-        succeeded = bench.conn.execute("SELECT count(*) FROM jobs_job WHERE state = 'succeeded'").fetchone()[0]
+        succeeded = bench.conn.execute("SELECT count(*) FROM jobs_job WHERE state = 'succeeded'").fetchone()[
+            0
+        ]
         history = bench.conn.execute("SELECT count(*) FROM jobs_jobstate").fetchone()[0]
         if succeeded != n or history != 3 * n:
-            raise AssertionError(f"ours: {succeeded} of {n} jobs succeeded, {history} history rows (expected {3 * n})")
+            raise AssertionError(
+                f"ours: {succeeded} of {n} jobs succeeded, {history} history rows (expected {3 * n})"
+            )
     elif system.key == "procrastinate":
-        done = bench.conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'").fetchone()[0]
+        done = bench.conn.execute(
+            "SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'"
+        ).fetchone()[0]
         if done != n:
             raise AssertionError(f"procrastinate: {done} of {n} jobs succeeded")
     else:
@@ -58,8 +64,13 @@ def run(bench, systems) -> list[Row]:
     rows = []
     for workers in bench.sizes.drain_workers:
         row = Row(
-            key=f"drain_{workers}", label=f"Drain, {workers} workers", unit="jobs/s", better=HIGHER,
-            target=3.0, target_on_ratio=True, target_text="≥ 3× each peer",
+            key=f"drain_{workers}",
+            label=f"Drain, {workers} workers",
+            unit="jobs/s",
+            better=HIGHER,
+            target=3.0,
+            target_on_ratio=True,
+            target_text="≥ 3× each peer",
         )
         values = {system.key: [] for system in systems}
         # Repetitions alternate between the systems, so that a noisy minute hurts both alike.
@@ -85,20 +96,30 @@ def through_pgbouncer(bench, ours, workers: int) -> Row:
 
     direct = urlsplit(bench.url)
     row = Row(
-        key=f"drain_{workers}_pgbouncer", label=f"Drain, {workers} workers, through PgBouncer (transaction pooling)",
-        unit="jobs/s", better=HIGHER, stock_note="not measured through PgBouncer",
+        key=f"drain_{workers}_pgbouncer",
+        label=f"Drain, {workers} workers, through PgBouncer (transaction pooling)",
+        unit="jobs/s",
+        better=HIGHER,
+        stock_note="not measured through PgBouncer",
         procrastinate_note="not measured through PgBouncer",
     )
-    bouncer = PgBouncer(direct.hostname or "127.0.0.1", direct.port or 5432, pool_size=2 * workers + 4).start()
+    bouncer = PgBouncer(
+        direct.hostname or "127.0.0.1", direct.port or 5432, pool_size=2 * workers + 4
+    ).start()
     try:
-        env = {"DATABASE_URL": bouncer.url(direct.path.lstrip("/")), "DATABASE_POOLER": "transaction",
-               "JOBS_LISTEN_DATABASE_URL": bench.url}
+        env = {
+            "DATABASE_URL": bouncer.url(direct.path.lstrip("/")),
+            "DATABASE_POOLER": "transaction",
+            "JOBS_LISTEN_DATABASE_URL": bench.url,
+        }
         pooled, plain = [], []
         for rep in range(bench.sizes.repetitions):
             pooled.append(drain_once(bench, ours, workers, **env))
             plain.append(drain_once(bench, ours, workers))
-            bench.log(f"drain ours {workers}w rep {rep + 1}: {pooled[-1]:,.0f} jobs/s through PgBouncer, "
-                      f"{plain[-1]:,.0f} direct")
+            bench.log(
+                f"drain ours {workers}w rep {rep + 1}: {pooled[-1]:,.0f} jobs/s through PgBouncer, "
+                f"{plain[-1]:,.0f} direct"
+            )
     finally:
         bouncer.stop()
     from bench.stats import median

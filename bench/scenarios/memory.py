@@ -78,12 +78,23 @@ def measure(bench, system) -> tuple[int, int, float, float]:
 def run(bench, systems) -> list[Row]:
     workers = bench.sizes.memory_workers
     n = bench.sizes.memory_jobs
-    before = Row(key="rss_before", label=f"Worker RSS before ({workers} workers, total)", unit="MiB", better=LOWER)
+    before = Row(
+        key="rss_before", label=f"Worker RSS before ({workers} workers, total)", unit="MiB", better=LOWER
+    )
     after = Row(key="rss_after", label=f"Worker RSS after {n:,} jobs", unit="MiB", better=LOWER)
-    growth = Row(key="rss_growth", label="Worker RSS growth", unit="%", better=LOWER,
-                 target=10.0, target_text="< 10 %", comparable=False)
+    growth = Row(
+        key="rss_growth",
+        label="Worker RSS growth",
+        unit="%",
+        better=LOWER,
+        target=10.0,
+        target_text="< 10 %",
+        comparable=False,
+    )
     cpu_server = Row(key="cpu_server", label="CPU per job, server processes", unit="ms", better=LOWER)
-    cpu_database = Row(key="cpu_database", label="CPU per job, their PostgreSQL backends", unit="ms", better=LOWER)
+    cpu_database = Row(
+        key="cpu_database", label="CPU per job, their PostgreSQL backends", unit="ms", better=LOWER
+    )
     for system in systems:
         if system.key == "procrastinate":
             # Not asked for (issue 18 compares drains, latencies and enqueues with it), and its

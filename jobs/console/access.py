@@ -105,9 +105,9 @@ def console_action_by_field(field: str, permissions: dict[str, str]):
     fallback = next(iter(permissions.values()))
 
     def decorator(view):
-        guarded = require_POST(csrf_protect(_guard(
-            view, lambda request: permissions.get(request.POST.get(field, ""), fallback)
-        )))
+        guarded = require_POST(
+            csrf_protect(_guard(view, lambda request: permissions.get(request.POST.get(field, ""), fallback)))
+        )
         guarded.console_permission = dict(permissions)
         return guarded
 

@@ -88,7 +88,10 @@ def run_job_action(action: str, job_ids, *, user, reason: str = "") -> Outcome:
             outcome.done.append(job_id)
     noun = "job" if len(outcome.done) == 1 else "jobs"
     audit.record(
-        user, action, [(audit.JOB, job_id) for job_id in outcome.done], reason=reason,
+        user,
+        action,
+        [(audit.JOB, job_id) for job_id in outcome.done],
+        reason=reason,
         summary=f"{JOB_ACTIONS[action]['label']}: {len(outcome.done)} {noun} {outcome.verb}"
         + (f", {len(outcome.refused)} refused" if outcome.refused else ""),
         details={"refused": [{"job": str(job_id), "reason": text} for job_id, text in outcome.refused]},
@@ -105,8 +108,13 @@ def cancel_batch(batch_id, *, user, reason: str = "") -> Outcome:
         outcome.refused.append((batch_id, str(exc)))
     else:
         outcome.done.append(batch_id)
-    audit.record(user, "batch_cancel", [(audit.BATCH, batch_id)], reason=reason,
-                 summary="Batch cancelled" if outcome.done else f"Batch not cancelled: {outcome.refused[0][1]}")
+    audit.record(
+        user,
+        "batch_cancel",
+        [(audit.BATCH, batch_id)],
+        reason=reason,
+        summary="Batch cancelled" if outcome.done else f"Batch not cancelled: {outcome.refused[0][1]}",
+    )
     _forget_cached()
     return outcome
 
@@ -216,7 +224,9 @@ def preview_batch_cancel(batch) -> Preview:
     batch_ids, frontier = [batch.pk], [batch.pk]
     while frontier:  # nested batches still started are cancelled with it
         frontier = list(
-            Batch.objects.filter(parent_id__in=frontier, state=BatchState.STARTED).values_list("pk", flat=True)
+            Batch.objects.filter(parent_id__in=frontier, state=BatchState.STARTED).values_list(
+                "pk", flat=True
+            )
         )
         batch_ids += frontier
     members = Job.objects.filter(batch_id__in=batch_ids)
@@ -224,7 +234,9 @@ def preview_batch_cancel(batch) -> Preview:
     running = members.filter(state=State.PROCESSING).count()
     notes = [f"{running} running: asked to stop."] if running else []
     if len(batch_ids) > 1:
-        notes.append(f"{len(batch_ids) - 1} nested batch{'es' if len(batch_ids) > 2 else ''} cancelled with it.")
+        notes.append(
+            f"{len(batch_ids) - 1} nested batch{'es' if len(batch_ids) > 2 else ''} cancelled with it."
+        )
     return Preview(
         heading=f"Cancel the batch {batch.description or batch.pk}?",
         consequence=(
@@ -232,8 +244,11 @@ def preview_batch_cancel(batch) -> Preview:
             "The batch becomes Cancelled and cannot be restarted."
         ),
         count=pending + running,
-        items=list(members.filter(state__in=(*BATCH_PENDING, State.PROCESSING))
-                   .only("id", "task_path", "state", "queue").order_by("created_at", "pk")[:PREVIEW_ROWS]),
+        items=list(
+            members.filter(state__in=(*BATCH_PENDING, State.PROCESSING))
+            .only("id", "task_path", "state", "queue")
+            .order_by("created_at", "pk")[:PREVIEW_ROWS]
+        ),
         notes=notes,
         button="Yes, cancel the batch",
     )

@@ -21,7 +21,16 @@ PADDING = 12
 MAX_NODES = 120
 MAX_BATCH_MEMBERS = 60
 MAX_PARENT_WALK = 50
-JOB_FIELDS = ("id", "task_path", "state", "parent_id", "batch_id", "awaiting_batch_id", "continuation_on", "created_at")
+JOB_FIELDS = (
+    "id",
+    "task_path",
+    "state",
+    "parent_id",
+    "batch_id",
+    "awaiting_batch_id",
+    "continuation_on",
+    "created_at",
+)
 
 
 @dataclass
@@ -213,7 +222,9 @@ def batch_graph(batch: Batch) -> Graph:
         graph.connect(graph_key(batch), "more")
     # What waits for the batch runs after all of its units: a join from each unit drawn.
     units = [key for key, node in graph.nodes.items() if node.layer == 1]
-    waiting = list(Job.objects.filter(awaiting_batch=batch).only(*JOB_FIELDS).order_by("created_at", "pk")[:20])
+    waiting = list(
+        Job.objects.filter(awaiting_batch=batch).only(*JOB_FIELDS).order_by("created_at", "pk")[:20]
+    )
     for job in waiting:
         if graph.add(_job_node(job, 2)):
             for index, unit in enumerate(units or [graph_key(batch)]):

@@ -60,8 +60,15 @@ class Page:
         return self.newer is None
 
 
-def keyset_page(queryset, *, time_field: str, older: str | None = None, newer: str | None = None,
-                size: int | None = None, ascending: bool = False) -> Page:
+def keyset_page(
+    queryset,
+    *,
+    time_field: str,
+    older: str | None = None,
+    newer: str | None = None,
+    size: int | None = None,
+    ascending: bool = False,
+) -> Page:
     """The page of `queryset` after/before a cursor: newest first by `time_field` (then id), or
     with `ascending` soonest first (the Scheduled list, by due time). `older` is the cursor of
     the page that follows in that order, `newer` of the page before it."""
@@ -143,7 +150,9 @@ def search_jobs(queryset, text: str):
         return queryset.filter(pk=job_id)
     if text.isdigit() or text.startswith(("hangfire:", "schtasks:")):
         # An imported job by its old id: "42" is Hangfire job 42 of whichever schema it came from.
-        imported = queryset.exclude(external_id="").filter(Q(external_id=text) | Q(external_id__endswith=f":{text}"))
+        imported = queryset.exclude(external_id="").filter(
+            Q(external_id=text) | Q(external_id__endswith=f":{text}")
+        )
         if imported.exists():
             return imported
     found = (
@@ -156,9 +165,9 @@ def search_jobs(queryset, text: str):
     by_id = id_prefix_filter(text)
     if by_id is not None:
         found = by_id | found
-    return queryset.annotate(_args_text=Cast("args", TextField()), _kwargs_text=Cast("kwargs", TextField())).filter(
-        found
-    )
+    return queryset.annotate(
+        _args_text=Cast("args", TextField()), _kwargs_text=Cast("kwargs", TextField())
+    ).filter(found)
 
 
 def task_filter(text: str, known_paths) -> Q:

@@ -220,7 +220,9 @@ def compute_history(now=None) -> dict:
     hours = [timezone.localtime(this_hour.astimezone(UTC) - timedelta(hours=23 - i), tz) for i in range(24)]
     # Day starts are computed in the zone one by one: across a DST change they are not 24 h apart.
     first_day = this_hour.date() - timedelta(days=6)
-    days = [timezone.make_aware(datetime.combine(first_day + timedelta(days=i), time.min), tz) for i in range(7)]
+    days = [
+        timezone.make_aware(datetime.combine(first_day + timedelta(days=i), time.min), tz) for i in range(7)
+    ]
     day_index = {start.date(): i for i, start in enumerate(days)}
     by_hour: list[dict[str, int]] = [{} for _ in hours]
     by_day: list[dict[str, int]] = [{} for _ in days]

@@ -17,8 +17,14 @@ class AuditEntry(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     at = models.DateTimeField(default=timezone.now)
     # The person, and their name as it was (the user may be deleted or renamed later).
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                             related_name="+", db_index=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
     username = models.CharField(max_length=150)
     # A short verb: "requeue", "delete", "reveal_arguments", "recurring_trigger", …
     action = models.CharField(max_length=50)

@@ -103,7 +103,9 @@ class Batch(models.Model):
     failed = models.PositiveIntegerField(default=0)
     deleted = models.PositiveIntegerField(default=0)
     # A nested batch counts as one unit of its parent.
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -113,7 +115,9 @@ class Batch(models.Model):
         verbose_name_plural = "batches"
         indexes = [
             models.Index(fields=["-created_at"], name="batch_created_idx"),
-            models.Index(fields=["expires_at"], name="batch_expiry_idx", condition=Q(expires_at__isnull=False)),
+            models.Index(
+                fields=["expires_at"], name="batch_expiry_idx", condition=Q(expires_at__isnull=False)
+            ),
         ]
 
     def __str__(self):
@@ -252,40 +256,50 @@ class Job(models.Model):
             # Scheduled and Awaiting jobs per queue, counted index-only by /metrics (jobs/metrics.py):
             # the other states have an index with the queue already (claim, server).
             models.Index(
-                fields=["state", "queue"], name="job_waiting_queue_idx",
+                fields=["state", "queue"],
+                name="job_waiting_queue_idx",
                 condition=Q(state__in=["scheduled", "awaiting"]),
             ),
             # Jobs waiting for their next attempt (the console's Retries counter and page).
             models.Index(
-                fields=["-state_changed_at"], name="job_retry_idx", condition=Q(state=State.SCHEDULED, attempt__gt=0)
+                fields=["-state_changed_at"],
+                name="job_retry_idx",
+                condition=Q(state=State.SCHEDULED, attempt__gt=0),
             ),
             # A server's running jobs (lease renewal, shutdown); a recurring job's history.
             models.Index(fields=["server"], name="job_server_idx", condition=Q(state=State.PROCESSING)),
             models.Index(
-                fields=["recurring_job", "-created_at"], name="job_recurring_idx",
+                fields=["recurring_job", "-created_at"],
+                name="job_recurring_idx",
                 condition=Q(recurring_job__isnull=False),
             ),
             # Continuations of a job or a batch, members of a batch.
             models.Index(fields=["parent"], name="job_parent_idx", condition=Q(parent__isnull=False)),
             models.Index(fields=["batch"], name="job_batch_idx", condition=Q(batch__isnull=False)),
             models.Index(
-                fields=["awaiting_batch"], name="job_awaiting_batch_idx", condition=Q(awaiting_batch__isnull=False)
+                fields=["awaiting_batch"],
+                name="job_awaiting_batch_idx",
+                condition=Q(awaiting_batch__isnull=False),
             ),
             # Imported jobs by their old id (empty for every other job, hence partial).
             models.Index(fields=["external_id"], name="job_external_idx", condition=~Q(external_id="")),
             # Flow control's counts inside the claim: Processing jobs per concurrency key, recent
             # starts per rate key. Partial: plain jobs write no entry.
             models.Index(
-                fields=["concurrency_key"], name="job_concurrency_idx",
+                fields=["concurrency_key"],
+                name="job_concurrency_idx",
                 condition=Q(state="processing", concurrency_key__isnull=False),
             ),
-            models.Index(fields=["rate_key", "started_at"], name="job_rate_idx", condition=Q(rate_key__isnull=False)),
+            models.Index(
+                fields=["rate_key", "started_at"], name="job_rate_idx", condition=Q(rate_key__isnull=False)
+            ),
         ]
         constraints = [
             # Unique jobs (River's shape): one row per key among those in one of the states the
             # key was declared for. strpos: no state's name is part of another's.
             models.UniqueConstraint(
-                fields=["unique_key"], name="job_unique_key",
+                fields=["unique_key"],
+                name="job_unique_key",
                 condition=Q(unique_key__isnull=False) & Q(GreaterThan(StrIndex("unique_states", "state"), 0)),
             ),
         ]
@@ -329,7 +343,9 @@ class FinishedCount(models.Model):
     pk = models.CompositePrimaryKey("bucket", "state")
     # The interval's start: a multiple of 15 minutes in UTC.
     bucket = models.DateTimeField()
-    state = models.CharField(max_length=20, choices=[(s.value, s.label) for s in (State.SUCCEEDED, State.FAILED)])
+    state = models.CharField(
+        max_length=20, choices=[(s.value, s.label) for s in (State.SUCCEEDED, State.FAILED)]
+    )
     count = models.PositiveIntegerField()
 
     def __str__(self):

@@ -207,7 +207,9 @@ class JobBroker(Broker):
         now = timezone.now()
         status = states.server_status_for(stat.status)
         if self.server_id is None:
-            self.server_id = f"{stat.host or socket.gethostname()}:{stat.pid}:{uuid.UUID(str(stat.cluster_id)).hex[:8]}"
+            self.server_id = (
+                f"{stat.host or socket.gethostname()}:{stat.pid}:{uuid.UUID(str(stat.cluster_id)).hex[:8]}"
+            )
         Server.objects.update_or_create(
             pk=self.server_id,
             defaults={

@@ -68,7 +68,8 @@ class JobSentinel(Sentinel):
         # (django-q2's spawn_process recognises its own worker function only: do what it does.)
         timer = Value("f", -1)
         process = get_mp_context().Process(
-            target=worker.run_worker, name=f"Process-{uuid.uuid4().hex}",
+            target=worker.run_worker,
+            name=f"Process-{uuid.uuid4().hex}",
             args=(self.task_queue, self.result_queue, timer, self.timeout, self._server_id(), self.event_out),
         )
         process.daemon = Conf.DAEMONIZE_WORKERS
@@ -126,7 +127,9 @@ class JobSentinel(Sentinel):
         """On exit, multiprocessing ends daemonic children with SIGTERM and joins them; ours disregard
         SIGTERM, so a child still alive now (a monitor stuck past its wait) would hang the exit."""
         for process in multiprocessing.active_children():
-            logger.warning("Killing %s (pid %s), still running at the end of the stop", process.name, process.pid)
+            logger.warning(
+                "Killing %s (pid %s), still running at the end of the stop", process.name, process.pid
+            )
             process.kill()  # SIGKILL
             process.join(5)
 
@@ -173,9 +176,16 @@ class JobSentinel(Sentinel):
         with transaction.atomic():
             for job in Job.objects.select_for_update().filter(server_id=server_id, state=State.PROCESSING):
                 states.apply_state(
-                    job, State.ENQUEUED, f"Server {server_id} shut down before the job finished",
-                    fields={"fetch_token": None, "lease_until": None, "worker_pid": None,
-                            "cancel_requested": False, "cancel_reason": ""},
+                    job,
+                    State.ENQUEUED,
+                    f"Server {server_id} shut down before the job finished",
+                    fields={
+                        "fetch_token": None,
+                        "lease_until": None,
+                        "worker_pid": None,
+                        "cancel_requested": False,
+                        "cancel_reason": "",
+                    },
                 )
 
     def _mark_stopped(self):
@@ -207,6 +217,8 @@ class JobCluster(Cluster):
             if not self.sentinel.is_alive():
                 if self.sentinel.exitcode == 0:
                     break
-                raise RuntimeError(f"Job server {self.name} failed to start (exit code {self.sentinel.exitcode})")
+                raise RuntimeError(
+                    f"Job server {self.name} failed to start (exit code {self.sentinel.exitcode})"
+                )
             time.sleep(0.1)
         return self.pid

@@ -84,7 +84,9 @@ class Listener:
         else:
             params = connection.get_connection_params()
             keep = {
-                k: v for k, v in params.items() if k in {"dbname", "user", "password", "host", "port", "sslmode"}
+                k: v
+                for k, v in params.items()
+                if k in {"dbname", "user", "password", "host", "port", "sslmode"}
             }
             conn = psycopg.connect(**keep, autocommit=True, connect_timeout=5)
         conn.execute(f"LISTEN {NOTIFY_CHANNEL}")

@@ -203,7 +203,13 @@ def _run(job: Job, *, claim_next: bool) -> tuple[str, Job | None]:
             output.write_rest(printed)  # the last lines, before the outcome of an error outside the task
             raise
         outcome, next_job = finish(
-            job, token, result=result, exception=exception, duration=duration, claim_next=claim_next, printed=printed
+            job,
+            token,
+            result=result,
+            exception=exception,
+            duration=duration,
+            claim_next=claim_next,
+            printed=printed,
         )
         _send_finished(task_result, outcome, result, exception)
         return outcome, next_job
@@ -238,7 +244,10 @@ def _send_finished(task_result, outcome: str, result, exception) -> None:
         task_finished.send(JobBackend, task_result=task_result)
         return
     task_result.errors.append(
-        TaskError(exception_class_path=class_path(type(exception)), traceback="".join(traceback.format_exception(exception)))
+        TaskError(
+            exception_class_path=class_path(type(exception)),
+            traceback="".join(traceback.format_exception(exception)),
+        )
     )
     # Django's receiver logs sys.exc_info(): send inside a handler of the job's exception, as
     # Django's own backends do.
@@ -304,7 +313,14 @@ def _exception_fields(exc: BaseException) -> dict:
 
 
 def finish(
-    job: Job, token: str, *, result=None, exception=None, duration: float, retry: bool = True, claim_next: bool = False,
+    job: Job,
+    token: str,
+    *,
+    result=None,
+    exception=None,
+    duration: float,
+    retry: bool = True,
+    claim_next: bool = False,
     printed: output.Capture | None = None,
 ) -> tuple[str, Job | None]:
     """Write the outcome of a run, if this delivery still holds the job; with `claim_next`, also
@@ -319,7 +335,10 @@ def finish(
         state, next_job = worker.with_claim_retry(
             lambda: _succeed(job, token, result, duration, claim=claim_next, printed=printed),
             lambda: _succeed(job, token, result, duration, claim=False, printed=printed),
-            job, claim_next, "recording a job's outcome", with_database_retry,
+            job,
+            claim_next,
+            "recording a job's outcome",
+            with_database_retry,
         )
         if state is not None:
             return state, next_job
@@ -366,7 +385,12 @@ def _succeed(
     if done is None:
         return None, next_job
     output.rest_written(printed)
-    job.state, job.state_reason, job.state_changed_at, job.expires_at = State.SUCCEEDED, params["reason"], done[0], done[1]
+    job.state, job.state_reason, job.state_changed_at, job.expires_at = (
+        State.SUCCEEDED,
+        params["reason"],
+        done[0],
+        done[1],
+    )
     job.finished_at = done[0]
     job.fetch_token = job.lease_until = job.worker_pid = None
     job.result = stored
@@ -381,15 +405,24 @@ def _snooze(locked: Job, snooze: Snooze, *, now, cleared: dict, data: dict) -> N
     if locked.snoozes >= limit:
         errors = _exception_fields(snooze)
         apply_state(
-            locked, State.FAILED, f"Snoozed more than {limit} times (JOBS_MAX_SNOOZES)", now=now,
-            fields={**cleared, **errors}, data={**data, "exception": errors},
+            locked,
+            State.FAILED,
+            f"Snoozed more than {limit} times (JOBS_MAX_SNOOZES)",
+            now=now,
+            fields={**cleared, **errors},
+            data={**data, "exception": errors},
         )
         return
     apply_state(
-        locked, State.SCHEDULED, str(snooze), now=now,
+        locked,
+        State.SCHEDULED,
+        str(snooze),
+        now=now,
         fields={
-            **cleared, "run_at": now + timedelta(seconds=snooze.seconds),
-            "attempt": max(locked.attempt - 1, 0), "snoozes": locked.snoozes + 1,
+            **cleared,
+            "run_at": now + timedelta(seconds=snooze.seconds),
+            "attempt": max(locked.attempt - 1, 0),
+            "snoozes": locked.snoozes + 1,
         },
         data={**data, "snooze": snooze.seconds},
     )
@@ -397,22 +430,43 @@ def _snooze(locked: Job, snooze: Snooze, *, now, cleared: dict, data: dict) -> N
 
 def _finish(job: Job, token: str, *, result, exception, duration: float, retry: bool) -> str:
     with transaction.atomic():
-        locked = Job.objects.select_for_update().filter(pk=job.pk, fetch_token=token, state=State.PROCESSING).first()
+        locked = (
+            Job.objects.select_for_update()
+            .filter(pk=job.pk, fetch_token=token, state=State.PROCESSING)
+            .first()
+        )
         if locked is None:
             logger.warning("Job %s: finished after losing its lease; outcome dropped", job.pk)
             return "stale"
         # Read the clock only once the row is ours: a continuation added while we waited for
         # the lock must not get a release time earlier than its own creation.
         now = timezone.now()
-        cleared: dict[str, Any] = {"fetch_token": None, "lease_until": None, "finished_at": now, "worker_pid": None}
-        data: dict[str, Any] = {"duration": round(duration, 6), "attempt": locked.attempt, "server": locked.server_id}
+        cleared: dict[str, Any] = {
+            "fetch_token": None,
+            "lease_until": None,
+            "finished_at": now,
+            "worker_pid": None,
+        }
+        data: dict[str, Any] = {
+            "duration": round(duration, 6),
+            "attempt": locked.attempt,
+            "server": locked.server_id,
+        }
         if locked.cancel_requested:
             cleared.update(cancel_requested=False, cancel_reason="")
             if locked.cancel_reason == CancelReason.SHUTDOWN:
-                apply_state(locked, State.ENQUEUED, f"Server {locked.server_id} shut down before the job finished",
-                            now=now, fields={**cleared, "finished_at": None}, data=data)
+                apply_state(
+                    locked,
+                    State.ENQUEUED,
+                    f"Server {locked.server_id} shut down before the job finished",
+                    now=now,
+                    fields={**cleared, "finished_at": None},
+                    data=data,
+                )
             else:
-                apply_state(locked, State.DELETED, "Deleted while processing", now=now, fields=cleared, data=data)
+                apply_state(
+                    locked, State.DELETED, "Deleted while processing", now=now, fields=cleared, data=data
+                )
         elif isinstance(exception, Snooze):
             _snooze(locked, exception, now=now, cleared=cleared, data=data)
         elif exception is None:
@@ -428,13 +482,21 @@ def _finish(job: Job, token: str, *, result, exception, duration: float, retry: 
             if retry and policy.should_retry(exception, retry_number):
                 delay = policy.delay_for(retry_number)
                 apply_state(
-                    locked, State.SCHEDULED, f"Retry attempt {retry_number} of {policy.attempts}: {summary}",
-                    now=now, fields={**cleared, **errors, "run_at": now + timedelta(seconds=delay)}, data=data,
+                    locked,
+                    State.SCHEDULED,
+                    f"Retry attempt {retry_number} of {policy.attempts}: {summary}",
+                    now=now,
+                    fields={**cleared, **errors, "run_at": now + timedelta(seconds=delay)},
+                    data=data,
                 )
             elif retry and policy.on_exhausted == "delete" and retry_number > policy.attempts:
                 apply_state(
-                    locked, State.DELETED, f"Retry attempts exhausted ({policy.attempts}): {summary}",
-                    now=now, fields={**cleared, **errors}, data=data,
+                    locked,
+                    State.DELETED,
+                    f"Retry attempts exhausted ({policy.attempts}): {summary}",
+                    now=now,
+                    fields={**cleared, **errors},
+                    data=data,
                 )
             else:
                 apply_state(locked, State.FAILED, summary, now=now, fields={**cleared, **errors}, data=data)

@@ -58,7 +58,9 @@ def when(moment):
         return ""
     return format_html(
         '<time datetime="{}">{}</time> <span class="quiet relative">({})</span>',
-        moment.isoformat(), local_text(moment), humanize.relative(moment, timezone.now()),
+        moment.isoformat(),
+        local_text(moment),
+        humanize.relative(moment, timezone.now()),
     )
 
 

@@ -19,23 +19,52 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Every row of the table, by key: (ours must have a figure, stock must have a figure or a reason).
 EXPECTED_ROWS = [
-    "enqueue_single", "enqueue_bulk", "drain_2", "drain_4", "drain_2_pgbouncer",
-    "latency_p50", "latency_p95", "latency_max", "delayed_p50", "delayed_p95",
-    "rss_before", "rss_after", "rss_growth", "cpu_server", "cpu_database",
-    "servers_1", "servers_2", "servers_scaling", "servers_1_claim", "servers_2_claim",
-    "priority_p50", "priority_p95", "priority_max",
-    "console_dashboard", "console_failed", "console_succeeded_deep", "console_job_detail", "console_recurring",
+    "enqueue_single",
+    "enqueue_bulk",
+    "drain_2",
+    "drain_4",
+    "drain_2_pgbouncer",
+    "latency_p50",
+    "latency_p95",
+    "latency_max",
+    "delayed_p50",
+    "delayed_p95",
+    "rss_before",
+    "rss_after",
+    "rss_growth",
+    "cpu_server",
+    "cpu_database",
+    "servers_1",
+    "servers_2",
+    "servers_scaling",
+    "servers_1_claim",
+    "servers_2_claim",
+    "priority_p50",
+    "priority_p95",
+    "priority_max",
+    "console_dashboard",
+    "console_failed",
+    "console_succeeded_deep",
+    "console_job_detail",
+    "console_recurring",
     "console_metrics_scrape",
-    "predictions_mdape_25", "predictions_mdape_50", "predictions_mdape_75",
-    "output_drain_quiet", "output_drain_printing", "output_cost",
-    "flow_unused_drain", "flow_keyed_drain",
+    "predictions_mdape_25",
+    "predictions_mdape_50",
+    "predictions_mdape_75",
+    "output_drain_quiet",
+    "output_drain_printing",
+    "output_cost",
+    "flow_unused_drain",
+    "flow_keyed_drain",
 ]
 CONSOLE_ROWS = {key for key in EXPECTED_ROWS if key.startswith("console_")}
 # Rows of ours only (the peers' columns say why): the console, ours through PgBouncer, many servers,
 # priority under load, duration predictions, job output.
-OURS_ONLY = CONSOLE_ROWS | {"drain_2_pgbouncer"} | {
-    key for key in EXPECTED_ROWS if key.startswith(("servers_", "priority_", "predictions_", "output_"))
-}
+OURS_ONLY = (
+    CONSOLE_ROWS
+    | {"drain_2_pgbouncer"}
+    | {key for key in EXPECTED_ROWS if key.startswith(("servers_", "priority_", "predictions_", "output_"))}
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +78,26 @@ def quick_run(tmp_path_factory):
     env.pop("BENCH_MARKS_DIR", None)
     started = time.monotonic()
     completed = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--output", str(out / "quick.md"), "--json", str(out / "quick.json")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--output",
+            str(out / "quick.md"),
+            "--json",
+            str(out / "quick.json"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     elapsed = time.monotonic() - started
-    assert completed.returncode == 0, f"bench --quick failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-6000:]}"
+    assert completed.returncode == 0, (
+        f"bench --quick failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-6000:]}"
+    )
     return {
         "stdout": completed.stdout,
         "report": (out / "quick.md").read_text(),
@@ -81,7 +125,11 @@ def test_every_row_has_both_systems(quick_run):
         else:
             assert row["procrastinate"], f"{key}: no figure for procrastinate ({row['procrastinate_note']})"
     # Rates and times are real measurements, not placeholders.
-    assert rows["drain_2"]["ours"][0] > 1 and rows["drain_2"]["stock"][0] > 1 and rows["drain_2"]["procrastinate"][0] > 1
+    assert (
+        rows["drain_2"]["ours"][0] > 1
+        and rows["drain_2"]["stock"][0] > 1
+        and rows["drain_2"]["procrastinate"][0] > 1
+    )
     assert 0 < rows["latency_p50"]["ours"][0] <= rows["latency_max"]["ours"][0]
 
 

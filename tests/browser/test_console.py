@@ -20,7 +20,9 @@ def state_badge(page):
     return page.locator("#job .state").first
 
 
-def test_each_role_sees_what_it_may_see_and_gets_the_buttons_it_may_use(page, login, console_url, live_server):
+def test_each_role_sees_what_it_may_see_and_gets_the_buttons_it_may_use(
+    page, login, console_url, live_server
+):
     failed = factories.failed(message="mail server down")
     row = factories.recurring("console-roles")
 
@@ -105,7 +107,9 @@ def test_trigger_a_recurring_job_and_watch_its_job_succeed(page, login, console_
         rows = page.locator("#recurring-history tbody tr[data-job-id]")
         expect(rows).to_have_count(1)
         job_id = rows.first.get_attribute("data-job-id")
-        cluster.wait_for(lambda: Execution.objects.filter(key=key).exists(), message="the triggered job to run")
+        cluster.wait_for(
+            lambda: Execution.objects.filter(key=key).exists(), message="the triggered job to run"
+        )
         wait_for(lambda: Job.objects.get(pk=job_id).state == State.SUCCEEDED, 10)
         page.reload()
         expect(rows.first.locator(".state")).to_have_text("succeeded")
@@ -118,7 +122,9 @@ def test_retry_a_failed_job_from_the_retries_page_and_watch_it_succeed(page, log
     login("operator")
     with run_cluster(workers=1) as cluster:
         job_id = tasks.fail_first_run.enqueue(key).id
-        cluster.wait_for(lambda: Job.objects.get(pk=job_id).state == State.FAILED, message="the first run to fail")
+        cluster.wait_for(
+            lambda: Job.objects.get(pk=job_id).state == State.FAILED, message="the first run to fail"
+        )
         page.goto(console_url("retries"))
         row = page.locator(f'tr[data-job-id="{job_id}"]')
         expect(row).to_contain_text(f"first run of {key} fails")

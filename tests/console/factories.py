@@ -50,8 +50,10 @@ def make_user(role: str, password: str | None = None) -> User | None:
         return None
     roles.ensure_roles()
     user = User.objects.create_user(
-        username=f"{role}-{uuid.uuid4().hex[:6]}", password=password,
-        is_staff=True, is_superuser=role == "superuser",
+        username=f"{role}-{uuid.uuid4().hex[:6]}",
+        password=password,
+        is_staff=True,
+        is_superuser=role == "superuser",
     )
     if role in ROLE_GROUPS:
         user.groups.add(Group.objects.get(name=ROLE_GROUPS[role]))
@@ -137,8 +139,15 @@ def recurring(id="console-probe", *, enabled=True, cron="0 6 1 * *"):
 def server(id="console-server", *, heartbeat_age=0.0, status="running") -> Server:
     now = timezone.now()
     return Server.objects.create(
-        id=id, host="console-host", pid=4242, queues=QUEUES, worker_count=2, worker_pids=[1, 2],
-        status=status, started_at=now - timedelta(hours=1), heartbeat_at=now - timedelta(seconds=heartbeat_age),
+        id=id,
+        host="console-host",
+        pid=4242,
+        queues=QUEUES,
+        worker_count=2,
+        worker_pids=[1, 2],
+        status=status,
+        started_at=now - timedelta(hours=1),
+        heartbeat_at=now - timedelta(seconds=heartbeat_age),
     )
 
 

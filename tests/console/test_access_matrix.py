@@ -66,8 +66,11 @@ CONFIRMED = {"confirm": "yes"}
 def _job_action(state_factory, expect, data=None):
     def setup():
         target = state_factory()
-        return {"kwargs": {"job_id": target.pk}, "data": data,
-                "effect": lambda: expect(Job.objects.get(pk=target.pk))}
+        return {
+            "kwargs": {"job_id": target.pk},
+            "data": data,
+            "effect": lambda: expect(Job.objects.get(pk=target.pk)),
+        }
 
     return setup
 
@@ -78,8 +81,10 @@ def _bulk(action, expected_state, data=None):
         return {
             "kwargs": {},
             "data": {"action": action, "job": [str(first.pk), str(second.pk)], **(data or {})},
-            "effect": lambda: set(Job.objects.filter(pk__in=[first.pk, second.pk]).values_list("state", flat=True))
-            == {expected_state},
+            "effect": lambda: (
+                set(Job.objects.filter(pk__in=[first.pk, second.pk]).values_list("state", flat=True))
+                == {expected_state}
+            ),
         }
 
     return setup
@@ -140,6 +145,7 @@ UNKNOWN_JOB = {"job_id": uuid.UUID(int=1)}
 UNKNOWN_BATCH = {"batch_id": uuid.UUID(int=2)}
 UNKNOWN_RECURRING = {"recurring_id": "no-such-recurring-job"}
 
+
 def _queue_pause():
     return {
         "kwargs": {"queue": "low-priority"},
@@ -163,44 +169,63 @@ MATRIX = {
     "stats": Case(p.VIEW_JOBS),
     "queue_pause": Case(p.PAUSE_QUEUES, "POST", setup=_queue_pause, unknown=UNKNOWN_QUEUE),
     "queue_resume": Case(p.PAUSE_QUEUES, "POST", setup=_queue_resume, unknown=UNKNOWN_QUEUE),
-    "job_list": Case(p.VIEW_JOBS, setup=lambda: {"kwargs": {"state": "failed"}}, unknown={"state": "exploded"}),
+    "job_list": Case(
+        p.VIEW_JOBS, setup=lambda: {"kwargs": {"state": "failed"}}, unknown={"state": "exploded"}
+    ),
     "job_bulk": Case(p.RETRY_JOBS, "POST", setup=_bulk("requeue", State.ENQUEUED)),
-    "job_bulk:delete": Case(p.DELETE_JOBS, "POST", setup=_bulk("delete", State.DELETED, CONFIRMED),
-                            url_name="job_bulk"),
+    "job_bulk:delete": Case(
+        p.DELETE_JOBS, "POST", setup=_bulk("delete", State.DELETED, CONFIRMED), url_name="job_bulk"
+    ),
     "job_detail": Case(p.VIEW_JOBS, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),
     "job_graph": Case(p.VIEW_JOBS, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),
     "job_live": Case(p.VIEW_JOBS, setup=_job_in(factories.processing), unknown=UNKNOWN_JOB),
     "job_arguments": Case(p.VIEW_ARGUMENTS, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),
     "job_requeue": Case(
-        p.RETRY_JOBS, "POST", setup=_job_action(factories.failed, lambda j: j.state == State.ENQUEUED),
+        p.RETRY_JOBS,
+        "POST",
+        setup=_job_action(factories.failed, lambda j: j.state == State.ENQUEUED),
         unknown=UNKNOWN_JOB,
     ),
     "job_delete": Case(
-        p.DELETE_JOBS, "POST", setup=_job_action(factories.enqueued, lambda j: j.state == State.DELETED, CONFIRMED),
+        p.DELETE_JOBS,
+        "POST",
+        setup=_job_action(factories.enqueued, lambda j: j.state == State.DELETED, CONFIRMED),
         unknown=UNKNOWN_JOB,
     ),
     "job_cancel": Case(
-        p.CANCEL_JOBS, "POST", setup=_job_action(factories.processing, lambda j: j.cancel_requested),
+        p.CANCEL_JOBS,
+        "POST",
+        setup=_job_action(factories.processing, lambda j: j.cancel_requested),
         unknown=UNKNOWN_JOB,
     ),
     "retries": Case(p.VIEW_JOBS),
     "recurring_list": Case(p.VIEW_JOBS, setup=lambda: {"kwargs": {}, "row": factories.recurring()}),
     "recurring_detail": Case(p.VIEW_JOBS, setup=_recurring(), unknown=UNKNOWN_RECURRING),
     "recurring_trigger": Case(
-        p.TRIGGER_RECURRING, "POST", unknown=UNKNOWN_RECURRING,
+        p.TRIGGER_RECURRING,
+        "POST",
+        unknown=UNKNOWN_RECURRING,
         setup=_recurring_action(True, lambda row: Job.objects.filter(recurring_job=row).exists()),
     ),
     "recurring_enable": Case(
-        p.TOGGLE_RECURRING, "POST", unknown=UNKNOWN_RECURRING,
+        p.TOGGLE_RECURRING,
+        "POST",
+        unknown=UNKNOWN_RECURRING,
         setup=_recurring_action(False, lambda row: RecurringJob.objects.get(pk=row.pk).enabled),
     ),
     "recurring_disable": Case(
-        p.TOGGLE_RECURRING, "POST", unknown=UNKNOWN_RECURRING,
+        p.TOGGLE_RECURRING,
+        "POST",
+        unknown=UNKNOWN_RECURRING,
         setup=_recurring_action(True, lambda row: not RecurringJob.objects.get(pk=row.pk).enabled),
     ),
     "recurring_remove": Case(
-        p.REMOVE_RECURRING, "POST", unknown=UNKNOWN_RECURRING,
-        setup=_recurring_action(True, lambda row: not RecurringJob.objects.filter(pk=row.pk).exists(), CONFIRMED),
+        p.REMOVE_RECURRING,
+        "POST",
+        unknown=UNKNOWN_RECURRING,
+        setup=_recurring_action(
+            True, lambda row: not RecurringJob.objects.filter(pk=row.pk).exists(), CONFIRMED
+        ),
     ),
     "servers": Case(p.VIEW_JOBS, setup=lambda: {"kwargs": {}, "server": factories.server()}),
     "batch_list": Case(p.VIEW_JOBS, setup=lambda: {"kwargs": {}, "batch": factories.batch()}),
@@ -209,14 +234,20 @@ MATRIX = {
     "batch_cancel": Case(p.CANCEL_BATCHES, "POST", setup=_batch_cancel, unknown=UNKNOWN_BATCH),
     "audit": Case(p.VIEW_JOBS),
     "events": Case(p.VIEW_JOBS),
-    "event_replay": Case(p.RETRY_JOBS, "POST", setup=_dead_letter, unknown={"dead_letter_id": "no-such-dead-letter"}),
+    "event_replay": Case(
+        p.RETRY_JOBS, "POST", setup=_dead_letter, unknown={"dead_letter_id": "no-such-dead-letter"}
+    ),
     "alert_list": Case(p.VIEW_JOBS, setup=lambda: {"kwargs": {}, "alert": factories.alert()}),
     "alert_acknowledge": Case(
-        p.MANAGE_ALERTS, "POST", setup=_alert_action(lambda a: a.acknowledged_at is not None),
+        p.MANAGE_ALERTS,
+        "POST",
+        setup=_alert_action(lambda a: a.acknowledged_at is not None),
         unknown={"alert_id": 999999},
     ),
     "alert_resolve": Case(
-        p.MANAGE_ALERTS, "POST", setup=_alert_action(lambda a: a.resolved_at is not None),
+        p.MANAGE_ALERTS,
+        "POST",
+        setup=_alert_action(lambda a: a.resolved_at is not None),
         unknown={"alert_id": 999999},
     ),
 }
@@ -277,8 +308,11 @@ def test_every_permission_is_a_declared_django_permission():
     from jobs import roles
 
     roles.ensure_roles()
-    stored = set(Permission.objects.filter(content_type__app_label="jobs", content_type__model="job")
-                 .values_list("codename", flat=True))
+    stored = set(
+        Permission.objects.filter(content_type__app_label="jobs", content_type__model="job").values_list(
+            "codename", flat=True
+        )
+    )
     assert set(p.CODENAMES) <= stored
     assert {"view_console", "operate_jobs", "administer_jobs"}.isdisjoint(stored)
 
@@ -397,8 +431,10 @@ def test_malformed_ids_in_actions_are_404(client_for, path):
 )
 def test_malformed_bulk_posts_are_400_and_change_nothing(client_for, data):
     target = factories.failed()
-    data = {key: [v.format(job=target.pk) for v in value] if isinstance(value, list) else value
-            for key, value in data.items()}
+    data = {
+        key: [v.format(job=target.pk) for v in value] if isinstance(value, list) else value
+        for key, value in data.items()
+    }
     response = client_for("operator").post_with_csrf(reverse("jobs_console:job_bulk"), data)
     assert response.status_code == 400
     assert Job.objects.get(pk=target.pk).state == State.FAILED

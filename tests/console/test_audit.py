@@ -42,11 +42,16 @@ def test_every_action_is_audited(client_for, name):
     entry = AuditEntry.objects.get()
     action, kind = EXPECTED[name]
     assert (entry.action, entry.username, entry.user, entry.reason) == (
-        action, client.user.username, client.user, f"ticket OPS-{name}"
+        action,
+        client.user.username,
+        client.user,
+        f"ticket OPS-{name}",
     )
     kinds = {target.kind for target in entry.targets.all()}
     assert kind in kinds
-    expected_ids = {str(value) for value in context["kwargs"].values()} | set((context.get("data") or {}).get("job", []))
+    expected_ids = {str(value) for value in context["kwargs"].values()} | set(
+        (context.get("data") or {}).get("job", [])
+    )
     assert expected_ids <= {target.object_id for target in entry.targets.all()}
     assert entry.summary
 
@@ -66,13 +71,17 @@ def test_refused_jobs_are_in_the_entry(client_for):
 def test_audit_page_lists_and_filters_and_the_job_timeline_shows_it(client_for):
     first, second = factories.failed(), factories.failed()
     operator = client_for("operator")
-    operator.post_with_csrf(reverse("jobs_console:job_requeue", args=[first.pk]), {"reason": "customer asked"})
+    operator.post_with_csrf(
+        reverse("jobs_console:job_requeue", args=[first.pk]), {"reason": "customer asked"}
+    )
     operator.post_with_csrf(reverse("jobs_console:job_delete", args=[second.pk]), {"confirm": "yes"})
     viewer = client_for("viewer")
     page = viewer.get(reverse("jobs_console:audit")).content.decode()
     assert page.count('data-action="requeue"') == 1 and page.count('data-action="delete"') == 1
     assert "customer asked" in page and operator.user.username in page
-    filtered = viewer.get(reverse("jobs_console:audit"), {"kind": "job", "object": str(second.pk)}).content.decode()
+    filtered = viewer.get(
+        reverse("jobs_console:audit"), {"kind": "job", "object": str(second.pk)}
+    ).content.decode()
     assert 'data-action="delete"' in filtered and 'data-action="requeue"' not in filtered
     by_action = viewer.get(reverse("jobs_console:audit"), {"action": "requeue"}).content.decode()
     assert 'data-action="requeue"' in by_action and 'data-action="delete"' not in by_action

@@ -50,7 +50,11 @@ def test_pages_show_the_payload_as_text(client_for, hostile_failed_job, page):
 
 
 def test_timeline_reason_and_traceback_are_escaped(client_for, hostile_failed_job):
-    html = client_for("viewer").get(reverse("jobs_console:job_detail", args=[hostile_failed_job.pk])).content.decode()
+    html = (
+        client_for("viewer")
+        .get(reverse("jobs_console:job_detail", args=[hostile_failed_job.pk]))
+        .content.decode()
+    )
     assert f"requeued because {ESCAPED}" in html
     assert f"RuntimeError: {ESCAPED}" in html  # the traceback's last line
     assert "<script>window" not in html
@@ -58,7 +62,11 @@ def test_timeline_reason_and_traceback_are_escaped(client_for, hostile_failed_jo
 
 def test_search_text_is_escaped_when_echoed(client_for):
     factories.failed()
-    html = client_for("viewer").get(reverse("jobs_console:job_list", args=["failed"]), {"q": PAYLOAD}).content.decode()
+    html = (
+        client_for("viewer")
+        .get(reverse("jobs_console:job_list", args=["failed"]), {"q": PAYLOAD})
+        .content.decode()
+    )
     assert PAYLOAD not in html
 
 

@@ -28,7 +28,11 @@ def html_of(response) -> str:
 
 
 def test_dashboard_title_and_polling_interval_come_from_settings(client_for, settings):
-    settings.DHANMAN_JOBS = {**settings.DHANMAN_JOBS, "DASHBOARD_TITLE": "Society Jobs", "STATS_POLLING_INTERVAL_MS": 1500}
+    settings.DHANMAN_JOBS = {
+        **settings.DHANMAN_JOBS,
+        "DASHBOARD_TITLE": "Society Jobs",
+        "STATS_POLLING_INTERVAL_MS": 1500,
+    }
     html = html_of(client_for("viewer").get(reverse("jobs_console:dashboard")))
     assert "<title>Society Jobs</title>" in html
     assert "<h1>Society Jobs</h1>" in html
@@ -60,8 +64,16 @@ def test_stats_json_reports_counters_queues_and_what_finished_since(client_for):
     client = client_for("viewer")
     first = client.get(reverse("jobs_console:stats")).json()
     assert set(first["counters"]) == {
-        "enqueued", "scheduled", "processing", "succeeded", "failed", "deleted", "awaiting",
-        "retries", "recurring", "servers",
+        "enqueued",
+        "scheduled",
+        "processing",
+        "succeeded",
+        "failed",
+        "deleted",
+        "awaiting",
+        "retries",
+        "recurring",
+        "servers",
     }
     assert [q["queue"] for q in first["queues"]] == ["critical", "default", "low-priority"]
     factories.succeeded()
@@ -110,7 +122,9 @@ def test_job_list_pages_with_keyset_cursors(client_for, monkeypatch):
             break
         older = match.group(1)
     assert pages == 3
-    assert seen == [str(job.pk) for job in sorted(made, key=lambda j: (j.state_changed_at, j.pk), reverse=True)]
+    assert seen == [
+        str(job.pk) for job in sorted(made, key=lambda j: (j.state_changed_at, j.pk), reverse=True)
+    ]
     # And back: the page before the last one.
     newer = re.search(r'newer=([0-9a-f.]+)" rel="prev"', html).group(1)
     back = re.findall(r'<tr data-job-id="([0-9a-f-]+)"', html_of(client.get(url, {"newer": newer})))
@@ -130,7 +144,9 @@ def test_job_list_never_counts_the_whole_table(client_for):
 
 def test_search_by_id_opens_the_job_whatever_its_state(client_for):
     target = factories.succeeded()
-    response = client_for("viewer").get(reverse("jobs_console:job_list", args=["failed"]), {"q": str(target.pk)})
+    response = client_for("viewer").get(
+        reverse("jobs_console:job_list", args=["failed"]), {"q": str(target.pk)}
+    )
     assert response.status_code == 302
     assert response["Location"] == reverse("jobs_console:job_detail", args=[target.pk])
 
@@ -163,13 +179,19 @@ def test_bulk_delete_reports_what_was_done_and_refused(client_for):
     ghost = uuid.uuid4()
     response = client_for("operator").post_with_csrf(
         reverse("jobs_console:job_bulk"),
-        {"action": "delete", "job": [str(first.pk), str(second.pk), str(ghost)],
-         "next": reverse("jobs_console:job_list", args=["failed"]), "confirm": "yes"},
+        {
+            "action": "delete",
+            "job": [str(first.pk), str(second.pk), str(ghost)],
+            "next": reverse("jobs_console:job_list", args=["failed"]),
+            "confirm": "yes",
+        },
         follow=True,
     )
     html = html_of(response)
     assert "2 jobs deleted." in html and f"Job {ghost}: it no longer exists." in html
-    assert set(Job.objects.filter(pk__in=[first.pk, second.pk]).values_list("state", flat=True)) == {State.DELETED}
+    assert set(Job.objects.filter(pk__in=[first.pk, second.pk]).values_list("state", flat=True)) == {
+        State.DELETED
+    }
     by = JobState.objects.filter(job=first, name=State.DELETED).get()
     assert by.data["by"].startswith("operator-")
 
@@ -197,8 +219,12 @@ def test_job_detail_shows_everything_and_the_timeline(client_for):
 
 def test_job_detail_buttons_follow_the_state_for_operators(client_for):
     client = client_for("operator")
-    buttons = lambda job: re.findall(r'name="do" value="(\w+)"', html_of(  # noqa: E731
-        client.get(reverse("jobs_console:job_detail", args=[job.pk]))))
+    buttons = lambda job: re.findall(
+        r'name="do" value="(\w+)"',
+        html_of(  # noqa: E731
+            client.get(reverse("jobs_console:job_detail", args=[job.pk]))
+        ),
+    )
     assert buttons(factories.failed()) == ["requeue", "delete"]
     assert buttons(factories.processing()) == ["cancel"]
     assert buttons(factories.enqueued()) == ["delete"]
@@ -250,7 +276,9 @@ def test_retry_now_from_the_retries_page_requeues(client_for):
     client_for("operator").post_with_csrf(
         reverse("jobs_console:job_bulk"), {"action": "requeue", "job": [str(failed.pk), str(waiting.pk)]}
     )
-    assert set(Job.objects.filter(pk__in=[failed.pk, waiting.pk]).values_list("state", flat=True)) == {State.ENQUEUED}
+    assert set(Job.objects.filter(pk__in=[failed.pk, waiting.pk]).values_list("state", flat=True)) == {
+        State.ENQUEUED
+    }
 
 
 # --- Recurring jobs ------------------------------------------------------------------------------
@@ -278,7 +306,9 @@ def test_recurring_buttons_by_role(client_for):
     row = RecurringJob.objects.get()
     detail = html_of(client_for("admin").get(reverse("jobs_console:recurring_detail", args=[row.pk])))
     assert re.findall(r'name="do" value="(\w+)"', detail) == ["trigger", "disable", "remove"]
-    operator_detail = html_of(client_for("operator").get(reverse("jobs_console:recurring_detail", args=[row.pk])))
+    operator_detail = html_of(
+        client_for("operator").get(reverse("jobs_console:recurring_detail", args=[row.pk]))
+    )
     assert re.findall(r'name="do" value="(\w+)"', operator_detail) == ["trigger", "disable"]
 
 
@@ -293,7 +323,10 @@ def test_enable_and_disable_round_trip(client_for):
     row = factories.recurring()
     client = client_for("operator")
     client.post_with_csrf(reverse("jobs_console:recurring_disable", args=[row.pk]))
-    assert not RecurringJob.objects.get(pk=row.pk).enabled and RecurringJob.objects.get(pk=row.pk).next_run_at is None
+    assert (
+        not RecurringJob.objects.get(pk=row.pk).enabled
+        and RecurringJob.objects.get(pk=row.pk).next_run_at is None
+    )
     client.post_with_csrf(reverse("jobs_console:recurring_enable", args=[row.pk]))
     assert RecurringJob.objects.get(pk=row.pk).next_run_at is not None
 

@@ -41,8 +41,9 @@ def test_migration_gives_holders_of_the_old_permissions_the_new_ones(back_to_lat
 
     content_type, _ = ContentType.objects.get_or_create(app_label="jobs", model="job")
     old = {
-        codename: Permission.objects.get_or_create(content_type=content_type, codename=codename,
-                                                   defaults={"name": codename})[0]
+        codename: Permission.objects.get_or_create(
+            content_type=content_type, codename=codename, defaults={"name": codename}
+        )[0]
         for codename in ("view_console", "operate_jobs", "administer_jobs")
     }
     Group.objects.filter(name__in=permissions.ROLES).delete()
@@ -53,7 +54,9 @@ def test_migration_gives_holders_of_the_old_permissions_the_new_ones(back_to_lat
 
     _migrate(AFTER)
 
-    assert _codenames(Group.objects.get(name="Support desk").permissions) == set(permissions.ROLES["Jobs operator"])
+    assert _codenames(Group.objects.get(name="Support desk").permissions) == set(
+        permissions.ROLES["Jobs operator"]
+    )
     assert _codenames(User.objects.get(username="direct-viewer").user_permissions) == {permissions.VIEW_JOBS}
     for name, preset in permissions.ROLES.items():
         assert _codenames(Group.objects.get(name=name).permissions) == set(preset)
@@ -71,7 +74,9 @@ def test_a_custom_group_may_retry_and_may_not_delete(client_with):
 
     delete = client.post_with_csrf(reverse("jobs_console:job_delete", args=[target.pk]))
     assert delete.status_code == 403 and Job.objects.get(pk=target.pk).state == State.FAILED
-    bulk_delete = client.post_with_csrf(reverse("jobs_console:job_bulk"), {"action": "delete", "job": [str(target.pk)]})
+    bulk_delete = client.post_with_csrf(
+        reverse("jobs_console:job_bulk"), {"action": "delete", "job": [str(target.pk)]}
+    )
     assert bulk_delete.status_code == 403 and Job.objects.get(pk=target.pk).state == State.FAILED
     requeue = client.post_with_csrf(reverse("jobs_console:job_requeue", args=[target.pk]))
     assert requeue.status_code == 302 and Job.objects.get(pk=target.pk).state == State.ENQUEUED
@@ -81,7 +86,9 @@ def test_a_custom_group_may_retry_and_may_not_delete(client_with):
 def test_a_role_group_an_admin_changed_stays_changed():
     roles.ensure_roles()
     operator = Group.objects.get(name="Jobs operator")
-    operator.permissions.remove(Permission.objects.get(content_type__app_label="jobs", codename="delete_jobs"))
+    operator.permissions.remove(
+        Permission.objects.get(content_type__app_label="jobs", codename="delete_jobs")
+    )
     roles.ensure_roles()
     assert "delete_jobs" not in _codenames(operator.permissions)
 
@@ -89,8 +96,10 @@ def test_a_role_group_an_admin_changed_stays_changed():
 @pytest.mark.django_db
 def test_recurring_buttons_follow_their_own_permissions(client_with):
     row = factories.recurring()
-    page = client_with(permissions.VIEW_JOBS, permissions.TOGGLE_RECURRING).get(
-        reverse("jobs_console:recurring_detail", args=[row.pk])
-    ).content.decode()
+    page = (
+        client_with(permissions.VIEW_JOBS, permissions.TOGGLE_RECURRING)
+        .get(reverse("jobs_console:recurring_detail", args=[row.pk]))
+        .content.decode()
+    )
     assert 'value="disable"' in page
     assert 'value="trigger"' not in page and 'value="remove"' not in page

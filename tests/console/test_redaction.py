@@ -41,7 +41,9 @@ def charged() -> Job:
 
 def test_keys_are_masked_positionally_by_keyword_nested_and_globally():
     args, kwargs, secrets = redact_call(
-        "tests.testapp.tasks.charge_card", [CARD, 250], {"otp": OTP, "profile": {"cvv": "7777", "name": "Asha"}}
+        "tests.testapp.tasks.charge_card",
+        [CARD, 250],
+        {"otp": OTP, "profile": {"cvv": "7777", "name": "Asha"}},
     )
     assert args == [MASK, 250]
     assert kwargs == {"otp": MASK, "profile": {"cvv": MASK, "name": "Asha"}}
@@ -51,8 +53,11 @@ def test_keys_are_masked_positionally_by_keyword_nested_and_globally():
 def test_console_shows_mask_in_lists_detail_and_error(client_for):
     job = charged()
     client = client_for("operator")
-    for url in (reverse("jobs_console:job_list", args=["failed"]), reverse("jobs_console:retries"),
-                reverse("jobs_console:job_detail", args=[job.pk])):
+    for url in (
+        reverse("jobs_console:job_list", args=["failed"]),
+        reverse("jobs_console:retries"),
+        reverse("jobs_console:job_detail", args=[job.pk]),
+    ):
         page = client.get(url).content.decode()
         assert CARD not in page and OTP not in page and "7777" not in page, url
         assert MASK in page, url

@@ -21,7 +21,13 @@ def test_counts_by_state_are_exact_below_the_cap():
     factories.enqueued()
     counts, approximate = stats.count_by_state()
     assert counts == {
-        "scheduled": 0, "enqueued": 1, "processing": 0, "succeeded": 2, "failed": 1, "deleted": 0, "awaiting": 0,
+        "scheduled": 0,
+        "enqueued": 1,
+        "processing": 0,
+        "succeeded": 2,
+        "failed": 1,
+        "deleted": 0,
+        "awaiting": 0,
     }
     assert approximate == []
 
@@ -118,7 +124,11 @@ def test_task_paths_lists_each_task_once():
 
 
 def plan_of(queryset_or_sql, params=()):
-    sql, params = (queryset_or_sql, params) if isinstance(queryset_or_sql, str) else queryset_or_sql.query.sql_with_params()
+    sql, params = (
+        (queryset_or_sql, params)
+        if isinstance(queryset_or_sql, str)
+        else queryset_or_sql.query.sql_with_params()
+    )
     with connection.cursor() as cursor:
         # On a test-sized table the planner rightly prefers a sequential scan; forbidding it
         # shows which index it *can* use, which is what a million rows will need.
@@ -133,12 +143,16 @@ def plan_of(queryset_or_sql, params=()):
 def test_list_pages_walk_the_state_index_without_sorting_the_table():
     factories.failed()
     page_query = (
-        Job.objects.filter(state=State.FAILED).only(*("id", "state", "state_changed_at")).order_by("-state_changed_at", "-pk")[:51]
+        Job.objects.filter(state=State.FAILED)
+        .only(*("id", "state", "state_changed_at"))
+        .order_by("-state_changed_at", "-pk")[:51]
     )
     plan = plan_of(page_query)
     assert "job_state_list_idx" in plan and "Limit" in plan
     cursor = listing.Cursor(timezone.now(), factories.failed().pk).encode()
-    page = listing.keyset_page(Job.objects.filter(state=State.FAILED), time_field="state_changed_at", older=cursor)
+    page = listing.keyset_page(
+        Job.objects.filter(state=State.FAILED), time_field="state_changed_at", older=cursor
+    )
     assert page.items is not None
 
 
@@ -147,7 +161,9 @@ def test_counters_and_recent_finishes_use_index_only_scans():
     now = timezone.now()
     recent = (
         Job.objects.filter(state__in=stats.FINISHED, state_changed_at__gt=now - timedelta(seconds=2))
-        .order_by().values_list("state").annotate(n=stats.Count("*"))
+        .order_by()
+        .values_list("state")
+        .annotate(n=stats.Count("*"))
     )
     assert "job_state_list_idx" in plan_of(recent)
     capped = f"SELECT count(*) FROM (SELECT 1 FROM {Job._meta.db_table} WHERE state = %s LIMIT 10001) c"

@@ -21,7 +21,11 @@ PROBE = (
 
 
 def load(**env):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "DEBUG", "SECRET_KEY", "JOBS_", "CACHE_URL"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_URL", "DEBUG", "SECRET_KEY", "JOBS_", "CACHE_URL"))
+    }
     clean.update(env)
     clean["DJANGO_SETTINGS_MODULE"] = "dhanman.settings"
     out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True, text=True)
@@ -46,7 +50,13 @@ def test_the_default_is_an_embedded_sqlite_file_shared_safely_between_processes(
 @pytest.mark.parametrize(
     "url, engine, name, host, port",
     [
-        ("postgres://u:p@db.example:5433/dhanman", "django.db.backends.postgresql", "dhanman", "db.example", 5433),
+        (
+            "postgres://u:p@db.example:5433/dhanman",
+            "django.db.backends.postgresql",
+            "dhanman",
+            "db.example",
+            5433,
+        ),
         ("postgresql://postgres@127.0.0.1/jobs", "django.db.backends.postgresql", "jobs", "127.0.0.1", ""),
         ("sqlite:////tmp/other.db", "django.db.backends.sqlite3", "/tmp/other.db", "", ""),
     ],

@@ -27,7 +27,10 @@ def test_enqueue_writes_an_enqueued_job_and_its_first_history_row():
     result = tasks.add.enqueue(2, 3)
     job = Job.objects.get(pk=result.id)
     assert (job.state, job.queue, job.args, job.task_path) == (
-        State.ENQUEUED, "default", [2, 3], "tests.testapp.tasks.add",
+        State.ENQUEUED,
+        "default",
+        [2, 3],
+        "tests.testapp.tasks.add",
     )
     assert list(job.history.values_list("name", flat=True)) == [State.ENQUEUED]
     assert result.status == TaskResultStatus.READY
@@ -135,7 +138,7 @@ def test_a_failed_bulk_enqueue_writes_nothing():
     assert counts() == (0, 0)
 
 
-AWKWARD = ["back\\slash", "tab\there", "new\nline", "cr\rhere", "quote\"s", "\\N", "ünïcødé ₹", "{}", ""]
+AWKWARD = ["back\\slash", "tab\there", "new\nline", "cr\rhere", 'quote"s', "\\N", "ünïcødé ₹", "{}", ""]
 
 
 def _row(job_id):
@@ -161,7 +164,9 @@ def test_a_bulk_enqueue_by_copy_writes_the_rows_a_single_enqueue_writes():
 
 def test_a_bulk_enqueue_by_copy_keeps_keyword_arguments_and_scheduled_state():
     later = timezone.now() + datetime.timedelta(hours=1)
-    ids = jobs.api.enqueue_many(tasks.add.using(run_after=later), [((), {"a": i, "b": "\\t"}) for i in range(300)])
+    ids = jobs.api.enqueue_many(
+        tasks.add.using(run_after=later), [((), {"a": i, "b": "\\t"}) for i in range(300)]
+    )
     job = Job.objects.get(pk=ids[7])
     assert (job.state, job.kwargs, job.run_at) == (State.SCHEDULED, {"a": 7, "b": "\\t"}, later)
     assert JobState.objects.get(job_id=ids[7]).reason == f"Scheduled for {later.isoformat()}"

@@ -80,7 +80,10 @@ def test_a_worker_dying_under_a_job_on_a_live_server_is_counted_until_the_job_fa
         assert maintenance.reap() == 1
         job = Job.objects.get(pk=result.id)
         assert (job.state, job.worker_deaths) == (State.ENQUEUED, death)
-        assert job.state_reason == f"Worker 4242 of server {s.pk} died while running it (worker death {death}; the job fails at 3)"
+        assert (
+            job.state_reason
+            == f"Worker 4242 of server {s.pk} died while running it (worker death {death}; the job fails at 3)"
+        )
     _expire_lease_of_running_job(s.pk, result)
     maintenance.reap()
     job = Job.objects.get(pk=result.id)
@@ -98,7 +101,9 @@ def test_jobs_of_a_server_that_went_silent_or_not_yet_started_do_not_count_as_wo
     _expire_lease_of_running_job(s.pk, running)
     queued_locally = tasks.add.enqueue(2, 2)
     claim_jobs(s.pk, QUEUES, 1)  # in the server's local queue: no worker pid yet
-    Job.objects.filter(pk=queued_locally.id).update(lease_until=timezone.now() - datetime.timedelta(seconds=1))
+    Job.objects.filter(pk=queued_locally.id).update(
+        lease_until=timezone.now() - datetime.timedelta(seconds=1)
+    )
     Server.objects.filter(pk=s.pk).update(heartbeat_at=timezone.now() - datetime.timedelta(minutes=5))
     assert maintenance.reap() == 2
     for result in (running, queued_locally):
@@ -113,7 +118,9 @@ def test_expiry_removes_old_finished_jobs_batches_and_servers_but_keeps_failed()
     run_all()
     server(status="dead")
     Server.objects.update(heartbeat_at=timezone.now() - datetime.timedelta(days=3))
-    Job.objects.filter(state=State.SUCCEEDED).update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    Job.objects.filter(state=State.SUCCEEDED).update(
+        expires_at=timezone.now() - datetime.timedelta(seconds=1)
+    )
     removed = maintenance.expire_jobs.call()
     assert removed == {"jobs": 1, "batches": 0, "servers": 1, "counters": 0}
     assert list(Job.objects.values_list("state", flat=True)) == [State.FAILED]

@@ -131,8 +131,13 @@ def test_a_forged_row_naming_os_system_runs_nothing(tmp_path):
 
     now = timezone.now()
     forged = Job.objects.create(
-        task_path="os.system", args=[f"touch {marker}"], queue="default", state=State.ENQUEUED,
-        state_changed_at=now, created_at=now, enqueued_at=now,
+        task_path="os.system",
+        args=[f"touch {marker}"],
+        queue="default",
+        state=State.ENQUEUED,
+        state_changed_at=now,
+        created_at=now,
+        enqueued_at=now,
     )
     job = run_next()
     assert job.pk == forged.pk and job.state == State.FAILED
@@ -145,8 +150,12 @@ def test_a_task_missing_at_run_time_fails_clearly_and_the_next_job_runs():
 
     now = timezone.now()
     Job.objects.create(
-        task_path="sales.tasks.no_such_task_anymore", queue="default", state=State.ENQUEUED,
-        state_changed_at=now, created_at=now, enqueued_at=now,
+        task_path="sales.tasks.no_such_task_anymore",
+        queue="default",
+        state=State.ENQUEUED,
+        state_changed_at=now,
+        created_at=now,
+        enqueued_at=now,
     )
     tasks.add.enqueue(1, 2)
     missing, ok = run_all()

@@ -122,7 +122,9 @@ def test_the_invoice_chain_of_three_runs_in_order(cluster_factory):
     jobs.api.continue_with(ledger, tasks.record, "send-notification")
     server.wait_for(lambda: Execution.objects.count() == 3, 20)
     assert list(Execution.objects.values_list("key", flat=True)) == [
-        "create-invoice", "update-ledger", "send-notification",
+        "create-invoice",
+        "update-ledger",
+        "send-notification",
     ]
 
 

@@ -11,5 +11,5 @@ def test_a_job_enqueued_runs_on_a_real_server():
         result = record.enqueue("hello")
         server.wait_for(lambda: Execution.objects.filter(key="hello").exists(), 20)
         result.refresh()
-        server.wait_for(lambda: (result.refresh() or result.status == "SUCCESSFUL"), 10)
+        server.wait_for(lambda: result.refresh() or result.status == "SUCCESSFUL", 10)
     assert result.return_value == "hello"

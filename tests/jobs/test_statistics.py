@@ -27,7 +27,10 @@ INTERVALS = 8 * 24 * 4  # the roll-up window, in 15-minute intervals
 
 def finished(state, *instants):
     Job.objects.bulk_create(
-        [Job(task_path="tests.testapp.tasks.add", state=state, state_changed_at=at, created_at=at) for at in instants]
+        [
+            Job(task_path="tests.testapp.tasks.add", state=state, state_changed_at=at, created_at=at)
+            for at in instants
+        ]
     )
 
 
@@ -70,8 +73,11 @@ def test_a_roll_up_is_idempotent_and_a_stored_interval_never_changes():
 def test_the_roll_up_counts_with_one_index_only_range_scan():
     finished(State.SUCCEEDED, at(2026, 3, 10, 9, 50))
     queries = []
-    with connection.execute_wrapper(lambda execute, sql, params, many, context: queries.append((sql, params))
-                                    or execute(sql, params, many, context)):
+    with connection.execute_wrapper(
+        lambda execute, sql, params, many, context: (
+            queries.append((sql, params)) or execute(sql, params, many, context)
+        )
+    ):
         statistics.roll_up_finished_counts(NOW)
     counting = [(sql, params) for sql, params in queries if '"jobs_job"' in sql]
     assert len(counting) == 1
@@ -209,7 +215,8 @@ def test_history_from_stored_intervals_and_a_live_tail_on_sqlite():
 
 
 @pytest.mark.parametrize(
-    ("zone_name", "offset"), [("Asia/Kolkata", timedelta(hours=5, minutes=30)), ("Asia/Kathmandu", timedelta(hours=5, minutes=45))]
+    ("zone_name", "offset"),
+    [("Asia/Kolkata", timedelta(hours=5, minutes=30)), ("Asia/Kathmandu", timedelta(hours=5, minutes=45))],
 )
 def test_intervals_fold_into_the_local_hour_and_day_holding_their_start(zone_name, offset):
     def utc(local):  # a local wall-clock time of that zone, as UTC
@@ -225,7 +232,10 @@ def test_intervals_fold_into_the_local_hour_and_day_holding_their_start(zone_nam
     hours = {b["start"]: (b["succeeded"], b["failed"]) for b in history["hours"]}
     assert hours[f"2026-03-10T09:00:00{suffix}"] == (1, 0)
     assert hours[f"2026-03-10T10:00:00{suffix}"] == (1, 0)
-    assert history["hours"][-1]["start"] == f"2026-03-10T15:00:00{suffix}" and history["hours"][-1]["failed"] == 1
+    assert (
+        history["hours"][-1]["start"] == f"2026-03-10T15:00:00{suffix}"
+        and history["hours"][-1]["failed"] == 1
+    )
     assert sum(s + f for s, f in hours.values()) == 3
     days = {b["start"]: (b["succeeded"], b["failed"]) for b in history["days"]}
     assert days[f"2026-03-08T00:00:00{suffix}"] == (0, 1)
@@ -259,9 +269,13 @@ def test_expiry_removes_counters_older_than_31_days():
     now = timezone.now()
     FinishedCount.objects.bulk_create(
         [
-            FinishedCount(bucket=statistics.bucket_start(now - timedelta(days=32)), state="succeeded", count=5),
+            FinishedCount(
+                bucket=statistics.bucket_start(now - timedelta(days=32)), state="succeeded", count=5
+            ),
             FinishedCount(bucket=statistics.bucket_start(now - timedelta(days=32)), state="failed", count=0),
-            FinishedCount(bucket=statistics.bucket_start(now - timedelta(days=30)), state="succeeded", count=7),
+            FinishedCount(
+                bucket=statistics.bucket_start(now - timedelta(days=30)), state="succeeded", count=7
+            ),
         ]
     )
     assert maintenance.expire_jobs.call()["counters"] == 2

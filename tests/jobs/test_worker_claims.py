@@ -32,7 +32,10 @@ def test_workers_claim_their_next_jobs_and_run_each_once(cluster_factory):
     assert by_worker + by_pusher == 300
     assert by_worker >= 250, (by_worker, by_pusher)  # the pusher only starts each worker's run
     pids = set(Execution.objects.values_list("pid", flat=True))
-    recorded = {row["worker"] for row in JobState.objects.filter(data__has_key="worker").values_list("data", flat=True)}
+    recorded = {
+        row["worker"]
+        for row in JobState.objects.filter(data__has_key="worker").values_list("data", flat=True)
+    }
     assert recorded <= pids
     # Each job's timeline is the usual one, in order.
     job = Job.objects.get(pk=JobState.objects.filter(data__has_key="worker").first().job_id)
@@ -77,14 +80,25 @@ def test_a_job_claimed_by_a_worker_gets_its_own_timeout_and_guard(cluster_factor
     assert (failed.state, failed.exception_class) == (State.FAILED, "jobs.task.JobTimeout")
     assert failed.finished_at - failed.started_at < datetime.timedelta(seconds=3)
     # The second and third were claimed by the worker that ran the first, in one run.
-    assert JobState.objects.filter(job_id__in=[long_one.id, timed_out.id], data__has_key="worker").count() == 2
+    assert (
+        JobState.objects.filter(job_id__in=[long_one.id, timed_out.id], data__has_key="worker").count() == 2
+    )
 
 
 def test_claims_cut_off_by_a_database_error_go_back_to_their_queue():
     """release_worker_claims: what a worker holds besides its current job returns to its queue."""
     now = timezone.now()
-    Server.objects.create(pk="s1", host="h", pid=1, queues=[], worker_count=1, worker_pids=[os.getpid()],
-                          status="running", heartbeat_at=now, started_at=now)
+    Server.objects.create(
+        pk="s1",
+        host="h",
+        pid=1,
+        queues=[],
+        worker_count=1,
+        worker_pids=[os.getpid()],
+        status="running",
+        heartbeat_at=now,
+        started_at=now,
+    )
     current, lost = tasks.noop.enqueue(), tasks.noop.enqueue()
     from django.db import connection
 
@@ -96,6 +110,12 @@ def test_claims_cut_off_by_a_database_error_go_back_to_their_queue():
     kept, released = Job.objects.get(pk=current.id), Job.objects.get(pk=lost.id)
     assert (kept.state, kept.worker_pid) == (State.PROCESSING, os.getpid())
     assert (released.state, released.attempt, released.fetch_token, released.worker_pid) == (
-        State.ENQUEUED, 0, None, None,
+        State.ENQUEUED,
+        0,
+        None,
+        None,
     )
-    assert released.history.last().reason == "Back to its queue: the worker's claim was cut off by a database error"
+    assert (
+        released.history.last().reason
+        == "Back to its queue: the worker's claim was cut off by a database error"
+    )

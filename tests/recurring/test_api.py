@@ -16,7 +16,9 @@ NOW = datetime(2027, 3, 10, 12, 0, 20, tzinfo=UTC)  # 17:30:20 in Kolkata
 
 
 def test_add_creates_the_job_with_its_next_run_in_its_zone():
-    row = recurring.add_or_update("report", tick, Cron.daily(hour=2), args=["r"], tz="America/New_York", now=NOW)
+    row = recurring.add_or_update(
+        "report", tick, Cron.daily(hour=2), args=["r"], tz="America/New_York", now=NOW
+    )
     assert row.task_path == "tests.recurring.tasks.tick"
     assert (row.args, row.kwargs, row.cron, row.timezone) == (["r"], {}, "0 2 * * *", "America/New_York")
     assert row.queue == "default"  # the task's own queue
@@ -35,7 +37,9 @@ def test_defaults_are_the_settings_zone_and_the_tasks_queue(settings):
 def test_add_or_update_is_idempotent_and_keeps_the_next_run():
     first = recurring.add_or_update("report", tick, "0 2 * * *", args=["r"], now=NOW)
     later = NOW + timedelta(days=3)
-    again = recurring.add_or_update("report", "tests.recurring.tasks.tick", " 0  2 * * * ", args=("r",), now=later)
+    again = recurring.add_or_update(
+        "report", "tests.recurring.tasks.tick", " 0  2 * * * ", args=("r",), now=later
+    )
     assert again.updated_at == first.updated_at
     assert again.next_run_at == first.next_run_at
     assert RecurringJob.objects.count() == 1
@@ -51,9 +55,20 @@ def test_update_recomputes_the_next_run_only_when_the_schedule_changes():
     rezoned = recurring.add_or_update("report", tick, Cron.daily(hour=20), args=["s"], tz="UTC", now=later)
     assert rezoned.next_run_at == datetime(2027, 3, 10, 20, 0, tzinfo=UTC)
     queued = recurring.add_or_update(
-        "report", tick, Cron.daily(hour=20), args=["s"], tz="UTC", queue="low-priority", misfire="strict", now=later
+        "report",
+        tick,
+        Cron.daily(hour=20),
+        args=["s"],
+        tz="UTC",
+        queue="low-priority",
+        misfire="strict",
+        now=later,
     )
-    assert (queued.queue, queued.misfire, queued.next_run_at) == ("low-priority", "strict", rezoned.next_run_at)
+    assert (queued.queue, queued.misfire, queued.next_run_at) == (
+        "low-priority",
+        "strict",
+        rezoned.next_run_at,
+    )
 
 
 def test_enabled_none_keeps_the_operators_choice():
@@ -61,7 +76,9 @@ def test_enabled_none_keeps_the_operators_choice():
     recurring.disable("report")
     kept = recurring.add_or_update("report", tick, Cron.daily(hour=3), args=["r"], now=NOW)
     assert not kept.enabled and kept.next_run_at is None and kept.cron == "0 3 * * *"
-    switched_on = recurring.add_or_update("report", tick, Cron.daily(hour=3), args=["r"], enabled=True, now=NOW)
+    switched_on = recurring.add_or_update(
+        "report", tick, Cron.daily(hour=3), args=["r"], enabled=True, now=NOW
+    )
     assert switched_on.enabled and switched_on.next_run_at == datetime(2027, 3, 10, 21, 30, tzinfo=UTC)
     off = recurring.add_or_update("report", tick, Cron.daily(hour=3), args=["r"], enabled=False, now=NOW)
     assert not off.enabled and off.next_run_at is None
@@ -95,9 +112,7 @@ def test_a_new_job_can_start_disabled():
 def test_bad_input_is_refused_and_nothing_is_written(change, message):
     values = {"id": "report", "task": tick, "cron": Cron.daily(hour=2), "args": ["r"], **change}
     with pytest.raises(InvalidSchedule, match=message):
-        recurring.add_or_update(
-            values.pop("id"), values.pop("task"), values.pop("cron"), now=NOW, **values
-        )
+        recurring.add_or_update(values.pop("id"), values.pop("task"), values.pop("cron"), now=NOW, **values)
     assert not RecurringJob.objects.exists()
 
 
@@ -106,7 +121,11 @@ def test_a_failed_update_leaves_the_existing_row_alone():
     with pytest.raises(InvalidSchedule):
         recurring.add_or_update("report", tick, "0 2 * *", args=["r"], now=NOW)
     after = RecurringJob.objects.get(pk="report")
-    assert (after.cron, after.next_run_at, after.updated_at) == (before.cron, before.next_run_at, before.updated_at)
+    assert (after.cron, after.next_run_at, after.updated_at) == (
+        before.cron,
+        before.next_run_at,
+        before.updated_at,
+    )
 
 
 def test_invalid_schedule_is_a_value_error():
@@ -116,8 +135,15 @@ def test_invalid_schedule_is_a_value_error():
 def test_recurring_declaration_validates_to_field_values():
     values = Recurring("report", tick, Cron.weekly("friday", 18), args=("r",), tz="UTC").validate()
     assert values == {
-        "id": "report", "task_path": "tests.recurring.tasks.tick", "args": ["r"], "kwargs": {},
-        "cron": "0 18 * * 5", "timezone": "UTC", "queue": "default", "misfire": "relaxed", "enabled": True,
+        "id": "report",
+        "task_path": "tests.recurring.tasks.tick",
+        "args": ["r"],
+        "kwargs": {},
+        "cron": "0 18 * * 5",
+        "timezone": "UTC",
+        "queue": "default",
+        "misfire": "relaxed",
+        "enabled": True,
     }
 
 
@@ -133,7 +159,11 @@ def test_remove_deletes_the_row_and_keeps_its_jobs():
 def test_trigger_creates_a_job_now_and_keeps_the_next_run():
     row = recurring.add_or_update("urgent-note", urgent, Cron.daily(hour=2), kwargs={"note": "n"}, now=NOW)
     job = recurring.trigger("urgent-note", now=NOW)
-    assert (job.state, job.queue, job.task_path) == (State.ENQUEUED, "critical", "tests.recurring.tasks.urgent")
+    assert (job.state, job.queue, job.task_path) == (
+        State.ENQUEUED,
+        "critical",
+        "tests.recurring.tasks.urgent",
+    )
     assert (job.args, job.kwargs, job.recurring_job_id) == ([], {"note": "n"}, "urgent-note")
     assert JobState.objects.get(job=job).reason == "Triggered from recurring job 'urgent-note'"
     after = RecurringJob.objects.get(pk="urgent-note")
@@ -177,5 +207,8 @@ def test_unknown_ids_are_reported():
 def test_the_api_is_reexported_by_jobs_api():
     assert api.add_or_update is recurring.add_or_update
     assert {api.remove, api.trigger, api.enable, api.disable} == {
-        recurring.remove, recurring.trigger, recurring.enable, recurring.disable,
+        recurring.remove,
+        recurring.trigger,
+        recurring.enable,
+        recurring.disable,
     }

@@ -27,7 +27,11 @@ def watch_three_servers(cluster_factory, row_id, expression, runs_wanted, timeou
         server.wait_until_ready(60)
     first = next_run(expression, "UTC", timezone.now() + timedelta(seconds=1))
     RecurringJob.objects.create(
-        id=row_id, task_path="tests.recurring.tasks.tick", args=[row_id], cron=expression, timezone="UTC",
+        id=row_id,
+        task_path="tests.recurring.tasks.tick",
+        args=[row_id],
+        cron=expression,
+        timezone="UTC",
         next_run_at=first,
     )
     jobs = Job.objects.filter(recurring_job_id=row_id)
@@ -43,14 +47,19 @@ def watch_three_servers(cluster_factory, row_id, expression, runs_wanted, timeou
     )
 
     # Every run from the first to the one the servers were waiting for, each exactly once.
-    expected = [first, *runs_between(expression, "UTC", first, stopped_before - timedelta(microseconds=1), 10_000)]
+    expected = [
+        first,
+        *runs_between(expression, "UTC", first, stopped_before - timedelta(microseconds=1), 10_000),
+    ]
     created = sorted(jobs.values_list("created_at", flat=True))
     assert len(created) == len(expected) >= runs_wanted
     lateness = [(at - run).total_seconds() for at, run in zip(created, expected, strict=True)]
     assert all(0 <= late < 1.0 for late in lateness), lateness
     # And each job ran once.
     per_job = Attempt.objects.filter(key=row_id).values("job_id").annotate(n=Count("id"))
-    assert sorted(str(job_id) for job_id in jobs.values_list("id", flat=True)) == sorted(p["job_id"] for p in per_job)
+    assert sorted(str(job_id) for job_id in jobs.values_list("id", flat=True)) == sorted(
+        p["job_id"] for p in per_job
+    )
     assert {p["n"] for p in per_job} == {1}
 
 

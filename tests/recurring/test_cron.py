@@ -67,7 +67,11 @@ def test_next_run_of_every_helper():
     tz = "Asia/Kolkata"
 
     def after(expression, wall_clock):
-        return next_run(expression, tz, wall_clock.replace(tzinfo=KOLKATA)).astimezone(KOLKATA).replace(tzinfo=None)
+        return (
+            next_run(expression, tz, wall_clock.replace(tzinfo=KOLKATA))
+            .astimezone(KOLKATA)
+            .replace(tzinfo=None)
+        )
 
     at = datetime(2027, 3, 14, 10, 0, 30)  # a Sunday
     assert after(Cron.minutely(), at) == datetime(2027, 3, 14, 10, 1)
@@ -90,7 +94,10 @@ def test_every_n_counts_its_runs():
     day = (datetime(2027, 5, 3), datetime(2027, 5, 4))
     assert len(local_runs(Cron.every_minutes(15), "UTC", *day)) == 96
     assert wall(local_runs(Cron.every_hours(6, minute=5), "UTC", *day)) == [
-        "2027-05-03 00:05 UTC", "2027-05-03 06:05 UTC", "2027-05-03 12:05 UTC", "2027-05-03 18:05 UTC",
+        "2027-05-03 00:05 UTC",
+        "2027-05-03 06:05 UTC",
+        "2027-05-03 12:05 UTC",
+        "2027-05-03 18:05 UTC",
     ]
 
 
@@ -131,11 +138,15 @@ def test_new_york_fall_back_runs_once():
     # 2027-11-07: clocks go from 02:00 EDT back to 01:00 EST; 01:00-01:59 happens twice.
     days = (datetime(2027, 11, 6), datetime(2027, 11, 9))
     assert wall(local_runs("30 2 * * *", "America/New_York", *days)) == [
-        "2027-11-06 02:30 EDT", "2027-11-07 02:30 EST", "2027-11-08 02:30 EST",
+        "2027-11-06 02:30 EDT",
+        "2027-11-07 02:30 EST",
+        "2027-11-08 02:30 EST",
     ]
     # The repeated time runs at its first occurrence only (croniter runs it twice).
     assert wall(local_runs("30 1 * * *", "America/New_York", *days)) == [
-        "2027-11-06 01:30 EDT", "2027-11-07 01:30 EDT", "2027-11-08 01:30 EST",
+        "2027-11-06 01:30 EDT",
+        "2027-11-07 01:30 EDT",
+        "2027-11-08 01:30 EST",
     ]
 
 
@@ -150,7 +161,10 @@ def test_started_inside_the_repeated_hour_the_next_run_is_tomorrow():
 def test_hourly_jobs_keep_real_time_across_daylight_saving():
     fall = local_runs("30 * * * *", "America/New_York", datetime(2027, 11, 7, 0), datetime(2027, 11, 7, 3))
     assert wall(fall) == [
-        "2027-11-07 00:30 EDT", "2027-11-07 01:30 EDT", "2027-11-07 01:30 EST", "2027-11-07 02:30 EST",
+        "2027-11-07 00:30 EDT",
+        "2027-11-07 01:30 EDT",
+        "2027-11-07 01:30 EST",
+        "2027-11-07 02:30 EST",
     ]
     in_utc = [run.astimezone(UTC) for run in fall]  # same-zone subtraction would ignore the fold
     assert {b - a for a, b in zip(in_utc, in_utc[1:], strict=False)} == {timedelta(hours=1)}
@@ -167,7 +181,9 @@ def test_london_daylight_saving():
 
 
 def test_kolkata_has_no_daylight_saving():
-    runs = local_runs(Cron.daily(hour=6), "Asia/Kolkata", datetime(2026, 12, 31, 12), datetime(2027, 12, 31, 12))
+    runs = local_runs(
+        Cron.daily(hour=6), "Asia/Kolkata", datetime(2026, 12, 31, 12), datetime(2027, 12, 31, 12)
+    )
     assert len(runs) == 365
     assert {run.astimezone(UTC).strftime("%H:%M") for run in runs} == {"00:30"}
 
@@ -208,18 +224,42 @@ def test_step_and_range_forms():
     monday = (datetime(2027, 3, 1), datetime(2027, 3, 2))
     runs = local_runs("0-30/10 9-17/4 * * 1-5", "UTC", *monday)
     assert [f"{run:%H:%M}" for run in runs] == [
-        "09:00", "09:10", "09:20", "09:30", "13:00", "13:10", "13:20", "13:30", "17:00", "17:10", "17:20", "17:30",
+        "09:00",
+        "09:10",
+        "09:20",
+        "09:30",
+        "13:00",
+        "13:10",
+        "13:20",
+        "13:30",
+        "17:00",
+        "17:10",
+        "17:20",
+        "17:30",
     ]
     saturday = (datetime(2027, 3, 6), datetime(2027, 3, 7))
     assert local_runs("0-30/10 9-17/4 * * 1-5", "UTC", *saturday) == []
     assert [f"{run:%H:%M}" for run in local_runs("15,45 8-9 * * *", "UTC", *monday)] == [
-        "08:15", "08:45", "09:15", "09:45",
+        "08:15",
+        "08:45",
+        "09:15",
+        "09:45",
     ]
-    assert [run.month for run in local_runs("0 0 1 */3 *", "UTC", datetime(2027, 1, 1), datetime(2027, 12, 31))] == [
-        4, 7, 10,
+    assert [
+        run.month for run in local_runs("0 0 1 */3 *", "UTC", datetime(2027, 1, 1), datetime(2027, 12, 31))
+    ] == [
+        4,
+        7,
+        10,
     ]
-    assert [run.day for run in local_runs("0 0 * * MON-FRI", "UTC", datetime(2027, 3, 5), datetime(2027, 3, 12))] == [
-        8, 9, 10, 11, 12,
+    assert [
+        run.day for run in local_runs("0 0 * * MON-FRI", "UTC", datetime(2027, 3, 5), datetime(2027, 3, 12))
+    ] == [
+        8,
+        9,
+        10,
+        11,
+        12,
     ]
 
 
@@ -238,7 +278,9 @@ def test_latest_run_looks_back_as_far_as_needed():
     assert latest_run(Cron.yearly(2, 29), "UTC", datetime(2024, 3, 1, tzinfo=UTC), until) is None
     # On the fall-back day the latest 01:30 run is the first one (EDT).
     fall_back = datetime(2027, 11, 7, 7, 0, tzinfo=UTC)
-    assert latest_run("30 1 * * *", "America/New_York", long_ago, fall_back) == datetime(2027, 11, 7, 5, 30, tzinfo=UTC)
+    assert latest_run("30 1 * * *", "America/New_York", long_ago, fall_back) == datetime(
+        2027, 11, 7, 5, 30, tzinfo=UTC
+    )
 
 
 def test_runs_between_stops_at_its_limit():

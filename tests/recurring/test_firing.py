@@ -26,7 +26,9 @@ def make(id="tick", cron="*/10 * * * *", *, next_run_at=T0, misfire=Misfire.RELA
 
 def reasons(row_id):
     return list(
-        JobState.objects.filter(job__recurring_job_id=row_id).order_by("created_at", "id").values_list("reason", flat=True)
+        JobState.objects.filter(job__recurring_job_id=row_id)
+        .order_by("created_at", "id")
+        .values_list("reason", flat=True)
     )
 
 
@@ -44,7 +46,12 @@ def test_a_due_job_fires_once_and_moves_to_the_next_run():
     now = T0 + timedelta(milliseconds=300)
     assert fire_due_recurring_jobs(now) == 1
     job = Job.objects.get()
-    assert (job.task_path, job.args, job.queue, job.state) == ("tests.recurring.tasks.tick", ["tick"], "default", State.ENQUEUED)
+    assert (job.task_path, job.args, job.queue, job.state) == (
+        "tests.recurring.tasks.tick",
+        ["tick"],
+        "default",
+        State.ENQUEUED,
+    )
     assert job.recurring_job_id == "tick" and job.created_at == now
     row = RecurringJob.objects.get()
     assert row.next_run_at == T0 + timedelta(minutes=10)
@@ -216,16 +223,31 @@ def poll_every_ten_minutes(start, end):
 
 
 def fired_at(row_id):
-    return [f"{job.created_at.astimezone(NEW_YORK):%Y-%m-%d %H:%M %Z}" for job in Job.objects.filter(recurring_job_id=row_id).order_by("created_at")]
+    return [
+        f"{job.created_at.astimezone(NEW_YORK):%Y-%m-%d %H:%M %Z}"
+        for job in Job.objects.filter(recurring_job_id=row_id).order_by("created_at")
+    ]
 
 
 @pytest.mark.django_db
 def test_new_york_daily_jobs_fire_once_on_both_daylight_saving_days():
     start = datetime(2027, 3, 13, 23, 0, tzinfo=NEW_YORK)
-    recurring.add_or_update("two-thirty", "tests.recurring.tasks.tick", Cron.daily(hour=2, minute=30),
-                            args=["a"], tz="America/New_York", now=start)
-    recurring.add_or_update("one-thirty", "tests.recurring.tasks.tick", Cron.daily(hour=1, minute=30),
-                            args=["b"], tz="America/New_York", now=start)
+    recurring.add_or_update(
+        "two-thirty",
+        "tests.recurring.tasks.tick",
+        Cron.daily(hour=2, minute=30),
+        args=["a"],
+        tz="America/New_York",
+        now=start,
+    )
+    recurring.add_or_update(
+        "one-thirty",
+        "tests.recurring.tasks.tick",
+        Cron.daily(hour=1, minute=30),
+        args=["b"],
+        tz="America/New_York",
+        now=start,
+    )
     poll_every_ten_minutes(start, datetime(2027, 3, 14, 23, 0, tzinfo=NEW_YORK))
     assert fired_at("two-thirty") == ["2027-03-14 03:00 EDT"]
     assert fired_at("one-thirty") == ["2027-03-14 01:30 EST"]

@@ -17,7 +17,9 @@ from tests.recurring.tasks import tick
 pytestmark = pytest.mark.django_db
 
 # Stand-in apps: two with a schedules.py, one without (skipped).
-FAKE_APPS = [SimpleNamespace(name=f"tests.recurring.fakeapps.{name}") for name in ("billing", "plain", "stock")]
+FAKE_APPS = [
+    SimpleNamespace(name=f"tests.recurring.fakeapps.{name}") for name in ("billing", "plain", "stock")
+]
 DECLARED = ["fake-daily-report", "fake-hourly-check", "fake-month-end"]
 
 
@@ -48,12 +50,17 @@ def test_first_run_creates_and_second_run_changes_nothing(fake_apps):
     assert "updated: 0\nunchanged: 0\nremoved: 0" in out
     rows = {row.id: row for row in RecurringJob.objects.all()}
     assert sorted(rows) == DECLARED
-    assert (rows["fake-hourly-check"].queue, rows["fake-hourly-check"].timezone) == ("critical", "America/New_York")
+    assert (rows["fake-hourly-check"].queue, rows["fake-hourly-check"].timezone) == (
+        "critical",
+        "America/New_York",
+    )
     assert rows["fake-month-end"].cron == "0 23 L * *" and rows["fake-month-end"].next_run_at is not None
     stamps = {row.id: (row.updated_at, row.next_run_at) for row in rows.values()}
 
     out = seed()
-    assert "created: 0\nupdated: 0\nunchanged: 3 (fake-daily-report, fake-hourly-check, fake-month-end)" in out
+    assert (
+        "created: 0\nupdated: 0\nunchanged: 3 (fake-daily-report, fake-hourly-check, fake-month-end)" in out
+    )
     assert {row.id: (row.updated_at, row.next_run_at) for row in RecurringJob.objects.all()} == stamps
 
 
@@ -61,8 +68,12 @@ def test_a_changed_declaration_is_updated(fake_apps, monkeypatch):
     seed()
     before = RecurringJob.objects.get(pk="fake-daily-report")
     monkeypatch.setattr(
-        billing, "RECURRING",
-        [Recurring("fake-daily-report", tick, Cron.daily(hour=4), args=("daily-report",)), billing.RECURRING[1]],
+        billing,
+        "RECURRING",
+        [
+            Recurring("fake-daily-report", tick, Cron.daily(hour=4), args=("daily-report",)),
+            billing.RECURRING[1],
+        ],
     )
     out = seed()
     assert "updated: 1 (fake-daily-report)" in out and "unchanged: 2" in out
@@ -100,7 +111,8 @@ def test_the_console_switch_survives_a_reseed(fake_apps):
 def test_one_invalid_declaration_means_nothing_is_written(fake_apps, monkeypatch):
     recurring.add_or_update("fake-daily-report", tick, Cron.daily(hour=9), args=["old"])
     monkeypatch.setattr(
-        billing, "RECURRING",
+        billing,
+        "RECURRING",
         [
             Recurring("fake-daily-report", tick, Cron.daily(hour=2), args=("daily-report",)),
             Recurring("fake-broken", tick, "0 25 * * *", args=("x",)),
@@ -119,7 +131,11 @@ def test_one_invalid_declaration_means_nothing_is_written(fake_apps, monkeypatch
 
 
 def test_duplicate_ids_across_apps_are_refused(fake_apps, monkeypatch):
-    monkeypatch.setattr(billing, "RECURRING", [*billing.RECURRING, Recurring("fake-month-end", tick, Cron.daily(), args=("x",))])
+    monkeypatch.setattr(
+        billing,
+        "RECURRING",
+        [*billing.RECURRING, Recurring("fake-month-end", tick, Cron.daily(), args=("x",))],
+    )
     with pytest.raises(CommandError, match="'fake-month-end' is declared twice"):
         seed()
     assert not RecurringJob.objects.exists()
@@ -136,7 +152,9 @@ def test_a_schedules_module_must_list_recurring_declarations(monkeypatch):
 
 def test_a_schedules_module_that_fails_to_import_is_named():
     broken = SimpleNamespace(name="tests.recurring.fakeapps.broken")
-    with pytest.raises(InvalidSchedule, match="tests.recurring.fakeapps.broken.schedules could not be imported"):
+    with pytest.raises(
+        InvalidSchedule, match="tests.recurring.fakeapps.broken.schedules could not be imported"
+    ):
         collect_declarations([broken])
 
 
@@ -150,13 +168,19 @@ def test_validation_reports_every_problem_at_once():
         validate_declarations(declared)
     lines = str(failure.value).splitlines()
     assert lines[0] == "3 invalid recurring job declaration(s); nothing was written:"
-    assert [line.split(":")[0].strip(" -") for line in lines[1:]] == ["a.schedules", "a.schedules", "b.schedules"]
+    assert [line.split(":")[0].strip(" -") for line in lines[1:]] == [
+        "a.schedules",
+        "a.schedules",
+        "b.schedules",
+    ]
 
 
 def test_the_installed_apps_seed_cleanly_and_idempotently():
     """The real INSTALLED_APPS: the jobs app's own expiration job and every context's schedules."""
     first = seed()
-    assert RecurringJob.objects.filter(pk="expire-finished-jobs", queue="low-priority", cron="*/30 * * * *").exists()
+    assert RecurringJob.objects.filter(
+        pk="expire-finished-jobs", queue="low-priority", cron="*/30 * * * *"
+    ).exists()
     assert "created: " in first
     second = seed()
     assert "created: 0\nupdated: 0\n" in second

@@ -32,9 +32,19 @@ class Size:
 
 
 SIZE = (
-    Size(servers=3, workers=4, jobs=10_000, slow_jobs=24, restart_jobs=2_000, recurring_seconds=90, race_rounds=100)
+    Size(
+        servers=3,
+        workers=4,
+        jobs=10_000,
+        slow_jobs=24,
+        restart_jobs=2_000,
+        recurring_seconds=90,
+        race_rounds=100,
+    )
     if FULL
-    else Size(servers=3, workers=2, jobs=600, slow_jobs=4, restart_jobs=150, recurring_seconds=8, race_rounds=12)
+    else Size(
+        servers=3, workers=2, jobs=600, slow_jobs=4, restart_jobs=150, recurring_seconds=8, race_rounds=12
+    )
 )
 
 # What a healthy server never logs: the fence dropping an outcome, or a traceback.
@@ -58,8 +68,9 @@ def wait_until_all_finished(servers, timeout: float, message: str = "every job t
     def done():
         for server in servers:
             if server.process.poll() is not None:
-                raise AssertionError(f"qcluster {server.pid} exited with {server.process.returncode}:\n"
-                                     f"{server.log()[-3000:]}")
+                raise AssertionError(
+                    f"qcluster {server.pid} exited with {server.process.returncode}:\n{server.log()[-3000:]}"
+                )
         return unfinished() == 0
 
     try:

@@ -46,9 +46,13 @@ class PrivatePostgres:
             shutil.chown(self.dir, "postgres")
 
     def _run(self, *args, timeout: float = 60):
-        done = subprocess.run([*self.as_postgres, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            [*self.as_postgres, *map(str, args)], capture_output=True, text=True, timeout=timeout
+        )
         if done.returncode != 0:
-            raise RuntimeError(f"{args[0]} failed ({done.returncode}): {done.stderr or done.stdout}\n{self.log()}")
+            raise RuntimeError(
+                f"{args[0]} failed ({done.returncode}): {done.stderr or done.stdout}\n{self.log()}"
+            )
         return done
 
     def log(self) -> str:
@@ -81,7 +85,11 @@ class PrivatePostgres:
         while True:
             try:
                 return psycopg.connect(
-                    host="127.0.0.1", port=self.port, user="postgres", dbname=dbname, autocommit=True,
+                    host="127.0.0.1",
+                    port=self.port,
+                    user="postgres",
+                    dbname=dbname,
+                    autocommit=True,
                     connect_timeout=3,
                 )
             except psycopg.OperationalError:

@@ -54,7 +54,6 @@ def cooperative_first_attempt(context, key, seconds):
     _completed(context, key)
 
 
-
 @task(takes_context=True, retry=Retry(attempts=3, delays=(1,)))
 def record_slowly_quick_retry(context, key, seconds):
     """record_slowly with a one-second retry delay: a run that fails because the database cut its

@@ -32,7 +32,11 @@ LEAD = 1.5  # the first round's instant, after the batches are created
 
 def finish_gaps(pairs) -> list[float]:
     """Milliseconds between the two finishes of each pair."""
-    done = dict(Job.objects.filter(args__0__in=[k for pair in pairs for k in pair]).values_list("args__0", "finished_at"))
+    done = dict(
+        Job.objects.filter(args__0__in=[k for pair in pairs for k in pair]).values_list(
+            "args__0", "finished_at"
+        )
+    )
     return [abs((done[a] - done[b]).total_seconds()) * 1000 for a, b in pairs]
 
 
@@ -56,14 +60,21 @@ def test_batch_whose_last_two_jobs_finish_together_releases_its_continuation_onc
     assert_executed_exactly_once(keys)
     assert set(Batch.objects.filter(pk__in=batches).values_list("state", flat=True)) == {BatchState.SUCCEEDED}
     per_batch = dict(
-        Job.objects.filter(awaiting_batch_id__in=batches).values_list("awaiting_batch").annotate(n=Count("id"))
+        Job.objects.filter(awaiting_batch_id__in=batches)
+        .values_list("awaiting_batch")
+        .annotate(n=Count("id"))
     )
     assert per_batch == dict.fromkeys(batches, 1)
     continuations = Job.objects.filter(awaiting_batch_id__in=batches)
     assert set(continuations.values_list("state", "attempt")) == {(State.SUCCEEDED, 1)}
     # Released once: Awaiting -> Enqueued appears once in each continuation's history.
     for job in continuations:
-        assert list(job.history.order_by("id").values_list("name", flat=True)) == ["awaiting", "enqueued", "processing", "succeeded"]
+        assert list(job.history.order_by("id").values_list("name", flat=True)) == [
+            "awaiting",
+            "enqueued",
+            "processing",
+            "succeeded",
+        ]
     gaps = finish_gaps(pairs)
     # The drill only proves something if the finishes did collide.
     assert statistics.median(gaps) < 50, gaps
@@ -83,8 +94,10 @@ def test_continuation_added_as_its_parent_finishes_is_released_once(cluster_fact
 
     drain(servers, timeout=30)
 
-    assert_executed_exactly_once({f"parent-{i}" for i in range(SIZE.race_rounds)}
-                                 | {f"continuation-{i}" for i in range(SIZE.race_rounds)})
+    assert_executed_exactly_once(
+        {f"parent-{i}" for i in range(SIZE.race_rounds)}
+        | {f"continuation-{i}" for i in range(SIZE.race_rounds)}
+    )
     assert Job.objects.filter(parent__isnull=False).count() == SIZE.race_rounds
     for i, child in enumerate(Job.objects.filter(pk__in=children).order_by("created_at")):
         assert (child.state, child.attempt) == (State.SUCCEEDED, 1)

@@ -25,6 +25,7 @@ from tests.testapp.tasks import record_slowly
 RUN_SECONDS = 2.0
 LEASE = float(FAST["JOBS_LEASE_SECONDS"])
 
+
 @pytest.mark.django_db(transaction=True)
 def test_jobs_of_a_killed_server_run_again_elsewhere_after_their_lease(cluster_factory):
     servers = start_servers(cluster_factory, SIZE.servers, SIZE.workers)
@@ -46,7 +47,9 @@ def test_jobs_of_a_killed_server_run_again_elsewhere_after_their_lease(cluster_f
     victim.kill()
     killed_at = timezone.now()
     assert victim.process.returncode is not None
-    orphans = list(Job.objects.filter(server_id=victim_id, state=State.PROCESSING).values_list("pk", flat=True))
+    orphans = list(
+        Job.objects.filter(server_id=victim_id, state=State.PROCESSING).values_list("pk", flat=True)
+    )
     assert len(orphans) == SIZE.workers
 
     wait_until_all_finished(survivors, timeout=60 + jobs_count * RUN_SECONDS / len(survivors))

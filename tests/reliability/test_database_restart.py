@@ -58,7 +58,10 @@ def test_servers_reconnect_after_a_database_restart_and_finish_every_job(private
 
     def ready():
         pids = [s.pid for s in servers]
-        return scalar(pg, "SELECT count(*) FROM jobs_server WHERE pid = ANY(%s) AND status = 'running'", (pids,)) == 2
+        return (
+            scalar(pg, "SELECT count(*) FROM jobs_server WHERE pid = ANY(%s) AND status = 'running'", (pids,))
+            == 2
+        )
 
     logs = lambda: "\n".join(f"--- qcluster {s.pid} ---\n{s.log()[-4000:]}" for s in servers)  # noqa: E731
     try:
@@ -80,7 +83,10 @@ def test_servers_reconnect_after_a_database_restart_and_finish_every_job(private
         for server in servers:
             if server.process.poll() is not None:
                 raise AssertionError(f"qcluster {server.pid} exited with {server.process.returncode}")
-        return scalar(pg, "SELECT count(*) FROM jobs_job WHERE state NOT IN ('succeeded', 'failed', 'deleted')") == 0
+        return (
+            scalar(pg, "SELECT count(*) FROM jobs_job WHERE state NOT IN ('succeeded', 'failed', 'deleted')")
+            == 0
+        )
 
     try:
         wait_for(finished, 60 + SIZE.restart_jobs / 10, 0.2, "every job to finish after the restart")
@@ -110,12 +116,15 @@ def test_servers_reconnect_after_a_database_restart_and_finish_every_job(private
         first_end = history[2]
         exception = (first_end[2] or {}).get("exception", {})
         assert first_end[0] in ("scheduled", "enqueued") and (
-            CONNECTION_LOST.search(exception.get("exception_class", "")) or "stopped responding" in first_end[1]
+            CONNECTION_LOST.search(exception.get("exception_class", ""))
+            or "stopped responding" in first_end[1]
         ), f"job {job_id} ran again without having been cut off: {history}"
     started_twice = {
         row[0] for row in pg.query("SELECT job_id FROM testapp_attempt GROUP BY job_id HAVING count(*) > 1")
     }
     # (A job cut off before its first query leaves no attempt row for that run.)
     assert started_twice <= {str(job_id) for job_id in rerun}
-    print(f"restart took {downtime:.1f} s; {len(rerun)} job(s) cut off mid-run ran again; "
-          f"{len(keys)} jobs all succeeded")
+    print(
+        f"restart took {downtime:.1f} s; {len(rerun)} job(s) cut off mid-run ran again; "
+        f"{len(keys)} jobs all succeeded"
+    )

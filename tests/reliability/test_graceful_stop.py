@@ -46,7 +46,8 @@ def test_sigterm_lets_running_jobs_finish_or_requeues_them(cluster_factory):
     stubborn = [stubborn_first_attempt.enqueue(f"stubborn-{i}", LONG_SECONDS).id for i in range(EACH_KIND)]
     running = short + cooperative + stubborn
     stopping.wait_for(
-        lambda: Attempt.objects.filter(job_id__in=running).count() == len(running), 20,
+        lambda: Attempt.objects.filter(job_id__in=running).count() == len(running),
+        20,
         "every job to be running on the server that will stop",
     )
     term_at = timezone.now()
@@ -73,9 +74,14 @@ def test_sigterm_lets_running_jobs_finish_or_requeues_them(cluster_factory):
     ).exists(), "the stopping server claimed a job after SIGTERM"
 
     wait_until_all_finished([other], timeout=60)
-    assert_executed_exactly_once({*quick, *(f"short-{i}" for i in range(EACH_KIND)),
-                                  *(f"coop-{i}" for i in range(EACH_KIND)),
-                                  *(f"stubborn-{i}" for i in range(EACH_KIND))})
+    assert_executed_exactly_once(
+        {
+            *quick,
+            *(f"short-{i}" for i in range(EACH_KIND)),
+            *(f"coop-{i}" for i in range(EACH_KIND)),
+            *(f"stubborn-{i}" for i in range(EACH_KIND)),
+        }
+    )
 
     for job in Job.objects.filter(pk__in=short):
         # Finished where it ran, inside the grace period.
@@ -141,7 +147,12 @@ def test_the_guard_still_ends_a_worker_stuck_past_its_timeout(cluster_factory):
     server.wait_for(lambda: Attempt.objects.filter(job_id=job_id).exists(), 20, "the first attempt")
     worker_pid = Job.objects.get(pk=job_id).worker_pid
     # The guard fires after the timeout + 5 s + django-q2's 3 s; the job's lease then runs out.
-    server.wait_for(lambda: not psutil.pid_exists(worker_pid) or psutil.Process(worker_pid).status() == "zombie",
-                    20, "the guard to end the stuck worker")
-    server.wait_for(lambda: Job.objects.get(pk=job_id).state == State.SUCCEEDED, 30, "the job's second attempt")
+    server.wait_for(
+        lambda: not psutil.pid_exists(worker_pid) or psutil.Process(worker_pid).status() == "zombie",
+        20,
+        "the guard to end the stuck worker",
+    )
+    server.wait_for(
+        lambda: Job.objects.get(pk=job_id).state == State.SUCCEEDED, 30, "the job's second attempt"
+    )
     assert Job.objects.get(pk=job_id).attempt == 2

@@ -26,7 +26,11 @@ def watch_recurring(cluster_factory, row_id: str, expression: str, seconds: floa
     servers = start_servers(cluster_factory, 3, 1)
     first = next_run(expression, "UTC", timezone.now() + timedelta(seconds=1))
     RecurringJob.objects.create(
-        id=row_id, task_path="tests.reliability.probes.tick", args=[row_id], cron=expression, timezone="UTC",
+        id=row_id,
+        task_path="tests.reliability.probes.tick",
+        args=[row_id],
+        cron=expression,
+        timezone="UTC",
         next_run_at=first,
     )
     jobs = Job.objects.filter(recurring_job_id=row_id)
@@ -44,10 +48,15 @@ def watch_recurring(cluster_factory, row_id: str, expression: str, seconds: floa
         stopped_before = row.next_run_at
         row.enabled, row.next_run_at = False, None
         row.save()
-    servers[0].wait_for(lambda: not jobs.exclude(state=State.SUCCEEDED).exists(), 30, "every occurrence to have run")
+    servers[0].wait_for(
+        lambda: not jobs.exclude(state=State.SUCCEEDED).exists(), 30, "every occurrence to have run"
+    )
 
     # Each occurrence from the first to the one the servers were waiting for: exactly one job.
-    expected = [first, *runs_between(expression, "UTC", first, stopped_before - timedelta(microseconds=1), 100_000)]
+    expected = [
+        first,
+        *runs_between(expression, "UTC", first, stopped_before - timedelta(microseconds=1), 100_000),
+    ]
     created = sorted(jobs.values_list("created_at", flat=True))
     assert len(created) == len(expected), (len(created), len(expected))
     lateness = [(at - run).total_seconds() for at, run in zip(created, expected, strict=True)]
@@ -62,13 +71,17 @@ def watch_recurring(cluster_factory, row_id: str, expression: str, seconds: floa
     assert all(n <= 2 for n in per_job.values())
     wait_for(lambda: Server.objects.get(pk=victim_id).status == "dead", 10, 0.2)
     assert_quiet_logs(servers)
-    print(f"{len(expected)} occurrences, one job each; max lateness {max(lateness):.2f} s; "
-          f"{len(reran)} rerun after the crash")
+    print(
+        f"{len(expected)} occurrences, one job each; max lateness {max(lateness):.2f} s; "
+        f"{len(reran)} rerun after the crash"
+    )
 
 
 @pytest.mark.django_db(transaction=True)
 def test_every_second_job_fires_once_per_occurrence_across_server_churn(cluster_factory):
-    watch_recurring(cluster_factory, "drill-every-second", "* * * * * *", SIZE.recurring_seconds, late_bound=2.0)
+    watch_recurring(
+        cluster_factory, "drill-every-second", "* * * * * *", SIZE.recurring_seconds, late_bound=2.0
+    )
 
 
 @pytest.mark.drill

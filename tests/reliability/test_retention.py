@@ -81,7 +81,8 @@ def test_finished_jobs_and_batches_expire_on_their_own_clocks_and_failed_jobs_st
             assert job.expires_at == job.state_changed_at + timedelta(seconds=JOB_RETENTION)
         batches = Batch.objects.filter(pk__in=[mixed.id, good.id])
         assert dict(batches.values_list("pk", "state")) == {
-            mixed.id: BatchState.COMPLETED, good.id: BatchState.SUCCEEDED
+            mixed.id: BatchState.COMPLETED,
+            good.id: BatchState.SUCCEEDED,
         }
         for batch in batches:
             assert batch.expires_at == batch.finished_at + timedelta(seconds=BATCH_RETENTION)
@@ -98,7 +99,10 @@ def test_finished_jobs_and_batches_expire_on_their_own_clocks_and_failed_jobs_st
         for job in Job.objects.filter(pk__in=stays - {requeued}):
             assert list(job.history.values_list("name", flat=True)) == ["enqueued", "processing", "failed"]
         assert list(Job.objects.get(pk=requeued).history.values_list("name", flat=True)) == [
-            "enqueued", "processing", "succeeded", "enqueued"
+            "enqueued",
+            "processing",
+            "succeeded",
+            "enqueued",
         ]
         assert batches.count() == 2  # the batches' own retention is longer
 

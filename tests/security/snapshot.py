@@ -18,12 +18,20 @@ def database_snapshot() -> dict:
         for model in models:
             counts[model._meta.label] = model.objects.count()
     return {
-        "jobs": sorted(Job.objects.values_list("id", "state", "attempt", "cancel_requested", "run_at", "expires_at")),
+        "jobs": sorted(
+            Job.objects.values_list("id", "state", "attempt", "cancel_requested", "run_at", "expires_at")
+        ),
         "history": JobState.objects.count(),
-        "alerts": sorted(Alert.objects.values_list("id", "acknowledged_at", "resolved_at", "acknowledge_reason")),
-        "batches": sorted(Batch.objects.values_list("id", "state", "total", "succeeded", "failed", "deleted")),
+        "alerts": sorted(
+            Alert.objects.values_list("id", "acknowledged_at", "resolved_at", "acknowledge_reason")
+        ),
+        "batches": sorted(
+            Batch.objects.values_list("id", "state", "total", "succeeded", "failed", "deleted")
+        ),
         "recurring": sorted(
-            RecurringJob.objects.values_list("id", "enabled", "cron", "timezone", "next_run_at", "last_run_at", "args")
+            RecurringJob.objects.values_list(
+                "id", "enabled", "cron", "timezone", "next_run_at", "last_run_at", "args"
+            )
         ),
         "counts": counts,
     }

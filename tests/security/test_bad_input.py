@@ -70,7 +70,9 @@ def build_world():
     w.started_batch = started.id
     api.add_or_update("nightly-report", record, Cron.daily(hour=2), args=["nightly"])
     society = sales.society_create(
-        name="Security Heights", code="security-heights", contact_email="office@example.com",
+        name="Security Heights",
+        code="security-heights",
+        contact_email="office@example.com",
         monthly_charge="2500.00",
     )
     w.resident = sales.resident_register(
@@ -120,10 +122,12 @@ def _sales(name):
 
 
 def _seed_duplicate(w):
-    seed([
-        ("sales.schedules", Recurring("nightly-report", record, Cron.daily(hour=3), args=["x"])),
-        ("purchase.schedules", Recurring("nightly-report", record, Cron.daily(hour=4), args=["y"])),
-    ])
+    seed(
+        [
+            ("sales.schedules", Recurring("nightly-report", record, Cron.daily(hour=3), args=["x"])),
+            ("purchase.schedules", Recurring("nightly-report", record, Cron.daily(hour=4), args=["y"])),
+        ]
+    )
 
 
 def _seed_command_with_hostile_declarations(w):
@@ -141,117 +145,333 @@ TOO_BIG = "x" * (64 * 1024 + 1)
 CASES = [
     # --- .enqueue() -----------------------------------------------------------------------------
     Case("enqueue-object-argument", lambda w: record.enqueue(object()), TypeError, r"not JSON.*ids, strings"),
-    Case("enqueue-decimal-kwarg", lambda w: add.enqueue(a=Decimal("1.50"), b=1), TypeError, r"'a'.*not JSON.*Decimal"),
-    Case("enqueue-datetime-argument", lambda w: record.enqueue(timezone.now()), TypeError, r"not JSON.*datetime"),
+    Case(
+        "enqueue-decimal-kwarg",
+        lambda w: add.enqueue(a=Decimal("1.50"), b=1),
+        TypeError,
+        r"'a'.*not JSON.*Decimal",
+    ),
+    Case(
+        "enqueue-datetime-argument",
+        lambda w: record.enqueue(timezone.now()),
+        TypeError,
+        r"not JSON.*datetime",
+    ),
     Case("enqueue-nan", lambda w: add.enqueue(math.nan, 1), TypeError, r"not JSON"),
     Case("enqueue-set", lambda w: record.enqueue({"a", "b"}), TypeError, r"not JSON.*set"),
-    Case("enqueue-oversized", lambda w: record.enqueue(TOO_BIG), ArgumentsTooLarge, r"over the 65536-byte limit"),
-    Case("enqueue-unknown-queue", lambda w: record.using(queue_name="urgent!").enqueue("k"), InvalidTask,
-         r"[Qq]ueue 'urgent!'"),
-    Case("enqueue-naive-run-after", lambda w: record.using(run_after=datetime.now()).enqueue("k"),
-         (InvalidTask, ValueError), r"aware"),
-    Case("enqueue-run-after-not-a-datetime", lambda w: record.using(run_after="tomorrow").enqueue("k"),
-         (InvalidTask, TypeError), r"run_after|datetime"),
-    Case("enqueue-priority-out-of-range", lambda w: record.using(priority=1000).enqueue("k"), InvalidTask,
-         r"priority must be a whole number"),
+    Case(
+        "enqueue-oversized",
+        lambda w: record.enqueue(TOO_BIG),
+        ArgumentsTooLarge,
+        r"over the 65536-byte limit",
+    ),
+    Case(
+        "enqueue-unknown-queue",
+        lambda w: record.using(queue_name="urgent!").enqueue("k"),
+        InvalidTask,
+        r"[Qq]ueue 'urgent!'",
+    ),
+    Case(
+        "enqueue-naive-run-after",
+        lambda w: record.using(run_after=datetime.now()).enqueue("k"),
+        (InvalidTask, ValueError),
+        r"aware",
+    ),
+    Case(
+        "enqueue-run-after-not-a-datetime",
+        lambda w: record.using(run_after="tomorrow").enqueue("k"),
+        (InvalidTask, TypeError),
+        r"run_after|datetime",
+    ),
+    Case(
+        "enqueue-priority-out-of-range",
+        lambda w: record.using(priority=1000).enqueue("k"),
+        InvalidTask,
+        r"priority must be a whole number",
+    ),
     Case("enqueue-many-one-bad", _many_with_one_bad, TypeError, r"not JSON"),
-    Case("enqueue-arguments-do-not-fit", lambda w: add.enqueue(1, 2, 3), TypeError,
-         r"^add\(a, b\) cannot be called with these arguments: too many positional"),
-    Case("enqueue-many-call-does-not-fit", lambda w: api.enqueue_many(add, [((1, 2), {}), ((1,), {})]), TypeError,
-         r"^add\(a, b\) cannot be called .*missing a required argument: 'b'"),
-    Case("continue-with-arguments-do-not-fit", lambda w: api.continue_with(w.enqueued, record), TypeError,
-         r"^record\(key\) cannot be called"),
-    Case("enqueue-many-plain-function", lambda w: api.enqueue_many(print, [((), {})]), InvalidTask,
-         r"not a task of this job system"),
+    Case(
+        "enqueue-arguments-do-not-fit",
+        lambda w: add.enqueue(1, 2, 3),
+        TypeError,
+        r"^add\(a, b\) cannot be called with these arguments: too many positional",
+    ),
+    Case(
+        "enqueue-many-call-does-not-fit",
+        lambda w: api.enqueue_many(add, [((1, 2), {}), ((1,), {})]),
+        TypeError,
+        r"^add\(a, b\) cannot be called .*missing a required argument: 'b'",
+    ),
+    Case(
+        "continue-with-arguments-do-not-fit",
+        lambda w: api.continue_with(w.enqueued, record),
+        TypeError,
+        r"^record\(key\) cannot be called",
+    ),
+    Case(
+        "enqueue-many-plain-function",
+        lambda w: api.enqueue_many(print, [((), {})]),
+        InvalidTask,
+        r"not a task of this job system",
+    ),
     # --- jobs.api ---------------------------------------------------------------------------------
-    Case("enqueue-in-negative-delay", lambda w: api.enqueue_in(record, -5, "k"), ValueError, r"cannot be negative"),
-    Case("enqueue-in-negative-timedelta", lambda w: api.enqueue_in(record, timedelta(minutes=-1), "k"),
-         ValueError, r"cannot be negative"),
-    Case("enqueue-in-delay-not-a-number", lambda w: api.enqueue_in(record, "soon", "k"), TypeError,
-         r"timedelta or seconds"),
-    Case("continue-with-missing-parent", lambda w: api.continue_with(uuid.uuid4(), record, "k"), JobNotFound,
-         r"There is no job"),
-    Case("continue-with-malformed-id", lambda w: api.continue_with("42; DROP TABLE jobs_job", record, "k"),
-         JobNotFound, r"is not a job id"),
-    Case("continue-with-invalid-on", lambda w: api.continue_with(w.enqueued, record, "k", on="sometimes"),
-         ValueError, r"on must be one of"),
-    Case("continue-with-batch-only-on", lambda w: api.continue_with(w.enqueued, record, "k", on="completed"),
-         ValueError, r"on must be one of"),
-    Case("continue-with-bad-argument", lambda w: api.continue_with(w.enqueued, record, object()), TypeError,
-         r"not JSON"),
-    Case("continue-batch-missing", lambda w: api.continue_batch_with(uuid.uuid4(), record, "k"), JobNotFound,
-         r"There is no batch"),
-    Case("continue-batch-invalid-on", lambda w: api.continue_batch_with(w.started_batch, record, "k", on="deleted"),
-         ValueError, r"on must be one of"),
+    Case(
+        "enqueue-in-negative-delay",
+        lambda w: api.enqueue_in(record, -5, "k"),
+        ValueError,
+        r"cannot be negative",
+    ),
+    Case(
+        "enqueue-in-negative-timedelta",
+        lambda w: api.enqueue_in(record, timedelta(minutes=-1), "k"),
+        ValueError,
+        r"cannot be negative",
+    ),
+    Case(
+        "enqueue-in-delay-not-a-number",
+        lambda w: api.enqueue_in(record, "soon", "k"),
+        TypeError,
+        r"timedelta or seconds",
+    ),
+    Case(
+        "continue-with-missing-parent",
+        lambda w: api.continue_with(uuid.uuid4(), record, "k"),
+        JobNotFound,
+        r"There is no job",
+    ),
+    Case(
+        "continue-with-malformed-id",
+        lambda w: api.continue_with("42; DROP TABLE jobs_job", record, "k"),
+        JobNotFound,
+        r"is not a job id",
+    ),
+    Case(
+        "continue-with-invalid-on",
+        lambda w: api.continue_with(w.enqueued, record, "k", on="sometimes"),
+        ValueError,
+        r"on must be one of",
+    ),
+    Case(
+        "continue-with-batch-only-on",
+        lambda w: api.continue_with(w.enqueued, record, "k", on="completed"),
+        ValueError,
+        r"on must be one of",
+    ),
+    Case(
+        "continue-with-bad-argument",
+        lambda w: api.continue_with(w.enqueued, record, object()),
+        TypeError,
+        r"not JSON",
+    ),
+    Case(
+        "continue-batch-missing",
+        lambda w: api.continue_batch_with(uuid.uuid4(), record, "k"),
+        JobNotFound,
+        r"There is no batch",
+    ),
+    Case(
+        "continue-batch-invalid-on",
+        lambda w: api.continue_batch_with(w.started_batch, record, "k", on="deleted"),
+        ValueError,
+        r"on must be one of",
+    ),
     Case("batch-with-a-bad-job", _batch_with_a_bad_job, TypeError, r"not JSON"),
     Case("batch-then-invalid-on", _then_invalid_on, ValueError, r"on must be one of"),
     Case("attach-to-finished-batch", _attach_to_finished, InvalidOperation, r"cannot be attached"),
-    Case("cancel-finished-batch", lambda w: api.cancel_batch(w.finished_batch), InvalidOperation,
-         r"cannot be cancelled"),
-    Case("requeue-running-job", lambda w: api.requeue(w.processing), InvalidOperation, r"already queued or running"),
+    Case(
+        "cancel-finished-batch",
+        lambda w: api.cancel_batch(w.finished_batch),
+        InvalidOperation,
+        r"cannot be cancelled",
+    ),
+    Case(
+        "requeue-running-job",
+        lambda w: api.requeue(w.processing),
+        InvalidOperation,
+        r"already queued or running",
+    ),
     Case("requeue-unknown-job", lambda w: api.requeue(uuid.uuid4()), JobNotFound, r"There is no job"),
     Case("delete-malformed-id", lambda w: api.delete("../../etc/passwd"), JobNotFound, r"is not a job id"),
     # --- Recurring jobs ---------------------------------------------------------------------------
-    Case("recurring-bad-cron", lambda w: api.add_or_update("r1", record, "61 * * * *", args=["k"]),
-         InvalidSchedule, r"Invalid cron expression '61 \* \* \* \*'"),
-    Case("recurring-seconds-field", lambda w: api.add_or_update("r1", record, "* * * * * *", args=["k"]),
-         InvalidSchedule, r"five fields"),
-    Case("recurring-never-runs", lambda w: api.add_or_update("r1", record, "0 0 30 2 *", args=["k"]),
-         InvalidSchedule, r"bad day-of-month|never runs"),
-    Case("recurring-unknown-zone", lambda w: api.add_or_update("r1", record, "0 6 * * *", tz="Mars/Olympus",
-                                                              args=["k"]), InvalidSchedule, r"Unknown time zone"),
-    Case("recurring-abbreviated-zone", lambda w: api.add_or_update("r1", record, "0 6 * * *", tz="IST", args=["k"]),
-         InvalidSchedule, r"Unknown time zone 'IST'"),
-    Case("recurring-unknown-task", lambda w: api.add_or_update("r1", "tests.testapp.tasks.nope", "0 6 * * *"),
-         InvalidSchedule, r"has no 'nope'"),
-    Case("recurring-forged-task-path", lambda w: api.add_or_update("r1", "os.system", "0 6 * * *", args=["id"]),
-         InvalidSchedule, r"not a registered task"),
-    Case("recurring-plain-function", lambda w: api.add_or_update("r1", print, "0 6 * * *"), InvalidSchedule,
-         r"not a task"),
-    Case("recurring-id-not-a-slug", lambda w: api.add_or_update("nightly report!", record, "0 6 * * *", args=["k"]),
-         InvalidSchedule, r"must be a slug"),
-    Case("recurring-unknown-queue", lambda w: api.add_or_update("r1", record, "0 6 * * *", queue="urgent",
-                                                               args=["k"]), InvalidSchedule, r"unknown queue"),
-    Case("recurring-unknown-misfire", lambda w: api.add_or_update("r1", record, "0 6 * * *", misfire="sometimes",
-                                                                 args=["k"]), InvalidSchedule, r"misfire"),
-    Case("recurring-non-json-args", lambda w: api.add_or_update("r1", record, "0 6 * * *", args=[object()]),
-         InvalidSchedule, r"not JSON"),
-    Case("recurring-update-to-bad-cron", lambda w: api.add_or_update("nightly-report", record, "0 25 * * *",
-                                                                    args=["nightly"]), InvalidSchedule, r"cron"),
-    Case("recurring-trigger-unknown", lambda w: api.trigger("no-such-job"), RecurringJobNotFound,
-         r"no recurring job 'no-such-job'"),
-    Case("seed-duplicate-ids", _seed_duplicate, InvalidSchedule, r"declared twice.*nothing was written|nothing was written"),
-    Case("seed-command-hostile-declarations", _seed_command_with_hostile_declarations, CommandError,
-         r"3 invalid recurring job declaration\(s\); nothing was written"),
+    Case(
+        "recurring-bad-cron",
+        lambda w: api.add_or_update("r1", record, "61 * * * *", args=["k"]),
+        InvalidSchedule,
+        r"Invalid cron expression '61 \* \* \* \*'",
+    ),
+    Case(
+        "recurring-seconds-field",
+        lambda w: api.add_or_update("r1", record, "* * * * * *", args=["k"]),
+        InvalidSchedule,
+        r"five fields",
+    ),
+    Case(
+        "recurring-never-runs",
+        lambda w: api.add_or_update("r1", record, "0 0 30 2 *", args=["k"]),
+        InvalidSchedule,
+        r"bad day-of-month|never runs",
+    ),
+    Case(
+        "recurring-unknown-zone",
+        lambda w: api.add_or_update("r1", record, "0 6 * * *", tz="Mars/Olympus", args=["k"]),
+        InvalidSchedule,
+        r"Unknown time zone",
+    ),
+    Case(
+        "recurring-abbreviated-zone",
+        lambda w: api.add_or_update("r1", record, "0 6 * * *", tz="IST", args=["k"]),
+        InvalidSchedule,
+        r"Unknown time zone 'IST'",
+    ),
+    Case(
+        "recurring-unknown-task",
+        lambda w: api.add_or_update("r1", "tests.testapp.tasks.nope", "0 6 * * *"),
+        InvalidSchedule,
+        r"has no 'nope'",
+    ),
+    Case(
+        "recurring-forged-task-path",
+        lambda w: api.add_or_update("r1", "os.system", "0 6 * * *", args=["id"]),
+        InvalidSchedule,
+        r"not a registered task",
+    ),
+    Case(
+        "recurring-plain-function",
+        lambda w: api.add_or_update("r1", print, "0 6 * * *"),
+        InvalidSchedule,
+        r"not a task",
+    ),
+    Case(
+        "recurring-id-not-a-slug",
+        lambda w: api.add_or_update("nightly report!", record, "0 6 * * *", args=["k"]),
+        InvalidSchedule,
+        r"must be a slug",
+    ),
+    Case(
+        "recurring-unknown-queue",
+        lambda w: api.add_or_update("r1", record, "0 6 * * *", queue="urgent", args=["k"]),
+        InvalidSchedule,
+        r"unknown queue",
+    ),
+    Case(
+        "recurring-unknown-misfire",
+        lambda w: api.add_or_update("r1", record, "0 6 * * *", misfire="sometimes", args=["k"]),
+        InvalidSchedule,
+        r"misfire",
+    ),
+    Case(
+        "recurring-non-json-args",
+        lambda w: api.add_or_update("r1", record, "0 6 * * *", args=[object()]),
+        InvalidSchedule,
+        r"not JSON",
+    ),
+    Case(
+        "recurring-update-to-bad-cron",
+        lambda w: api.add_or_update("nightly-report", record, "0 25 * * *", args=["nightly"]),
+        InvalidSchedule,
+        r"cron",
+    ),
+    Case(
+        "recurring-trigger-unknown",
+        lambda w: api.trigger("no-such-job"),
+        RecurringJobNotFound,
+        r"no recurring job 'no-such-job'",
+    ),
+    Case(
+        "seed-duplicate-ids",
+        _seed_duplicate,
+        InvalidSchedule,
+        r"declared twice.*nothing was written|nothing was written",
+    ),
+    Case(
+        "seed-command-hostile-declarations",
+        _seed_command_with_hostile_declarations,
+        CommandError,
+        r"3 invalid recurring job declaration\(s\); nothing was written",
+    ),
     # --- Domain services (sales) ------------------------------------------------------------------
-    Case("invoice-float-amount", lambda w: _sales("invoice_create")(
-        resident_id=w.resident, amount=2500.5, due_date=date(2031, 1, 15)), ValidationError, r"not the float"),
-    Case("invoice-negative-amount", lambda w: _sales("invoice_create")(
-        resident_id=w.resident, amount="-10.00", due_date=date(2031, 1, 15)), ValidationError, r"cannot be negative"),
-    Case("invoice-three-decimals", lambda w: _sales("invoice_create")(
-        resident_id=w.resident, amount="10.005", due_date=date(2031, 1, 15)), ValidationError,
-         r"more than two decimal places"),
-    Case("invoice-not-an-amount", lambda w: _sales("invoice_create")(
-        resident_id=w.resident, amount="ten rupees", due_date=date(2031, 1, 15)), ValidationError,
-         r"is not an amount"),
-    Case("invoice-due-before-issue", lambda w: _sales("invoice_create")(
-        resident_id=w.resident, amount="10.00", issue_date="2031-02-01", due_date="2031-01-15"), ValidationError,
-         r"before the issue date"),
-    Case("invoice-malformed-date", lambda w: _sales("invoice_create")(
-        resident_id=w.resident, amount="10.00", due_date="15/01/2031"), ValidationError, r"YYYY-MM-DD"),
-    Case("invoice-unknown-resident", lambda w: _sales("invoice_create")(
-        resident_id=999_999, amount="10.00", due_date="2031-01-15"), ValidationError, r"Unknown resident"),
-    Case("invoice-resident-id-injection", lambda w: _sales("invoice_create")(
-        resident_id="1 OR 1=1", amount="10.00", due_date="2031-01-15"), ValidationError, r"must be an id"),
-    Case("payment-naive-time", lambda w: _sales("payment_record")(
-        invoice_id=w.invoice, amount="100.00", method="upi", received_at=datetime(2031, 1, 1, 10, 0)),
-         ValidationError, r"aware datetime"),
-    Case("payment-unknown-method", lambda w: _sales("payment_record")(
-        invoice_id=w.invoice, amount="100.00", method="bitcoin"), ValidationError, r"Unknown payment method"),
-    Case("payment-on-draft-invoice", lambda w: _sales("payment_record")(
-        invoice_id=w.draft_invoice, amount="100.00", method="upi"), ValidationError, r"takes no payments"),
-    Case("payment-more-than-due", lambda w: _sales("payment_record")(
-        invoice_id=w.invoice, amount="99999.00", method="upi"), ValidationError, r"left to pay"),
+    Case(
+        "invoice-float-amount",
+        lambda w: _sales("invoice_create")(resident_id=w.resident, amount=2500.5, due_date=date(2031, 1, 15)),
+        ValidationError,
+        r"not the float",
+    ),
+    Case(
+        "invoice-negative-amount",
+        lambda w: _sales("invoice_create")(
+            resident_id=w.resident, amount="-10.00", due_date=date(2031, 1, 15)
+        ),
+        ValidationError,
+        r"cannot be negative",
+    ),
+    Case(
+        "invoice-three-decimals",
+        lambda w: _sales("invoice_create")(
+            resident_id=w.resident, amount="10.005", due_date=date(2031, 1, 15)
+        ),
+        ValidationError,
+        r"more than two decimal places",
+    ),
+    Case(
+        "invoice-not-an-amount",
+        lambda w: _sales("invoice_create")(
+            resident_id=w.resident, amount="ten rupees", due_date=date(2031, 1, 15)
+        ),
+        ValidationError,
+        r"is not an amount",
+    ),
+    Case(
+        "invoice-due-before-issue",
+        lambda w: _sales("invoice_create")(
+            resident_id=w.resident, amount="10.00", issue_date="2031-02-01", due_date="2031-01-15"
+        ),
+        ValidationError,
+        r"before the issue date",
+    ),
+    Case(
+        "invoice-malformed-date",
+        lambda w: _sales("invoice_create")(resident_id=w.resident, amount="10.00", due_date="15/01/2031"),
+        ValidationError,
+        r"YYYY-MM-DD",
+    ),
+    Case(
+        "invoice-unknown-resident",
+        lambda w: _sales("invoice_create")(resident_id=999_999, amount="10.00", due_date="2031-01-15"),
+        ValidationError,
+        r"Unknown resident",
+    ),
+    Case(
+        "invoice-resident-id-injection",
+        lambda w: _sales("invoice_create")(resident_id="1 OR 1=1", amount="10.00", due_date="2031-01-15"),
+        ValidationError,
+        r"must be an id",
+    ),
+    Case(
+        "payment-naive-time",
+        lambda w: _sales("payment_record")(
+            invoice_id=w.invoice, amount="100.00", method="upi", received_at=datetime(2031, 1, 1, 10, 0)
+        ),
+        ValidationError,
+        r"aware datetime",
+    ),
+    Case(
+        "payment-unknown-method",
+        lambda w: _sales("payment_record")(invoice_id=w.invoice, amount="100.00", method="bitcoin"),
+        ValidationError,
+        r"Unknown payment method",
+    ),
+    Case(
+        "payment-on-draft-invoice",
+        lambda w: _sales("payment_record")(invoice_id=w.draft_invoice, amount="100.00", method="upi"),
+        ValidationError,
+        r"takes no payments",
+    ),
+    Case(
+        "payment-more-than-due",
+        lambda w: _sales("payment_record")(invoice_id=w.invoice, amount="99999.00", method="upi"),
+        ValidationError,
+        r"left to pay",
+    ),
 ]
 
 
@@ -286,28 +506,72 @@ CONSOLE_CASES = [
     ("unknown-batch", "GET", lambda w: reverse("jobs_console:batch_detail", args=[uuid.uuid4()]), None, 404),
     ("unknown-recurring", "GET", lambda w: "/admin/jobs/recurring/no-such-job/", None, 404),
     ("recurring-id-not-a-slug", "GET", lambda w: "/admin/jobs/recurring/bad%20id%3B/", None, 404),
-    ("forged-cursor", "GET", lambda w: reverse("jobs_console:job_list", args=["succeeded"]) + "?older=AAAA", None, 400),
-    ("unknown-queue-filter", "GET", lambda w: reverse("jobs_console:job_list", args=["enqueued"]) + "?queue=x", None,
-     400),
-    ("oversized-search", "GET", lambda w: reverse("jobs_console:job_list", args=["enqueued"]) + "?q=" + "a" * 500,
-     None, 400),
-    ("requeue-unknown-job", "POST", lambda w: reverse("jobs_console:job_requeue", args=[uuid.uuid4()]), {}, 404),
+    (
+        "forged-cursor",
+        "GET",
+        lambda w: reverse("jobs_console:job_list", args=["succeeded"]) + "?older=AAAA",
+        None,
+        400,
+    ),
+    (
+        "unknown-queue-filter",
+        "GET",
+        lambda w: reverse("jobs_console:job_list", args=["enqueued"]) + "?queue=x",
+        None,
+        400,
+    ),
+    (
+        "oversized-search",
+        "GET",
+        lambda w: reverse("jobs_console:job_list", args=["enqueued"]) + "?q=" + "a" * 500,
+        None,
+        400,
+    ),
+    (
+        "requeue-unknown-job",
+        "POST",
+        lambda w: reverse("jobs_console:job_requeue", args=[uuid.uuid4()]),
+        {},
+        404,
+    ),
     ("delete-malformed-id", "POST", lambda w: "/admin/jobs/job/1%20OR%201=1/delete/", {}, 404),
-    ("cancel-unknown-batch", "POST", lambda w: reverse("jobs_console:batch_cancel", args=[uuid.uuid4()]), {}, 404),
+    (
+        "cancel-unknown-batch",
+        "POST",
+        lambda w: reverse("jobs_console:batch_cancel", args=[uuid.uuid4()]),
+        {},
+        404,
+    ),
     ("trigger-unknown-recurring", "POST", lambda w: "/admin/jobs/recurring/no-such-job/trigger/", {}, 404),
-    ("bulk-unknown-action", "POST", lambda w: reverse("jobs_console:job_bulk"),
-     lambda w: {"action": "truncate", "job": [str(w.enqueued)]}, 400),
-    ("bulk-malformed-id", "POST", lambda w: reverse("jobs_console:job_bulk"),
-     lambda w: {"action": "delete", "job": [str(w.enqueued), "' OR 1=1 --"]}, 400),
+    (
+        "bulk-unknown-action",
+        "POST",
+        lambda w: reverse("jobs_console:job_bulk"),
+        lambda w: {"action": "truncate", "job": [str(w.enqueued)]},
+        400,
+    ),
+    (
+        "bulk-malformed-id",
+        "POST",
+        lambda w: reverse("jobs_console:job_bulk"),
+        lambda w: {"action": "delete", "job": [str(w.enqueued), "' OR 1=1 --"]},
+        400,
+    ),
     ("bulk-no-jobs", "POST", lambda w: reverse("jobs_console:job_bulk"), lambda w: {"action": "delete"}, 400),
-    ("bulk-too-many", "POST", lambda w: reverse("jobs_console:job_bulk"),
-     lambda w: {"action": "delete", "job": [str(w.enqueued)] + [str(uuid.uuid4()) for _ in range(500)]}, 400),
+    (
+        "bulk-too-many",
+        "POST",
+        lambda w: reverse("jobs_console:job_bulk"),
+        lambda w: {"action": "delete", "job": [str(w.enqueued)] + [str(uuid.uuid4()) for _ in range(500)]},
+        400,
+    ),
 ]
 
 
 @pytest.mark.parametrize("name,method,url,data,status", CONSOLE_CASES, ids=[c[0] for c in CONSOLE_CASES])
-def test_bad_console_requests_are_400_or_404_and_change_nothing(world, superuser_client, name, method, url, data,
-                                                                  status):
+def test_bad_console_requests_are_400_or_404_and_change_nothing(
+    world, superuser_client, name, method, url, data, status
+):
     before = database_snapshot()
     if method == "GET":
         response = superuser_client.get(url(world))
@@ -318,10 +582,14 @@ def test_bad_console_requests_are_400_or_404_and_change_nothing(world, superuser
 
 
 @pytest.mark.parametrize("action,target", [("requeue", "processing"), ("requeue", "enqueued")])
-def test_console_action_refused_by_the_engine_says_why_and_changes_nothing(world, superuser_client, action, target):
+def test_console_action_refused_by_the_engine_says_why_and_changes_nothing(
+    world, superuser_client, action, target
+):
     before = database_snapshot()
     job_id = getattr(world, target)
-    response = superuser_client.post_with_csrf(reverse(f"jobs_console:job_{action}", args=[job_id]), follow=True)
+    response = superuser_client.post_with_csrf(
+        reverse(f"jobs_console:job_{action}", args=[job_id]), follow=True
+    )
     assert response.status_code == 200
     assert re.search(rf"Job {job_id}: ", response.content.decode()), "the refusal is not explained"
     assert database_snapshot() == before

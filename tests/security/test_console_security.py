@@ -69,18 +69,27 @@ def hostile(superuser_client):
 
 
 def pages(hostile) -> list[str]:
-    urls = [reverse("jobs_console:dashboard"), reverse("jobs_console:retries"), reverse("jobs_console:servers"),
-            reverse("jobs_console:batch_list"), reverse("jobs_console:recurring_list"),
-            reverse("jobs_console:alert_list")]
+    urls = [
+        reverse("jobs_console:dashboard"),
+        reverse("jobs_console:retries"),
+        reverse("jobs_console:servers"),
+        reverse("jobs_console:batch_list"),
+        reverse("jobs_console:recurring_list"),
+        reverse("jobs_console:alert_list"),
+    ]
     urls += [reverse("jobs_console:job_list", args=[state]) for state in State.values]
     # A search echoes its term back into the page.
-    urls += [reverse("jobs_console:job_list", args=[state]) + "?" + urlencode({"q": HOSTILE[:150]})
-             for state in (State.FAILED, State.SUCCEEDED)]
+    urls += [
+        reverse("jobs_console:job_list", args=[state]) + "?" + urlencode({"q": HOSTILE[:150]})
+        for state in (State.FAILED, State.SUCCEEDED)
+    ]
     urls += [reverse("jobs_console:job_detail", args=[job_id]) for job_id in hostile["jobs"]]
     urls += [reverse("jobs_console:job_graph", args=[hostile["jobs"][0]])]
-    urls += [reverse("jobs_console:batch_detail", args=[hostile["batch"]]),
-             reverse("jobs_console:batch_graph", args=[hostile["batch"]]),
-             reverse("jobs_console:recurring_detail", args=[hostile["recurring"]])]
+    urls += [
+        reverse("jobs_console:batch_detail", args=[hostile["batch"]]),
+        reverse("jobs_console:batch_graph", args=[hostile["batch"]]),
+        reverse("jobs_console:recurring_detail", args=[hostile["recurring"]]),
+    ]
     return urls
 
 
@@ -106,9 +115,22 @@ def test_stats_json_is_served_as_json(superuser_client, hostile):
 # --- CSRF on every action ---------------------------------------------------------------------
 
 
-ACTION_NAMES = ("job_requeue", "job_delete", "job_cancel", "job_bulk", "recurring_trigger", "recurring_enable",
-                "recurring_disable", "recurring_remove", "batch_cancel", "event_replay", "alert_acknowledge",
-                "alert_resolve", "queue_pause", "queue_resume")
+ACTION_NAMES = (
+    "job_requeue",
+    "job_delete",
+    "job_cancel",
+    "job_bulk",
+    "recurring_trigger",
+    "recurring_enable",
+    "recurring_disable",
+    "recurring_remove",
+    "batch_cancel",
+    "event_replay",
+    "alert_acknowledge",
+    "alert_resolve",
+    "queue_pause",
+    "queue_resume",
+)
 
 
 def action_targets() -> dict:
@@ -129,7 +151,10 @@ def action_targets() -> dict:
         # Destructive actions as their confirmation page posts them (without confirm they only ask).
         "job_delete": (reverse("jobs_console:job_delete", args=[failed]), {"confirm": "yes"}),
         "job_cancel": (reverse("jobs_console:job_cancel", args=[processing]), {}),
-        "job_bulk": (reverse("jobs_console:job_bulk"), {"action": "delete", "job": [str(failed)], "confirm": "yes"}),
+        "job_bulk": (
+            reverse("jobs_console:job_bulk"),
+            {"action": "delete", "job": [str(failed)], "confirm": "yes"},
+        ),
         "recurring_trigger": (reverse("jobs_console:recurring_trigger", args=recurring), {}),
         "recurring_enable": (reverse("jobs_console:recurring_enable", args=recurring), {}),
         "recurring_disable": (reverse("jobs_console:recurring_disable", args=recurring), {}),
@@ -137,7 +162,10 @@ def action_targets() -> dict:
         "batch_cancel": (reverse("jobs_console:batch_cancel", args=[b.id]), {"confirm": "yes"}),
         # Its effect is on RabbitMQ; refused before the view runs, it reaches nothing there either.
         "event_replay": (reverse("jobs_console:event_replay", args=["csrf-dead-letter"]), {}),
-        "alert_acknowledge": (reverse("jobs_console:alert_acknowledge", args=[alert.pk]), {"reason": "forged"}),
+        "alert_acknowledge": (
+            reverse("jobs_console:alert_acknowledge", args=[alert.pk]),
+            {"reason": "forged"},
+        ),
         "alert_resolve": (reverse("jobs_console:alert_resolve", args=[alert.pk]), {"reason": "forged"}),
         "queue_pause": (reverse("jobs_console:queue_pause", args=["low-priority"]), {"reason": "csrf"}),
         "queue_resume": (reverse("jobs_console:queue_resume", args=["low-priority"]), {}),
@@ -157,13 +185,16 @@ def test_every_action_is_in_this_table():
         kwargs = {name: dummy[type(conv)] for name, conv in pattern.pattern.converters.items()}
         if pattern.callback(request, **kwargs).status_code == 405:
             posts_only.add(pattern.name)
-    assert posts_only == set(ACTION_NAMES), f"actions not covered here: {sorted(posts_only - set(ACTION_NAMES))}"
+    assert posts_only == set(ACTION_NAMES), (
+        f"actions not covered here: {sorted(posts_only - set(ACTION_NAMES))}"
+    )
 
 
 FORGERIES = {
     "no token": lambda client, url, data: client.post(url, data),
     "token of another session": lambda client, url, data: client.post(
-        url, {**data, "csrfmiddlewaretoken": "x" * 32}),
+        url, {**data, "csrfmiddlewaretoken": "x" * 32}
+    ),
 }
 
 

@@ -27,8 +27,14 @@ SECRETS = (DB_PASSWORD, CLIENT_SECRET)
 def manage(*args, env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
     full_env.update(env)
-    return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.parametrize("command", [["check"], ["qcluster", "--run-once"]], ids=["check", "qcluster"])
@@ -82,15 +88,24 @@ def with_password(url: str) -> str:
 @pytest.mark.django_db(transaction=True)
 def test_secrets_stay_out_of_logs_job_records_and_the_console(cluster_factory, fake_auth0, client):
     # The test database trusts local connections, so a password in the URL is accepted and unused.
-    server = cluster_factory(workers=1, env={
-        "DATABASE_URL": with_password(database_url()),
-        "AUTH0_DOMAIN": fake_auth0, "AUTH0_CLIENT_ID": "dhanman-drill", "AUTH0_CLIENT_SECRET": CLIENT_SECRET,
-        "LOG_LEVEL": "DEBUG", "DJANGO_Q_LOG_LEVEL": "DEBUG",
-    })
+    server = cluster_factory(
+        workers=1,
+        env={
+            "DATABASE_URL": with_password(database_url()),
+            "AUTH0_DOMAIN": fake_auth0,
+            "AUTH0_CLIENT_ID": "dhanman-drill",
+            "AUTH0_CLIENT_SECRET": CLIENT_SECRET,
+            "LOG_LEVEL": "DEBUG",
+            "DJANGO_Q_LOG_LEVEL": "DEBUG",
+        },
+    )
     job_id = sync_auth0_users.enqueue().id
     job = Job.objects.filter(pk=job_id)
-    server.wait_for(lambda: job.filter(exception_class__isnull=False).exclude(exception_class="").exists(), 30,
-                    "the Auth0 sync to fail")
+    server.wait_for(
+        lambda: job.filter(exception_class__isnull=False).exclude(exception_class="").exists(),
+        30,
+        "the Auth0 sync to fail",
+    )
     # The control: the secret was really used (sent to the token endpoint), and the job failed on it.
     assert any(CLIENT_SECRET.encode() in body for body in FakeAuth0.received)
     record = job.values().get()
@@ -98,7 +113,8 @@ def test_secrets_stay_out_of_logs_job_records_and_the_console(cluster_factory, f
 
     # The job's record and its history.
     stored = json.dumps(record, default=str) + json.dumps(
-        list(JobState.objects.filter(job_id=job_id).values()), default=str)
+        list(JobState.objects.filter(job_id=job_id).values()), default=str
+    )
     for secret in SECRETS:
         assert secret not in stored
     server.stop()
@@ -111,9 +127,16 @@ def test_secrets_stay_out_of_logs_job_records_and_the_console(cluster_factory, f
     from django.contrib.auth.models import User
 
     client.force_login(User.objects.create_superuser("secrets-admin", "a@example.com", password=None))
-    urls = [reverse("jobs_console:dashboard"), reverse("jobs_console:stats"), reverse("jobs_console:servers"),
-            reverse("jobs_console:retries"), reverse("jobs_console:recurring_list"),
-            reverse("jobs_console:job_detail", args=[job_id]), "/readyz", "/healthz"]
+    urls = [
+        reverse("jobs_console:dashboard"),
+        reverse("jobs_console:stats"),
+        reverse("jobs_console:servers"),
+        reverse("jobs_console:retries"),
+        reverse("jobs_console:recurring_list"),
+        reverse("jobs_console:job_detail", args=[job_id]),
+        "/readyz",
+        "/healthz",
+    ]
     urls += [reverse("jobs_console:job_list", args=[state]) for state in State.values]
     password = connection.settings_dict.get("PASSWORD")
     connection.settings_dict["PASSWORD"] = DB_PASSWORD

@@ -61,7 +61,10 @@ _bouncer = None
 
 
 def through_pgbouncer() -> bool:
-    return os.environ.get("DHANMAN_TEST_PGBOUNCER", "").lower() in ("1", "true", "yes") and connection.vendor == "postgresql"
+    return (
+        os.environ.get("DHANMAN_TEST_PGBOUNCER", "").lower() in ("1", "true", "yes")
+        and connection.vendor == "postgresql"
+    )
 
 
 def pooled_env(bouncer=None) -> dict[str, str]:
@@ -175,7 +178,11 @@ def start_cluster(workers: int = 2, env: dict | None = None, wait: bool = True, 
     log = open(log_path, "wb")  # noqa: SIM115 (closed with the process)
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "qcluster", *args],
-        cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     handle = ClusterProcess(process, log_path)
     if wait:

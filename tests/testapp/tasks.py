@@ -172,6 +172,7 @@ def charge_card(card_number, amount, *, otp="", profile=None):
 
 # SLA rules (jobs.sla): a short window so a breach opens and resolves within seconds.
 
+
 @task(sla=SLA(max_duration=1, window=3), retry=Retry(attempts=0))
 def slow_for_sla(seconds):
     time.sleep(seconds)

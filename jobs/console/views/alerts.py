@@ -41,7 +41,9 @@ def _act(request, alert_id, service, done: str, action: str):
         service(alert_id=alert_id, user=request.user, reason=reason)
     except ValueError as exc:
         messages.error(request, str(exc))
-        audit.record(request.user, action, [(audit.ALERT, alert_id)], reason=reason, summary=f"Refused: {exc}")
+        audit.record(
+            request.user, action, [(audit.ALERT, alert_id)], reason=reason, summary=f"Refused: {exc}"
+        )
     else:
         messages.success(request, done)
         audit.record(request.user, action, [(audit.ALERT, alert_id)], reason=reason, summary=done)

@@ -11,7 +11,13 @@ from jobs.console.listing import InvalidCursor, keyset_page
 from jobs.console.views.base import bad_request, render_page
 from jobs.models import AuditEntry
 
-KINDS = [("", "Anything"), ("job", "Job"), ("batch", "Batch"), ("recurring", "Recurring job"), ("queue", "Queue")]
+KINDS = [
+    ("", "Anything"),
+    ("job", "Job"),
+    ("batch", "Batch"),
+    ("recurring", "Recurring job"),
+    ("queue", "Queue"),
+]
 
 
 class AuditFilterForm(forms.Form):
@@ -52,11 +58,18 @@ def audit_list(request):
     if not form.is_valid():
         return bad_request(request, f"Invalid filter: {form.errors.as_text()}", section="audit")
     try:
-        page = keyset_page(form.apply(AuditEntry.objects.prefetch_related("targets")), time_field="at",
-                           older=request.GET.get("older"), newer=request.GET.get("newer"))
+        page = keyset_page(
+            form.apply(AuditEntry.objects.prefetch_related("targets")),
+            time_field="at",
+            older=request.GET.get("older"),
+            newer=request.GET.get("newer"),
+        )
     except InvalidCursor as exc:
         return bad_request(request, str(exc), section="audit")
     return render_page(
-        request, "jobs/console/audit.html", title="Audit", section="audit",
+        request,
+        "jobs/console/audit.html",
+        title="Audit",
+        section="audit",
         context={"form": form, "page": page},
     )

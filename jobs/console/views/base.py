@@ -41,8 +41,14 @@ def render_page(request, template: str, *, title: str, section: str, context=Non
         polling_interval_ms=jobs_settings.STATS_POLLING_INTERVAL_MS,
         **alert_banner(),
         # Shown at the top of every page: a paused queue must not go unnoticed.
-        paused_queues=sorted(paused_queues().values(), key=lambda pause: jobs_settings.QUEUES.index(pause.queue)
-                             if pause.queue in jobs_settings.QUEUES else len(jobs_settings.QUEUES)),
+        paused_queues=sorted(
+            paused_queues().values(),
+            key=lambda pause: (
+                jobs_settings.QUEUES.index(pause.queue)
+                if pause.queue in jobs_settings.QUEUES
+                else len(jobs_settings.QUEUES)
+            ),
+        ),
     )
     # The list filters without the page cursor, for the pager's links.
     query = request.GET.copy()
@@ -58,14 +64,21 @@ def alert_banner() -> dict:
     from jobs import sla
 
     alerts, count = sla.open_alerts()
-    return {"open_alert_count": count, "open_alert_rows": [{"alert": a, "text": sla.describe(a)} for a in alerts]}
+    return {
+        "open_alert_count": count,
+        "open_alert_rows": [{"alert": a, "text": sla.describe(a)} for a in alerts],
+    }
 
 
 def bad_request(request, message: str, *, section: str = "dashboard"):
     """A clear 400 page: the request did not come from one of our forms as sent."""
     return render_page(
-        request, "jobs/console/error.html", title="Bad request", section=section,
-        context={"message": message}, status=400,
+        request,
+        "jobs/console/error.html",
+        title="Bad request",
+        section=section,
+        context={"message": message},
+        status=400,
     )
 
 
@@ -73,10 +86,8 @@ def safe_next(request, fallback: str) -> str:
     """Where to go after an action: the `next` field when it is a console URL on this site."""
     target = request.POST.get("next") or ""
     console_root = reverse("jobs_console:dashboard")
-    if (
-        target.startswith(console_root)
-        and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                            require_https=request.is_secure())
+    if target.startswith(console_root) and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target
     return fallback
@@ -118,7 +129,11 @@ def confirm_page(request, preview, *, section: str, fields=(), fallback: str):
             "preview": preview,
             "action_url": request.path,
             # The reason typed next to the button goes on to the audit trail.
-            "fields": [*fields, ("next", back), *((("reason", action_reason(request)),) if action_reason(request) else ())],
+            "fields": [
+                *fields,
+                ("next", back),
+                *((("reason", action_reason(request)),) if action_reason(request) else ()),
+            ],
             "back_url": back,
         },
     )

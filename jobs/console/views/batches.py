@@ -36,8 +36,9 @@ def batch_list(request):
     if state:
         queryset = queryset.filter(state=state)
     try:
-        page = keyset_page(queryset, time_field="created_at",
-                           older=request.GET.get("older"), newer=request.GET.get("newer"))
+        page = keyset_page(
+            queryset, time_field="created_at", older=request.GET.get("older"), newer=request.GET.get("newer")
+        )
     except InvalidCursor as exc:
         return bad_request(request, str(exc), section="batches")
     rows = [{"batch": batch, "progress": progress_of(batch)} for batch in page.items]
@@ -50,7 +51,9 @@ def batch_list(request):
             "page": page,
             "rows": rows,
             "state": state,
-            "states": [{"key": key, "label": label, "active": key == state} for key, label in BatchState.choices],
+            "states": [
+                {"key": key, "label": label, "active": key == state} for key, label in BatchState.choices
+            ],
         },
     )
 
@@ -59,8 +62,12 @@ def batch_list(request):
 def batch_detail(request, batch_id):
     batch = get_object_or_404(Batch.objects.select_related("parent"), pk=batch_id)
     try:
-        page = keyset_page(Job.objects.filter(batch=batch).only(*LIST_FIELDS), time_field="created_at",
-                           older=request.GET.get("older"), newer=request.GET.get("newer"))
+        page = keyset_page(
+            Job.objects.filter(batch=batch).only(*LIST_FIELDS),
+            time_field="created_at",
+            older=request.GET.get("older"),
+            newer=request.GET.get("newer"),
+        )
     except InvalidCursor as exc:
         return bad_request(request, str(exc), section="batches")
     return render_page(

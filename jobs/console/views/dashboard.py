@@ -67,12 +67,24 @@ def dashboard(request):
         for state, label in COUNTERS
     ]
     counters += [
-        {"key": "retries", "label": "Retries", "value": snapshot["retries"],
-         "url": reverse("jobs_console:retries") + "?show=scheduled"},
-        {"key": "recurring", "label": "Recurring jobs", "value": snapshot["recurring"],
-         "url": reverse("jobs_console:recurring_list")},
-        {"key": "servers", "label": "Live servers", "value": snapshot["servers_alive"],
-         "url": reverse("jobs_console:servers")},
+        {
+            "key": "retries",
+            "label": "Retries",
+            "value": snapshot["retries"],
+            "url": reverse("jobs_console:retries") + "?show=scheduled",
+        },
+        {
+            "key": "recurring",
+            "label": "Recurring jobs",
+            "value": snapshot["recurring"],
+            "url": reverse("jobs_console:recurring_list"),
+        },
+        {
+            "key": "servers",
+            "label": "Live servers",
+            "value": snapshot["servers_alive"],
+            "url": reverse("jobs_console:servers"),
+        },
     ]
     return render_page(
         request,

@@ -50,8 +50,13 @@ def event_replay(request, dead_letter_id):
         logger.info(
             "%s replayed dead letter %s (message %s)", request.user, dead_letter_id, letter.message_id
         )
-        audit.record(request.user, "event_replay", [(audit.DEAD_LETTER, dead_letter_id)],
-                     reason=action_reason(request), summary=f"Replayed message {letter.message_id or dead_letter_id}")
+        audit.record(
+            request.user,
+            "event_replay",
+            [(audit.DEAD_LETTER, dead_letter_id)],
+            reason=action_reason(request),
+            summary=f"Replayed message {letter.message_id or dead_letter_id}",
+        )
         report(
             request,
             [("success", f"Message {letter.message_id or dead_letter_id} is back on {config().queue}.")],

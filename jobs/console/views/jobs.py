@@ -36,9 +36,22 @@ from jobs.selectors import job_waiting_reason
 
 # What a list row shows; the heavy columns (traceback, result, retry policy) stay on disk.
 LIST_FIELDS = (
-    "id", "task_path", "args", "kwargs", "queue", "priority", "state", "state_reason",
-    "state_changed_at", "created_at", "run_at", "attempt", "exception_class", "exception_message",
-    "progress", "server_id",
+    "id",
+    "task_path",
+    "args",
+    "kwargs",
+    "queue",
+    "priority",
+    "state",
+    "state_reason",
+    "state_changed_at",
+    "created_at",
+    "run_at",
+    "attempt",
+    "exception_class",
+    "exception_message",
+    "progress",
+    "server_id",
 )
 STATE_LABELS = dict(State.choices)
 # The permission each job action needs.
@@ -46,8 +59,15 @@ ACTION_PERMISSIONS = {"requeue": RETRY_JOBS, "delete": DELETE_JOBS, "cancel": CA
 # Hangfire's order: the states someone acts on first.
 STATE_ORDER = [
     (state, STATE_LABELS[state])
-    for state in (State.ENQUEUED, State.SCHEDULED, State.PROCESSING, State.SUCCEEDED, State.FAILED,
-                  State.DELETED, State.AWAITING)
+    for state in (
+        State.ENQUEUED,
+        State.SCHEDULED,
+        State.PROCESSING,
+        State.SUCCEEDED,
+        State.FAILED,
+        State.DELETED,
+        State.AWAITING,
+    )
 ]
 
 
@@ -94,8 +114,11 @@ def job_list(request, state):
     due_first = state == State.SCHEDULED  # as in Hangfire: the next job to run on top
     try:
         page = list_jobs(
-            request, Job.objects.filter(state=state), form=form,
-            time_field="run_at" if due_first else "state_changed_at", ascending=due_first,
+            request,
+            Job.objects.filter(state=state),
+            form=form,
+            time_field="run_at" if due_first else "state_changed_at",
+            ascending=due_first,
         )
     except InvalidCursor as exc:
         return bad_request(request, str(exc), section="jobs")
@@ -112,9 +135,14 @@ def job_list(request, state):
         context={
             "state": state,
             "states": [
-                {"key": key, "label": label, "count": snapshot["states"].get(key, 0),
-                 "approximate": key in snapshot.get("approximate", []),
-                 "url": reverse("jobs_console:job_list", args=[key]), "active": key == state}
+                {
+                    "key": key,
+                    "label": label,
+                    "count": snapshot["states"].get(key, 0),
+                    "approximate": key in snapshot.get("approximate", []),
+                    "url": reverse("jobs_console:job_list", args=[key]),
+                    "active": key == state,
+                }
                 for key, label in STATE_ORDER
             ],
             "total": snapshot["states"].get(state, 0),
@@ -125,7 +153,8 @@ def job_list(request, state):
             "bulk_actions": [
                 (name, actions.label_for(name, state))
                 for name in actions.BULK_ACTIONS
-                if state in actions.JOB_ACTIONS[name]["states"] and may(request.user, ACTION_PERMISSIONS[name])
+                if state in actions.JOB_ACTIONS[name]["states"]
+                and may(request.user, ACTION_PERMISSIONS[name])
             ],
             "due_first": due_first,
             "time_label": "Due" if due_first else "",
@@ -160,7 +189,9 @@ def job_bulk(request):
     action, job_ids = form.cleaned_data["action"], form.cleaned_data["job"]
     if action in actions.CONFIRM_FIRST and not confirmed(request):
         return confirm_page(
-            request, actions.preview_job_delete(job_ids), section="jobs",
+            request,
+            actions.preview_job_delete(job_ids),
+            section="jobs",
             fields=[("action", action), *(("job", str(pk)) for pk in job_ids)],
             fallback=reverse("jobs_console:dashboard"),
         )
@@ -179,11 +210,11 @@ def job_detail(request, job_id):
     if redacted:
         mask_for_display(job, history)
     # What people did to the job from the console, in the same timeline as its states.
-    history = sorted(history + [_audit_entry(entry) for entry in audit.for_object(audit.JOB, job.pk)],
-                     key=lambda entry: entry.created_at)
-    continuations = list(
-        Job.objects.filter(parent=job).only(*LIST_FIELDS).order_by("created_at", "pk")[:100]
+    history = sorted(
+        history + [_audit_entry(entry) for entry in audit.for_object(audit.JOB, job.pk)],
+        key=lambda entry: entry.created_at,
     )
+    continuations = list(Job.objects.filter(parent=job).only(*LIST_FIELDS).order_by("created_at", "pk")[:100])
     return render_page(
         request,
         "jobs/console/job_detail.html",
@@ -203,8 +234,11 @@ def job_detail(request, job_id):
             "waiting_for": waiting_explanation(job),
             "prediction": predictions.processing_job(job),
             "available_actions": [
-                {"name": name, "label": actions.label_for(name, job.state),
-                 "url": reverse(f"jobs_console:job_{name}", args=[job.pk])}
+                {
+                    "name": name,
+                    "label": actions.label_for(name, job.state),
+                    "url": reverse(f"jobs_console:job_{name}", args=[job.pk]),
+                }
                 for name in actions.actions_for(job)
                 if may(request.user, ACTION_PERMISSIONS[name])
             ],
@@ -247,8 +281,12 @@ def mask_for_display(job: Job, history) -> None:
 def job_arguments(request, job_id):
     """The job's arguments as stored, redacted values included; each look is audited."""
     job = get_object_or_404(Job.objects.only("id", "task_path", "args", "kwargs", "state"), pk=job_id)
-    audit.record(request.user, "reveal_arguments", [(audit.JOB, job.pk)],
-                 summary=f"Revealed the arguments of {job.task_name}")
+    audit.record(
+        request.user,
+        "reveal_arguments",
+        [(audit.JOB, job.pk)],
+        summary=f"Revealed the arguments of {job.task_name}",
+    )
     return render_page(
         request,
         "jobs/console/job_arguments.html",
@@ -302,19 +340,23 @@ LIVE_STATES = (State.ENQUEUED, State.SCHEDULED, State.PROCESSING, State.AWAITING
 def job_live(request, job_id):
     """The job detail's live part, polled by console.js while the job may still change: state,
     progress and each attempt's output. Text is set with textContent on the page, never as HTML."""
-    job = get_object_or_404(Job.objects.only("id", "state", "progress", "progress_message", "attempt"), pk=job_id)
-    return JsonResponse({
-        "state": job.state,
-        "state_label": STATE_LABELS[job.state],
-        "live": job.state in LIVE_STATES,
-        "attempt": job.attempt,
-        "progress": job.progress,
-        "progress_message": job.progress_message,
-        "outputs": [
-            {"attempt": row.attempt, "text": row.text, "size": row.size, "truncated": row.truncated}
-            for row in outputs_of(job)
-        ],
-    })
+    job = get_object_or_404(
+        Job.objects.only("id", "state", "progress", "progress_message", "attempt"), pk=job_id
+    )
+    return JsonResponse(
+        {
+            "state": job.state,
+            "state_label": STATE_LABELS[job.state],
+            "live": job.state in LIVE_STATES,
+            "attempt": job.attempt,
+            "progress": job.progress,
+            "progress_message": job.progress_message,
+            "outputs": [
+                {"attempt": row.attempt, "text": row.text, "size": row.size, "truncated": row.truncated}
+                for row in outputs_of(job)
+            ],
+        }
+    )
 
 
 def timeline(job: Job) -> list:
@@ -342,7 +384,9 @@ def _single_job_action(action: str):
         job = get_object_or_404(Job.objects.only("id"), pk=job_id)
         detail = reverse("jobs_console:job_detail", args=[job.pk])
         if action in actions.CONFIRM_FIRST and not confirmed(request):
-            return confirm_page(request, actions.preview_job_delete([job.pk]), section="jobs", fallback=detail)
+            return confirm_page(
+                request, actions.preview_job_delete([job.pk]), section="jobs", fallback=detail
+            )
         outcome = actions.run_job_action(action, [job.pk], user=request.user, reason=action_reason(request))
         report(request, outcome.messages())
         return redirect_after_action(request, detail)

@@ -65,9 +65,14 @@ def recurring_list(request):
         "jobs/console/recurring_list.html",
         title="Recurring jobs",
         section="recurring",
-        context={"rows": rows, "now": timezone.now(), "recurring_actions": any(
-            may(request.user, codename) for codename in (TRIGGER_RECURRING, TOGGLE_RECURRING, REMOVE_RECURRING)
-        )},
+        context={
+            "rows": rows,
+            "now": timezone.now(),
+            "recurring_actions": any(
+                may(request.user, codename)
+                for codename in (TRIGGER_RECURRING, TOGGLE_RECURRING, REMOVE_RECURRING)
+            ),
+        },
     )
 
 
@@ -98,11 +103,14 @@ def _recurring_action(action: str, permission: str):
         recurring = get_object_or_404(RecurringJob.objects.only("id"), pk=recurring_id)
         if action == "remove" and not confirmed(request):
             return confirm_page(
-                request, actions.preview_recurring_remove(recurring), section="recurring",
+                request,
+                actions.preview_recurring_remove(recurring),
+                section="recurring",
                 fallback=reverse("jobs_console:recurring_detail", args=[recurring.pk]),
             )
-        level_name, text = actions.run_recurring_action(action, recurring.pk, user=request.user,
-                                                        reason=action_reason(request))
+        level_name, text = actions.run_recurring_action(
+            action, recurring.pk, user=request.user, reason=action_reason(request)
+        )
         report(request, [(level_name, text)])
         if action == "remove":  # its own page is gone: back to the list, whatever `next` says
             return redirect("jobs_console:recurring_list")

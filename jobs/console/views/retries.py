@@ -46,8 +46,13 @@ def retries(request):
         context={
             "tab": tab,
             "tabs": [
-                {"key": key, "label": label, "count": counts[key], "active": key == tab,
-                 "approximate": key == "failed" and State.FAILED in snapshot.get("approximate", [])}
+                {
+                    "key": key,
+                    "label": label,
+                    "count": counts[key],
+                    "active": key == tab,
+                    "approximate": key == "failed" and State.FAILED in snapshot.get("approximate", []),
+                }
                 for key, label in TABS.items()
             ],
             "form": form,
@@ -55,7 +60,8 @@ def retries(request):
             "slow": slow,
             "hidden_filters": [("show", tab)],
             "bulk_actions": [
-                (name, label) for name, label in (("requeue", "Retry now"), ("delete", "Delete"))
+                (name, label)
+                for name, label in (("requeue", "Retry now"), ("delete", "Delete"))
                 if may(request.user, ACTION_PERMISSIONS[name])
             ],
             "time_label": "Failed" if tab == "failed" else "Next attempt",

@@ -19,7 +19,9 @@ def status_of(server: Server, alive: bool) -> dict:
         return {"key": "alive", "label": "alive", "note": note}
     if server.status == "stopped":
         return {"key": "stopped", "label": "stopped", "note": ""}
-    note = "" if server.status == "dead" else "no heartbeat: its jobs are taken back when their lease runs out"
+    note = (
+        "" if server.status == "dead" else "no heartbeat: its jobs are taken back when their lease runs out"
+    )
     return {"key": "dead", "label": "dead", "note": note}
 
 

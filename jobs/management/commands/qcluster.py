@@ -24,7 +24,9 @@ class Command(BaseCommand):
     help = "Starts a Dhanman job server: claims jobs from the Job table and runs them."
 
     def add_arguments(self, parser):
-        parser.add_argument("--run-once", action="store_true", help="Start, then stop at once (a smoke test).")
+        parser.add_argument(
+            "--run-once", action="store_true", help="Start, then stop at once (a smoke test)."
+        )
         parser.add_argument(
             "--queues",
             help="Comma-separated queues this server claims (default JOBS_SERVER_QUEUES, else every queue); "

@@ -21,7 +21,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--prune", action="store_true", help="Also remove recurring jobs that no schedules.py declares."
         )
-        parser.add_argument("--dry-run", action="store_true", help="Report what would change; change nothing.")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Report what would change; change nothing."
+        )
 
     def handle(self, *args, prune=False, dry_run=False, **options):
         try:

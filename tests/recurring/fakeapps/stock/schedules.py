@@ -3,5 +3,7 @@
 from jobs.recurring import Cron, Recurring
 
 RECURRING = [
-    Recurring("fake-month-end", "tests.recurring.tasks.tick", Cron.last_day_of_month(hour=23), args=("month-end",)),
+    Recurring(
+        "fake-month-end", "tests.recurring.tasks.tick", Cron.last_day_of_month(hour=23), args=("month-end",)
+    ),
 ]
