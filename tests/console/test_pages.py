@@ -219,12 +219,12 @@ def test_job_detail_shows_everything_and_the_timeline(client_for):
 
 def test_job_detail_buttons_follow_the_state_for_operators(client_for):
     client = client_for("operator")
-    buttons = lambda job: re.findall(
-        r'name="do" value="(\w+)"',
-        html_of(  # noqa: E731
-            client.get(reverse("jobs_console:job_detail", args=[job.pk]))
-        ),
-    )
+
+    def buttons(job):
+        return re.findall(
+            r'name="do" value="(\w+)"', html_of(client.get(reverse("jobs_console:job_detail", args=[job.pk])))
+        )
+
     assert buttons(factories.failed()) == ["requeue", "delete"]
     assert buttons(factories.processing()) == ["cancel"]
     assert buttons(factories.enqueued()) == ["delete"]
