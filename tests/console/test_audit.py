@@ -25,6 +25,8 @@ EXPECTED = {
     "event_replay": ("event_replay", "dead_letter"),
     "alert_acknowledge": ("alert_acknowledge", "alert"),
     "alert_resolve": ("alert_resolve", "alert"),
+    "queue_pause": ("queue_pause", "queue"),
+    "queue_resume": ("queue_resume", "queue"),
 }
 
 

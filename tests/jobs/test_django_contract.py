@@ -3,6 +3,7 @@ test_immediate_backend.py, test_signals.py): signals, their log lines on `django
 TaskContext of a takes_context task, results, and `async def` tasks — in process, and on a
 real `qcluster` for the async ones (timeouts and cancellation)."""
 
+import asyncio
 import logging
 import time
 from datetime import timedelta
@@ -20,6 +21,18 @@ from tests.testapp import tasks
 from tests.testapp.models import Attempt, Execution
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def no_loop_marked_running():
+    """A worker process never has an event loop running in its thread, but this test process may:
+    Playwright's sync API (tests/browser) marks one as running in the main thread for the rest of
+    the session, and asgiref's async_to_sync then refuses to start. Clear the mark while a test
+    runs an `async def` job in process, as a worker would, and put it back after."""
+    marked = asyncio._get_running_loop()
+    asyncio._set_running_loop(None)
+    yield
+    asyncio._set_running_loop(marked)
 
 
 @pytest.fixture
@@ -132,14 +145,14 @@ def test_context_attempt_counts_runs_as_django_defines_it():
     assert list(Attempt.objects.filter(key="contract-attempts").values_list("attempt", flat=True)) == [1, 2]
 
 
-def test_an_async_task_runs_in_process():
+def test_an_async_task_runs_in_process(no_loop_marked_running):
     result = tasks.async_add.enqueue(20, 22)
     assert run_next().state == State.SUCCEEDED
     result.refresh()
     assert result.return_value == 42
 
 
-def test_an_async_task_gets_the_context_and_its_async_helpers():
+def test_an_async_task_gets_the_context_and_its_async_helpers(no_loop_marked_running):
     tasks.async_record.enqueue("async-in-process")
     job = run_next()
     assert (job.state, job.result) == (State.SUCCEEDED, {"key": "async-in-process", "attempt": 1})
@@ -147,7 +160,7 @@ def test_an_async_task_gets_the_context_and_its_async_helpers():
     assert job.progress == 100  # reported (in the worker's own connection), then completed
 
 
-def test_an_async_task_past_its_timeout_fails_like_a_sync_one():
+def test_an_async_task_past_its_timeout_fails_like_a_sync_one(no_loop_marked_running):
     tasks.async_sleep_past_timeout.enqueue(10)
     started = time.monotonic()
     job = run_next()

@@ -2,10 +2,12 @@
 
 from datetime import datetime
 
+from django.db import transaction
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
+from jobs import audit
 from jobs.conf import jobs_settings
 from jobs.console.access import console_action
 from jobs.console.views.base import redirect_after_action, report
@@ -37,12 +39,17 @@ def queue_pause(request, queue):
     _known(queue)
     try:
         until = _resume_at(request.POST.get("resume_at", ""))
-        pause_queue(queue, by=request.user, reason=request.POST.get("reason", ""), until=until)
+        reason = request.POST.get("reason", "")
+        with transaction.atomic():
+            pause_queue(queue, by=request.user, reason=reason, until=until)
+            text = f"Queue {queue} paused: no server claims its jobs"
+            text += (
+                f" until {timezone.localtime(until):%Y-%m-%d %H:%M}." if until else " until it is resumed."
+            )
+            audit.record(request.user, "queue_pause", [("queue", queue)], summary=text, reason=reason)
     except (TypeError, ValueError) as exc:
         report(request, [("error", f"Queue {queue} was not paused: {exc}")])
     else:
-        text = f"Queue {queue} paused: no server claims its jobs"
-        text += f" until {timezone.localtime(until):%Y-%m-%d %H:%M}." if until else " until it is resumed."
         report(request, [("success", text)])
     return redirect_after_action(request, reverse("jobs_console:dashboard"))
 
@@ -50,7 +57,17 @@ def queue_pause(request, queue):
 @console_action(PAUSE_QUEUES)
 def queue_resume(request, queue):
     _known(queue)
-    if resume_queue(queue, by=request.user):
+    with transaction.atomic():
+        resumed = resume_queue(queue, by=request.user)
+        if resumed:
+            audit.record(
+                request.user,
+                "queue_resume",
+                [("queue", queue)],
+                summary=f"Queue {queue} resumed.",
+                reason=request.POST.get("reason", ""),
+            )
+    if resumed:
         report(request, [("success", f"Queue {queue} resumed.")])
     else:
         report(request, [("info", f"Queue {queue} was not paused.")])
