@@ -120,7 +120,7 @@ def test_every_row_has_both_systems(quick_run):
             assert row["stock"] or row["stock_note"], f"{key}: stock has neither a figure nor a reason"
         else:
             assert row["stock"], f"{key}: no figure for django-q2 ({row['stock_note']})"
-        if key in OURS_ONLY or key.startswith(("rss_", "cpu_")):
+        if key in OURS_ONLY or key.startswith(("rss_", "cpu_", "flow_")):
             assert row["procrastinate_note"], f"{key}: procrastinate column must say why it has no figure"
         else:
             assert row["procrastinate"], f"{key}: no figure for procrastinate ({row['procrastinate_note']})"
