@@ -88,7 +88,7 @@ def run(bench, systems) -> list[Row]:
 
 def through_pgbouncer(bench, ours, workers: int) -> Row:
     """Ours again, with DATABASE_URL through a PgBouncer in transaction pooling (the bench starts
-    one on a free port, as tests/jobs/test_pgbouncer.py does) and LISTEN on the direct URL. Each
+    one on a free port, as tests/jobs/server/test_listener_pgbouncer.py does) and LISTEN on the direct URL. Each
     repetition also drains ours connected directly, and a note under the table compares the two."""
     from urllib.parse import urlsplit
 

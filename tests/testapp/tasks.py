@@ -120,7 +120,7 @@ def fail_first_run(context, key):
     return key
 
 
-# What a task can do to its worker (tests/jobs/test_worker_survival.py).
+# What a task can do to its worker (tests/jobs/server/test_worker_survival.py).
 @task(retry=Retry(attempts=0))
 def raise_system_exit():
     raise SystemExit("leaving")
