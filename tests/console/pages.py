@@ -87,7 +87,9 @@ def console_pages() -> list[Page]:
         Page(f"job_detail {label}", reverse("jobs_console:job_detail", args=[make().pk]))
         for label, make in OTHER_STATES.items()
     ]
-    pages += [Page(f"job_list {state}", reverse("jobs_console:job_list", args=[state])) for state in State.values]
+    pages += [
+        Page(f"job_list {state}", reverse("jobs_console:job_list", args=[state])) for state in State.values
+    ]
     return pages
 
 

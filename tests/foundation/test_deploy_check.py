@@ -92,7 +92,10 @@ def test_check_deploy_warns_without_them():
 def test_a_malformed_proxy_ssl_header_is_refused_at_start():
     result = check_deploy(SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO")
     assert result.returncode != 0
-    assert "SECURE_PROXY_SSL_HEADER='HTTP_X_FORWARDED_PROTO': give the header and its https value" in result.stderr
+    assert (
+        "SECURE_PROXY_SSL_HEADER='HTTP_X_FORWARDED_PROTO': give the header and its https value"
+        in result.stderr
+    )
 
 
 PRODUCTION_HTTPS = {

@@ -40,9 +40,9 @@ class InlineCode(HTMLParser):
                 self.found.append(f"<{tag} {attribute}=…> (inline event handler)")
             if attribute == "style":
                 self.found.append(f"<{tag} style={value!r}> (inline style)")
-            if attribute in ("href", "src", "action", "formaction") and (value or "").strip().lower().startswith(
-                "javascript:"
-            ):
+            if attribute in ("href", "src", "action", "formaction") and (
+                value or ""
+            ).strip().lower().startswith("javascript:"):
                 self.found.append(f"<{tag} {attribute}={value!r}> (javascript: URL)")
         if tag == "script":
             self.scripts += 1
@@ -70,7 +70,9 @@ def assert_the_policy_is_sent(response):
     policy = response["Content-Security-Policy"]
     directives = {part.split()[0]: part.split()[1:] for part in policy.split("; ")}
     assert directives["default-src"] == ["'self'"]
-    assert "'unsafe-inline'" not in directives["script-src"] and "'unsafe-eval'" not in directives["script-src"]
+    assert (
+        "'unsafe-inline'" not in directives["script-src"] and "'unsafe-eval'" not in directives["script-src"]
+    )
     assert "'unsafe-inline'" not in directives["style-src"]
     assert directives["object-src"] == ["'none'"]
     return directives
@@ -108,7 +110,9 @@ def test_every_console_page_is_served_with_the_policy_and_has_no_inline_code():
         assert f'nonce="{nonces[0][7:-1]}"' in html, page.label
         checked.append(page.label)
     # Every page kind: the lists, details, confirmations, and every job state.
-    assert {"dashboard", "job_detail processing", "job_delete (confirmation)", "audit", "events"} <= set(checked)
+    assert {"dashboard", "job_detail processing", "job_delete (confirmation)", "audit", "events"} <= set(
+        checked
+    )
     assert len(checked) >= 30, checked
 
 
