@@ -149,3 +149,32 @@ def test_axe_finds_a_serious_violation_when_there_is_one(page, server, settings,
     )
     page.evaluate(axe_source)
     assert "image-alt" in [v["id"] for v in page.evaluate(RUN_AXE)]
+
+
+def audit(page, axe_source) -> list[str]:
+    """The CSP violations and the serious/critical axe findings of the loaded page."""
+    found = [f"CSP: {v}" for v in page.evaluate("window.__cspViolations")]
+    page.evaluate(axe_source)
+    return found + [f"axe {v['impact']} {v['id']}: {v['help']} {v['nodes']}" for v in page.evaluate(RUN_AXE)]
+
+
+def test_the_login_the_lockout_and_the_admin_index_pass_too(page, server, settings, axe_source):
+    """The doors to the console: the admin's login form, the lockout page it turns into after
+    too many failures (dhanman/lockout.py), and the admin index with the console's link."""
+    page.add_init_script(CSP_LISTENER)
+    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
+    User.objects.create_user("locked-out", password="the-right-one", is_staff=True)
+    page.goto(server + "/admin/login/")
+    assert audit(page, axe_source) == []
+    for _ in range(5):  # LOGIN_FAILURE_LIMIT's default
+        page.fill("#id_username", "locked-out")
+        page.fill("#id_password", "wrong")
+        with page.expect_navigation() as navigation:
+            page.click("input[type=submit]")
+        if navigation.value.status == 429:
+            break
+    assert navigation.value.status == 429
+    assert page.locator("h1").inner_text() == "Too many failed logins"
+    assert audit(page, axe_source) == []
+    log_in(page, server, settings)
+    assert audit(page, axe_source) == []

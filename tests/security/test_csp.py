@@ -8,6 +8,7 @@ the HTML. The console's pages come from its URLconf (tests/console/pages.py), so
 later is checked too; the admin's are the change list and add form of every registered model.
 """
 
+import contextlib
 from datetime import timedelta
 from html.parser import HTMLParser
 
@@ -94,10 +95,7 @@ def test_every_console_page_is_served_with_the_policy_and_has_no_inline_code():
     client = ConsoleClient(factories.make_user("superuser"))
     checked = []
     for page in pages.console_pages():
-        if page.data is None:
-            response = client.get(page.url)
-        else:
-            response = client.post_with_csrf(page.url, page.data)
+        response = client.get(page.url) if page.data is None else client.post_with_csrf(page.url, page.data)
         assert response.status_code == 200, (page.label, response.status_code)
         directives = assert_the_policy_is_sent(response)
         if not pages.is_html(response["Content-Type"]):
@@ -132,10 +130,8 @@ def admin_pages(user) -> list[str]:
         info = (model._meta.app_label, model._meta.model_name)
         views = ["changelist"] + (["add"] if model_admin.has_add_permission(request) else [])
         for view in views:
-            try:
+            with contextlib.suppress(NoReverseMatch):
                 urls.append(reverse("admin:{}_{}_{}".format(*info, view)))
-            except NoReverseMatch:
-                pass
     return urls
 
 
