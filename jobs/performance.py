@@ -29,9 +29,10 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from jobs import sql
 from jobs.models import Job, PerformanceMark, State, TaskInterval
 from jobs.statistics import BUCKET, bucket_start
 from jobs.tallies import EPOCH
@@ -339,7 +340,22 @@ def task_performance(window_key: str, now: datetime | None = None) -> tuple[Wind
     def point_of(bucket: datetime) -> int:
         return min(window.points - 1, max(0, int((bucket - window.start) / window.point)))
 
-    stored = TaskInterval.objects.filter(bucket__gte=window.start, bucket__lt=mark).values_list(
+    stored = _stored_postgresql if connection.vendor == "postgresql" else _stored_portable
+    stored(window, mark, row_for, point_of)
+    for (bucket, task_path), counted in count_intervals(max(mark, window.start)).items():
+        row_for(task_path).fold(
+            point_of(bucket),
+            counted,
+            duration_max=counted.duration_max,
+            last_failure_id=counted.last_failure_id,
+            last_failure_at=counted.last_failure_at,
+        )
+    return window, list(rows.values())
+
+
+def _stored_portable(window: Window, until: datetime, row_for, point_of) -> None:
+    """Fold the stored intervals of the window (up to the mark) into the rows, in Python."""
+    stored = TaskInterval.objects.filter(bucket__gte=window.start, bucket__lt=until).values_list(
         "bucket",
         "task_path",
         "succeeded",
@@ -358,15 +374,31 @@ def task_performance(window_key: str, now: datetime | None = None) -> tuple[Wind
         row_for(task_path).fold(
             point_of(bucket), counted, duration_max=d_max, last_failure_id=failure_id, last_failure_at=failure_at
         )
-    for (bucket, task_path), counted in count_intervals(max(mark, window.start)).items():
-        row_for(task_path).fold(
-            point_of(bucket),
-            counted,
-            duration_max=counted.duration_max,
-            last_failure_id=counted.last_failure_id,
-            last_failure_at=counted.last_failure_at,
-        )
-    return window, list(rows.values())
+
+
+def _stored_postgresql(window: Window, until: datetime, row_for, point_of) -> None:
+    """The same sums made by PostgreSQL (jobs/sql.py says why): totals, histograms, trend."""
+    params = {"start": window.start, "until": until, "point": window.point.total_seconds()}
+    with connection.cursor() as cursor:
+        cursor.execute(sql.PERFORMANCE_TOTALS_SQL, params)
+        for task_path, ok, failed, d_max, failure_id, failure_at in cursor.fetchall():
+            row = row_for(task_path)
+            row.succeeded += ok
+            row.failed += failed
+            if d_max is not None:
+                row.duration_max = max(row.duration_max or 0.0, d_max)
+            if failure_at is not None and (row.last_failure_at is None or failure_at > row.last_failure_at):
+                row.last_failure_id, row.last_failure_at = failure_id, failure_at
+        cursor.execute(sql.PERFORMANCE_HISTOGRAMS_SQL, params)
+        for task_path, kind, index, n in cursor.fetchall():
+            row = row_for(task_path)
+            _add(row.duration_histogram if kind == "duration" else row.wait_histogram, {index: int(n)})
+        cursor.execute(sql.PERFORMANCE_TREND_SQL, params)
+        for task_path, point, runs, failed in cursor.fetchall():
+            row = row_for(task_path)
+            point = min(window.points - 1, max(0, point))
+            row.trend[point] += runs
+            row.failed_trend[point] += failed
 
 
 def sparkline_points(values: list[int], width: float = 120.0, height: float = 24.0, peak: int | None = None) -> str:

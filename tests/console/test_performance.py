@@ -155,3 +155,33 @@ def test_a_week_old_job_leaves_the_24_hour_window_but_not_the_week():
     assert SLOW not in rows_of("24h")
     assert rows_of("7d")[SLOW].runs == 3
     assert Job.objects.filter(task_path=SLOW, state=State.SUCCEEDED).count() == 3
+
+
+def test_the_postgresql_sums_equal_their_portable_twin():
+    run_workload()
+    performance.roll_up(timezone.now() + timedelta(minutes=30))
+    window = performance.window_for("7d", timezone.now())
+    mark = PerformanceMark.objects.get().rolled_until
+
+    def fold(stored):
+        rows: dict = {}
+
+        def row_for(path):
+            return rows.setdefault(
+                path,
+                performance.TaskPerformance(path, trend=[0] * window.points, failed_trend=[0] * window.points),
+            )
+
+        def point_of(bucket):
+            return min(window.points - 1, max(0, int((bucket - window.start) / window.point)))
+
+        stored(window, mark, row_for, point_of)
+        return {
+            path: (r.succeeded, r.failed, r.duration_max, r.duration_histogram, r.wait_histogram,
+                   r.last_failure_id, r.trend, r.failed_trend)
+            for path, r in rows.items()
+        }
+
+    postgresql = fold(performance._stored_postgresql)
+    assert postgresql == fold(performance._stored_portable)
+    assert set(postgresql) == {SLOW, FAIL, ADD}
