@@ -17,7 +17,15 @@ from jobs.models import Job, State
 ACTION_CAP = 1000
 # The page lists this many groups, the largest first.
 MAX_GROUPS = 200
-EXAMPLE_FIELDS = ("id", "task_path", "queue", "state", "state_changed_at", "exception_class", "exception_message")
+EXAMPLE_FIELDS = (
+    "id",
+    "task_path",
+    "queue",
+    "state",
+    "state_changed_at",
+    "exception_class",
+    "exception_message",
+)
 
 
 @dataclass

@@ -20,7 +20,10 @@ KEY_LENGTH = 24  # hex characters: 96 bits, no collision among any plausible num
 _MASKS = (
     (re.compile(r"'[^'\n]*'"), "'…'"),
     (re.compile(r'"[^"\n]*"'), '"…"'),
-    (re.compile(r"\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b"), "<uuid>"),
+    (
+        re.compile(r"\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b"),
+        "<uuid>",
+    ),
     (re.compile(r"\b0[xX][0-9a-fA-F]+\b"), "<hex>"),
     # A run of 6+ hex characters with at least one digit: commit ids, object ids, tokens.
     (re.compile(r"\b(?=[0-9a-fA-F]*[0-9])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{6,}\b"), "<hex>"),

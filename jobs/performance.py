@@ -149,7 +149,9 @@ def count_intervals(since: datetime, until: datetime | None = None) -> dict:
     rows = (
         Job.objects.filter(**window)
         .order_by()
-        .values_list("id", "task_path", "state", "state_changed_at", "enqueued_at", "started_at", "finished_at")
+        .values_list(
+            "id", "task_path", "state", "state_changed_at", "enqueued_at", "started_at", "finished_at"
+        )
     )
     found: dict = {}
     for job_id, task_path, state, changed_at, enqueued_at, started_at, finished_at in rows.iterator(
@@ -169,7 +171,9 @@ def roll_up(now: datetime | None = None) -> int:
     now = now or timezone.now()
     end = bucket_start(now - SETTLE)
     with transaction.atomic():
-        PerformanceMark.objects.bulk_create([PerformanceMark(id=1, rolled_until=EPOCH)], ignore_conflicts=True)
+        PerformanceMark.objects.bulk_create(
+            [PerformanceMark(id=1, rolled_until=EPOCH)], ignore_conflicts=True
+        )
         mark = PerformanceMark.objects.select_for_update(skip_locked=True).filter(id=1).first()
         if mark is None or mark.rolled_until >= end:
             return 0
@@ -263,7 +267,9 @@ class TaskPerformance:
         _add(self.wait_histogram, i.wait_histogram)
         if i.duration_count:
             self.duration_max = max(self.duration_max or 0.0, duration_max)
-        if last_failure_at is not None and (self.last_failure_at is None or last_failure_at > self.last_failure_at):
+        if last_failure_at is not None and (
+            self.last_failure_at is None or last_failure_at > self.last_failure_at
+        ):
             self.last_failure_id, self.last_failure_at = last_failure_id, last_failure_at
         self.trend[point] += i.succeeded + i.failed
         self.failed_trend[point] += i.failed
@@ -369,16 +375,28 @@ def _stored_portable(window: Window, until: datetime, row_for, point_of) -> None
     )
     for bucket, task_path, ok, failed, d_count, d_max, d_hist, w_hist, failure_id, failure_at in stored:
         counted = Interval(
-            succeeded=ok, failed=failed, duration_count=d_count, duration_histogram=d_hist, wait_histogram=w_hist
+            succeeded=ok,
+            failed=failed,
+            duration_count=d_count,
+            duration_histogram=d_hist,
+            wait_histogram=w_hist,
         )
         row_for(task_path).fold(
-            point_of(bucket), counted, duration_max=d_max, last_failure_id=failure_id, last_failure_at=failure_at
+            point_of(bucket),
+            counted,
+            duration_max=d_max,
+            last_failure_id=failure_id,
+            last_failure_at=failure_at,
         )
 
 
 def _stored_postgresql(window: Window, until: datetime, row_for, point_of) -> None:
     """The same sums made by PostgreSQL (jobs/sql.py says why): totals, histograms, trend."""
-    params = {"start": window.start, "until": until, "point": window.point.total_seconds()}
+    params: dict[str, datetime | float] = {
+        "start": window.start,
+        "until": until,
+        "point": window.point.total_seconds(),
+    }
     with connection.cursor() as cursor:
         cursor.execute(sql.PERFORMANCE_TOTALS_SQL, params)
         for task_path, ok, failed, d_max, failure_id, failure_at in cursor.fetchall():
@@ -401,7 +419,9 @@ def _stored_postgresql(window: Window, until: datetime, row_for, point_of) -> No
             row.failed_trend[point] += failed
 
 
-def sparkline_points(values: list[int], width: float = 120.0, height: float = 24.0, peak: int | None = None) -> str:
+def sparkline_points(
+    values: list[int], width: float = 120.0, height: float = 24.0, peak: int | None = None
+) -> str:
     """An SVG polyline's `points` for `values` (oldest first), scaled to `peak` (default: their
     own maximum). Numbers only: safe to put in an attribute."""
     top = peak if peak is not None else max(values or [0])

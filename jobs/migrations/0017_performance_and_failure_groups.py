@@ -22,44 +22,52 @@ def group_failed_jobs(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0016_flow_control'),
+        ("jobs", "0016_flow_control"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PerformanceMark',
+            name="PerformanceMark",
             fields=[
-                ('id', models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False)),
-                ('rolled_until', models.DateTimeField()),
+                ("id", models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False)),
+                ("rolled_until", models.DateTimeField()),
             ],
         ),
         migrations.CreateModel(
-            name='TaskInterval',
+            name="TaskInterval",
             fields=[
-                ('pk', models.CompositePrimaryKey('bucket', 'task_path', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('bucket', models.DateTimeField()),
-                ('task_path', models.CharField(max_length=300)),
-                ('succeeded', models.PositiveIntegerField(default=0)),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('duration_count', models.PositiveIntegerField(default=0)),
-                ('duration_max', models.FloatField(default=0.0)),
-                ('duration_histogram', models.JSONField(default=dict)),
-                ('wait_count', models.PositiveIntegerField(default=0)),
-                ('wait_histogram', models.JSONField(default=dict)),
-                ('last_failure_id', models.UUIDField(blank=True, null=True)),
-                ('last_failure_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "bucket", "task_path", blank=True, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("bucket", models.DateTimeField()),
+                ("task_path", models.CharField(max_length=300)),
+                ("succeeded", models.PositiveIntegerField(default=0)),
+                ("failed", models.PositiveIntegerField(default=0)),
+                ("duration_count", models.PositiveIntegerField(default=0)),
+                ("duration_max", models.FloatField(default=0.0)),
+                ("duration_histogram", models.JSONField(default=dict)),
+                ("wait_count", models.PositiveIntegerField(default=0)),
+                ("wait_histogram", models.JSONField(default=dict)),
+                ("last_failure_id", models.UUIDField(blank=True, null=True)),
+                ("last_failure_at", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.AddField(
-            model_name='job',
-            name='failure_group',
-            field=models.CharField(blank=True, db_default='', default='', max_length=24),
+            model_name="job",
+            name="failure_group",
+            field=models.CharField(blank=True, db_default="", default="", max_length=24),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(condition=models.Q(('state', 'failed')), fields=['failure_group', '-state_changed_at'], name='job_failure_group_idx'),
+            model_name="job",
+            index=models.Index(
+                condition=models.Q(("state", "failed")),
+                fields=["failure_group", "-state_changed_at"],
+                name="job_failure_group_idx",
+            ),
         ),
         migrations.RunPython(group_failed_jobs, migrations.RunPython.noop),
     ]

@@ -23,13 +23,19 @@ def test_clicking_a_heading_sorts_the_table_and_a_second_click_reverses_it(page,
     page.goto(console_url("performance") + "?window=1h&sort=runs")
     assert task_order(page) == [FAIL, ADD]  # fewest runs first
     page.locator('#performance-table th[data-column="runs"] a').click()
-    expect(page.locator('#performance-table th[data-column="runs"]')).to_have_attribute("aria-sort", "descending")
+    expect(page.locator('#performance-table th[data-column="runs"]')).to_have_attribute(
+        "aria-sort", "descending"
+    )
     assert "sort=-runs" in page.url
     assert task_order(page) == [ADD, FAIL]
     page.locator('#performance-table th[data-column="success"] a').click()
-    expect(page.locator('#performance-table th[data-column="success"]')).to_have_attribute("aria-sort", "descending")
+    expect(page.locator('#performance-table th[data-column="success"]')).to_have_attribute(
+        "aria-sort", "descending"
+    )
     page.locator('#performance-table th[data-column="success"] a').click()
-    expect(page.locator('#performance-table th[data-column="success"]')).to_have_attribute("aria-sort", "ascending")
+    expect(page.locator('#performance-table th[data-column="success"]')).to_have_attribute(
+        "aria-sort", "ascending"
+    )
     assert task_order(page) == [FAIL, ADD]
     expect(page.locator(f'#performance-table tr[data-task="{FAIL}"]')).to_contain_text("0.0 %")
     expect(page.locator("#failure-groups")).to_contain_text("Invoice <n> not found")

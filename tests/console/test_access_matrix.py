@@ -174,8 +174,9 @@ def _failure_group(expected_state):
         return {
             "kwargs": {"group": jobs[0].failure_group},
             "data": CONFIRMED,
-            "effect": lambda: set(Job.objects.filter(pk__in=ids).values_list("state", flat=True))
-            == {expected_state},
+            "effect": lambda: (
+                set(Job.objects.filter(pk__in=ids).values_list("state", flat=True)) == {expected_state}
+            ),
         }
 
     return setup

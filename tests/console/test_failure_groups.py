@@ -52,7 +52,10 @@ def test_a_job_gets_its_group_when_it_fails_and_the_page_groups_them(client_for)
     factories.succeeded()  # not failed: no group
 
     groups = failure_groups.groups()
-    assert [(g.count, g.fingerprint) for g in groups] == [(3, "Invoice <n> not found"), (1, "Resident '…' missing")]
+    assert [(g.count, g.fingerprint) for g in groups] == [
+        (3, "Invoice <n> not found"),
+        (1, "Resident '…' missing"),
+    ]
     first = groups[0]
     assert first.first_seen == min(j.state_changed_at for j in invoices)
     assert first.last_seen == max(j.state_changed_at for j in invoices)
@@ -84,11 +87,15 @@ def test_retrying_a_group_asks_first_with_the_exact_count_then_requeues_and_audi
     html = page.content.decode()
     assert page.status_code == 200 and "It touches <strong>2 jobs</strong>" in html
     assert ("confirm", "yes") in hidden_fields(html)
-    assert set(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("state", flat=True)) == {State.FAILED}
+    assert set(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("state", flat=True)) == {
+        State.FAILED
+    }
 
     done = post_back(client, url, html)
     assert done.status_code == 302 and done["Location"] == reverse("jobs_console:failure_groups")
-    assert set(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("state", flat=True)) == {State.ENQUEUED}
+    assert set(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("state", flat=True)) == {
+        State.ENQUEUED
+    }
     assert Job.objects.get(pk=other.pk).state == State.FAILED
     entry = AuditEntry.objects.get(action="failure_group_retry")
     assert entry.reason == "mail server back"

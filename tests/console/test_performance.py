@@ -22,7 +22,10 @@ ADD = "tests.testapp.tasks.add"
 
 def run_workload():
     """Three timed runs, four quick ones, two failures: all run by the engine here."""
-    slow = [factories.run(factories.enqueued(tasks.record_slowly, f"slow-{i}", s)) for i, s in enumerate((0.05, 0.1, 0.3))]
+    slow = [
+        factories.run(factories.enqueued(tasks.record_slowly, f"slow-{i}", s))
+        for i, s in enumerate((0.05, 0.1, 0.3))
+    ]
     for _ in range(4):
         factories.succeeded()
     failed = [factories.failed(message=f"Invoice {n} not found") for n in (7, 8)]
@@ -151,7 +154,9 @@ def test_percentiles_from_buckets_stay_within_a_bucket_of_the_truth():
 def test_a_week_old_job_leaves_the_24_hour_window_but_not_the_week():
     slow, _ = run_workload()
     performance.roll_up(timezone.now() + timedelta(minutes=30))
-    TaskInterval.objects.filter(task_path=SLOW).update(bucket=performance.bucket_start(timezone.now() - timedelta(days=3)))
+    TaskInterval.objects.filter(task_path=SLOW).update(
+        bucket=performance.bucket_start(timezone.now() - timedelta(days=3))
+    )
     assert SLOW not in rows_of("24h")
     assert rows_of("7d")[SLOW].runs == 3
     assert Job.objects.filter(task_path=SLOW, state=State.SUCCEEDED).count() == 3
@@ -169,7 +174,9 @@ def test_the_postgresql_sums_equal_their_portable_twin():
         def row_for(path):
             return rows.setdefault(
                 path,
-                performance.TaskPerformance(path, trend=[0] * window.points, failed_trend=[0] * window.points),
+                performance.TaskPerformance(
+                    path, trend=[0] * window.points, failed_trend=[0] * window.points
+                ),
             )
 
         def point_of(bucket):
@@ -177,8 +184,16 @@ def test_the_postgresql_sums_equal_their_portable_twin():
 
         stored(window, mark, row_for, point_of)
         return {
-            path: (r.succeeded, r.failed, r.duration_max, r.duration_histogram, r.wait_histogram,
-                   r.last_failure_id, r.trend, r.failed_trend)
+            path: (
+                r.succeeded,
+                r.failed,
+                r.duration_max,
+                r.duration_histogram,
+                r.wait_histogram,
+                r.last_failure_id,
+                r.trend,
+                r.failed_trend,
+            )
             for path, r in rows.items()
         }
 
