@@ -4,13 +4,17 @@ rate, run-time and wait percentiles, a trend, and its last failure — without r
 Why rolled-up histograms, not the jobs themselves. With a million jobs stored, the percentiles
 of one task's week are a sort of a hundred thousand run times: seconds per view, and gone once
 the jobs expire. So the servers roll finished jobs up as they finish, like the finished-job
-counters (jobs/statistics.py): every STATS_ROLLUP_INTERVAL, one server (TaskInterval's mark row
+counters (jobs/statistics.py): every STATS_ROLLUP_INTERVAL, one server (the PerformanceMark row
 is locked, the others skip) folds the jobs that reached Succeeded or Failed in each ended
 15-minute interval into one TaskInterval row per task: counts, the longest run, the newest
 failure, and two sparse histograms, run time (finished - started) and wait (started - enqueued
-or due time). A page sums at most 672 rows per task for a week, plus the jobs finished after
-the mark (a quarter of an hour at most, through job_state_list_idx), and computes the
-percentiles from the summed histograms.
+or due time). Each row also carries its task's running histograms (the previous row's plus its
+own), so a window's histogram is a difference of two rows per task — the newest row before the
+mark minus the newest row before the window starts — not a sum of 672 rows of JSON (summing them,
+even in PostgreSQL, cost the page 150–180 ms on a loaded machine: bench/findings.md). Counts,
+maxima, failures and the trend are plain columns, summed per task by one grouped statement
+(jobs/sql.py). The jobs finished after the mark (a quarter of an hour at most) are counted live
+through job_state_list_idx; the percentiles are computed from the summed histogram.
 
 Why these buckets. Bucket i holds the values in (MIN·F^(i-1), MIN·F^i], F = 2^(1/4): a
 logarithmic scale from a millisecond to beyond a week in LAST + 1 buckets, so a percentile is
@@ -30,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from jobs import sql
@@ -97,6 +102,11 @@ def _add(total: dict[int, int], histogram: dict) -> None:
     for index, n in histogram.items():
         index = int(index)
         total[index] = total.get(index, 0) + n
+
+
+def _minus(later: dict[int, int], earlier: dict[int, int]) -> dict[int, int]:
+    """The runs between two running histograms."""
+    return {index: n - earlier.get(index, 0) for index, n in later.items() if n - earlier.get(index, 0)}
 
 
 # --- The roll-up (servers' housekeeping) ---------------------------------------------------------
@@ -179,8 +189,16 @@ def roll_up(now: datetime | None = None) -> int:
             return 0
         start = max(mark.rolled_until, end - ROLLUP_WINDOW)
         found = count_intervals(start, end)
-        TaskInterval.objects.bulk_create(
-            [
+        # Each row also carries its task's running histograms: the previous row's plus its own.
+        running = running_before(start, {task_path for _, task_path in found})
+        new = []
+        for (bucket, task_path), i in sorted(found.items(), key=lambda item: (item[0][1], item[0][0])):
+            durations, waits = running.get(task_path, ({}, {}))
+            durations, waits = dict(durations), dict(waits)
+            _add(durations, i.duration_histogram)
+            _add(waits, i.wait_histogram)
+            running[task_path] = (durations, waits)
+            new.append(
                 TaskInterval(
                     bucket=bucket,
                     task_path=task_path,
@@ -188,26 +206,55 @@ def roll_up(now: datetime | None = None) -> int:
                     failed=i.failed,
                     duration_count=i.duration_count,
                     duration_max=round(i.duration_max, 6),
-                    duration_histogram={str(k): v for k, v in sorted(i.duration_histogram.items())},
+                    duration_histogram=_stored(i.duration_histogram),
+                    duration_running=_stored(durations),
                     wait_count=i.wait_count,
-                    wait_histogram={str(k): v for k, v in sorted(i.wait_histogram.items())},
+                    wait_histogram=_stored(i.wait_histogram),
+                    wait_running=_stored(waits),
                     last_failure_id=i.last_failure_id,
                     last_failure_at=i.last_failure_at,
                 )
-                for (bucket, task_path), i in sorted(found.items())
-            ],
-            batch_size=1000,
-            ignore_conflicts=True,
-        )
+            )
+        TaskInterval.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
         mark.rolled_until = end
         mark.save(update_fields=["rolled_until"])
     return len(found)
 
 
+def _stored(histogram: dict) -> dict:
+    """A histogram as a JSON object: string keys, in bucket order."""
+    return {str(k): v for k, v in sorted(histogram.items(), key=lambda item: int(item[0]))}
+
+
+def _newest_before(moment: datetime, tasks=None) -> Q:
+    """The rows that are, per task, the newest one starting before `moment`."""
+    rows = TaskInterval.objects.filter(bucket__lt=moment)
+    if tasks is not None:
+        rows = rows.filter(task_path__in=list(tasks))
+    newest = Q(pk__in=[])
+    for task_path, bucket in rows.order_by().values_list("task_path").annotate(last=Max("bucket")):
+        newest |= Q(task_path=task_path, bucket=bucket)
+    return newest
+
+
+def running_before(moment: datetime, tasks=None) -> dict:
+    """{task: (running duration histogram, running wait histogram)} as of `moment`: each task's
+    newest row starting before it ({} for a task without one). Two small queries."""
+    newest = _newest_before(moment, tasks)
+    return {
+        task_path: ({int(k): v for k, v in durations.items()}, {int(k): v for k, v in waits.items()})
+        for task_path, durations, waits in TaskInterval.objects.filter(newest).values_list(
+            "task_path", "duration_running", "wait_running"
+        )
+    }
+
+
 def forget_old_intervals(now: datetime | None = None) -> int:
-    """Remove the rows older than KEEP (expire_jobs); returns how many."""
-    now = now or timezone.now()
-    return TaskInterval.objects.filter(bucket__lt=now - KEEP).delete()[0]
+    """Remove the rows older than KEEP (expire_jobs), but each task's newest one: a window that
+    starts later subtracts the running histograms as of its start, which that row holds.
+    Returns how many rows went."""
+    cutoff = (now or timezone.now()) - KEEP
+    return TaskInterval.objects.filter(bucket__lt=cutoff).exclude(_newest_before(cutoff)).delete()[0]
 
 
 # --- The page ------------------------------------------------------------------------------------
@@ -348,6 +395,15 @@ def task_performance(window_key: str, now: datetime | None = None) -> tuple[Wind
 
     stored = _stored_postgresql if connection.vendor == "postgresql" else _stored_portable
     stored(window, mark, row_for, point_of)
+    # The window's histograms: each task's running ones at the mark minus those at its start.
+    before = running_before(window.start)
+    for task_path, (durations, waits) in running_before(mark).items():
+        if task_path not in rows:
+            continue  # no run in the window
+        earlier_durations, earlier_waits = before.get(task_path, ({}, {}))
+        row = rows[task_path]
+        _add(row.duration_histogram, _minus(durations, earlier_durations))
+        _add(row.wait_histogram, _minus(waits, earlier_waits))
     for (bucket, task_path), counted in count_intervals(max(mark, window.start)).items():
         row_for(task_path).fold(
             point_of(bucket),
@@ -360,7 +416,8 @@ def task_performance(window_key: str, now: datetime | None = None) -> tuple[Wind
 
 
 def _stored_portable(window: Window, until: datetime, row_for, point_of) -> None:
-    """Fold the stored intervals of the window (up to the mark) into the rows, in Python."""
+    """Fold the stored intervals' counts, maxima, failures and trend (the histograms come from
+    the running ones) into the rows, in Python."""
     stored = TaskInterval.objects.filter(bucket__gte=window.start, bucket__lt=until).values_list(
         "bucket",
         "task_path",
@@ -368,19 +425,11 @@ def _stored_portable(window: Window, until: datetime, row_for, point_of) -> None
         "failed",
         "duration_count",
         "duration_max",
-        "duration_histogram",
-        "wait_histogram",
         "last_failure_id",
         "last_failure_at",
     )
-    for bucket, task_path, ok, failed, d_count, d_max, d_hist, w_hist, failure_id, failure_at in stored:
-        counted = Interval(
-            succeeded=ok,
-            failed=failed,
-            duration_count=d_count,
-            duration_histogram=d_hist,
-            wait_histogram=w_hist,
-        )
+    for bucket, task_path, ok, failed, d_count, d_max, failure_id, failure_at in stored:
+        counted = Interval(succeeded=ok, failed=failed, duration_count=d_count)
         row_for(task_path).fold(
             point_of(bucket),
             counted,
@@ -391,7 +440,7 @@ def _stored_portable(window: Window, until: datetime, row_for, point_of) -> None
 
 
 def _stored_postgresql(window: Window, until: datetime, row_for, point_of) -> None:
-    """The same sums made by PostgreSQL (jobs/sql.py says why): totals, histograms, trend."""
+    """The same sums made by PostgreSQL (jobs/sql.py says why): totals, then the trend."""
     params: dict[str, datetime | float] = {
         "start": window.start,
         "until": until,
@@ -407,10 +456,6 @@ def _stored_postgresql(window: Window, until: datetime, row_for, point_of) -> No
                 row.duration_max = max(row.duration_max or 0.0, d_max)
             if failure_at is not None and (row.last_failure_at is None or failure_at > row.last_failure_at):
                 row.last_failure_id, row.last_failure_at = failure_id, failure_at
-        cursor.execute(sql.PERFORMANCE_HISTOGRAMS_SQL, params)
-        for task_path, kind, index, n in cursor.fetchall():
-            row = row_for(task_path)
-            _add(row.duration_histogram if kind == "duration" else row.wait_histogram, {index: int(n)})
         cursor.execute(sql.PERFORMANCE_TREND_SQL, params)
         for task_path, point, runs, failed in cursor.fetchall():
             row = row_for(task_path)

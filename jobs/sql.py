@@ -331,24 +331,17 @@ HISTORY_COPY_SQL = f"COPY {HISTORY_TABLE} ({HISTORY_COLUMNS}) FROM STDIN"
 _INTERVALS = _q(TaskInterval._meta.db_table)
 _IN_WINDOW = "bucket >= %(start)s AND bucket < %(until)s"
 
-# Not ORM: the sparse histograms are summed by PostgreSQL (jsonb_each_text, GROUP BY task and
-# bucket), so a week of intervals — 672 rows per task, each with a few dozen buckets — reaches
-# Python as one short row per task and bucket instead of thousands of JSON documents to decode
-# and add up (which cost most of the page's time: bench/findings.md). The twin is
-# performance._stored_portable, which reads the rows and adds them in Python.
+# Not ORM: a week of intervals is 672 rows per task; PostgreSQL sums their counts per task and
+# per sparkline point (extract(epoch …) / point: a computation on the interval's start that the
+# ORM spells differently on each backend), so Python reads one row per task and point instead of
+# every interval. The twin is performance._stored_portable, which reads the rows and adds them
+# in Python. (The histograms need no sum at all: performance.running_before.)
 PERFORMANCE_TOTALS_SQL = f"""
 SELECT task_path, sum(succeeded), sum(failed), max(duration_max) FILTER (WHERE duration_count > 0),
        (array_agg(last_failure_id ORDER BY last_failure_at DESC) FILTER (WHERE last_failure_at IS NOT NULL))[1],
        max(last_failure_at)
 FROM {_INTERVALS} WHERE {_IN_WINDOW}
 GROUP BY task_path
-"""
-PERFORMANCE_HISTOGRAMS_SQL = f"""
-SELECT task_path, 'duration', h.key::int, sum(h.value::bigint)
-FROM {_INTERVALS}, jsonb_each_text(duration_histogram) AS h WHERE {_IN_WINDOW} GROUP BY task_path, h.key
-UNION ALL
-SELECT task_path, 'wait', h.key::int, sum(h.value::bigint)
-FROM {_INTERVALS}, jsonb_each_text(wait_histogram) AS h WHERE {_IN_WINDOW} GROUP BY task_path, h.key
 """
 PERFORMANCE_TREND_SQL = f"""
 SELECT task_path, floor(extract(epoch FROM bucket - %(start)s) / %(point)s)::int, sum(succeeded + failed), sum(failed)

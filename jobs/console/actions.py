@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs import api, audit
+from jobs import api, audit, failure_groups
 from jobs.api import InvalidOperation, JobNotFound
 from jobs.console import stats
 from jobs.models import Job, State
@@ -281,13 +281,12 @@ GROUP_CHUNK = 100
 
 def preview_group_action(action: str, group) -> Preview:
     """Retrying or deleting a failure group: exactly how many jobs (capped), and which."""
-    from jobs.failure_groups import ACTION_CAP, failed_in_group
-
-    touched = min(group.count, ACTION_CAP)
+    cap = failure_groups.ACTION_CAP
+    touched = min(group.count, cap)
     notes = []
-    if group.count > ACTION_CAP:
+    if group.count > cap:
         notes.append(
-            f"First {ACTION_CAP:,} of {group.count:,}: the newest {ACTION_CAP:,} jobs of the group. "
+            f"First {cap:,} of {group.count:,}: the newest {cap:,} jobs of the group. "
             "Repeat the action for the rest."
         )
     consequence = (
@@ -301,7 +300,7 @@ def preview_group_action(action: str, group) -> Preview:
         consequence=consequence,
         count=touched,
         items=list(
-            failed_in_group(group.key)
+            failure_groups.failed_in_group(group.key)
             .order_by("-state_changed_at", "-id")
             .only("id", "task_path", "state", "queue")[:PREVIEW_ROWS]
         ),
@@ -328,11 +327,9 @@ class GroupOutcome:
 def run_group_action(action: str, group, *, user, reason: str = "") -> GroupOutcome:
     """Retry or delete the group's newest ACTION_CAP Failed jobs, through jobs.api, a chunk at a
     time (no long transaction: each job is one), then one audit entry naming the jobs done."""
-    from jobs.failure_groups import ACTION_CAP, capped_ids
-
     spec = GROUP_ACTIONS[action]
     call = getattr(api, spec["api"])
-    ids = capped_ids(group.key, ACTION_CAP)
+    ids = failure_groups.capped_ids(group.key, failure_groups.ACTION_CAP)
     outcome = GroupOutcome(total=group.count)
     history = f"{spec['label']} of failure group {group.key} by {user.get_username()}" + (
         f": {reason}" if reason else ""
@@ -371,7 +368,7 @@ def run_group_action(action: str, group, *, user, reason: str = "") -> GroupOutc
             "exception_class": group.exception_class,
             "fingerprint": group.fingerprint,
             "group_size": group.count,
-            "cap": ACTION_CAP,
+            "cap": failure_groups.ACTION_CAP,
             "skipped": [{"job": str(job_id), "reason": text} for job_id, text in outcome.skipped],
         },
     )

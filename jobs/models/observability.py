@@ -172,7 +172,8 @@ class TaskInterval(models.Model):
 
     Written once per interval by the servers' roll-up, after the interval ended; never changed.
     The histograms are sparse: {bucket index: runs} of jobs.performance.bucket_of, Succeeded and
-    Failed runs together, so a week of one task is at most 672 small rows.
+    Failed runs together. Each row also holds its task's running histograms (sums since its
+    first interval), so a window's percentiles need two rows per task, not one per interval.
     """
 
     pk = models.CompositePrimaryKey("bucket", "task_path")
@@ -185,6 +186,10 @@ class TaskInterval(models.Model):
     duration_histogram = models.JSONField(default=dict)
     wait_count = models.PositiveIntegerField(default=0)
     wait_histogram = models.JSONField(default=dict)
+    # The task's histograms summed over every interval up to this one (this one included): a
+    # window's histogram is the newest row's running one minus the one before the window starts.
+    duration_running = models.JSONField(default=dict)
+    wait_running = models.JSONField(default=dict)
     # The interval's newest failure (no foreign key: the job may expire before the row does).
     last_failure_id = models.UUIDField(null=True, blank=True)
     last_failure_at = models.DateTimeField(null=True, blank=True)

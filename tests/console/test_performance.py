@@ -83,6 +83,7 @@ def test_a_roll_up_stores_the_histograms_of_the_runs():
         index = str(performance.bucket_of(run_seconds(job)))
         expected[index] = expected.get(index, 0) + 1
     assert stored.duration_histogram == expected
+    assert stored.duration_running == expected  # its task's first interval: the running sum is its own
     assert stored.duration_count == 3 and stored.wait_count == 3
     assert PerformanceMark.objects.get().rolled_until > timezone.now()
 
@@ -188,8 +189,6 @@ def test_the_postgresql_sums_equal_their_portable_twin():
                 r.succeeded,
                 r.failed,
                 r.duration_max,
-                r.duration_histogram,
-                r.wait_histogram,
                 r.last_failure_id,
                 r.trend,
                 r.failed_trend,
@@ -200,3 +199,47 @@ def test_the_postgresql_sums_equal_their_portable_twin():
     postgresql = fold(performance._stored_postgresql)
     assert postgresql == fold(performance._stored_portable)
     assert set(postgresql) == {SLOW, FAIL, ADD}
+
+
+def test_running_histograms_make_any_window_a_difference_of_two_rows_and_survive_expiry():
+    """Three intervals of one task, rows made by the roll-up from jobs run here and then moved
+    to three days: the running sums add up, a window starting after the first row subtracts it,
+    and expiry keeps each task's newest old row (a later window still subtracts from it)."""
+    now = timezone.now()
+    slow, _ = run_workload()
+    performance.roll_up(now + timedelta(minutes=30))
+    row = TaskInterval.objects.get(task_path=SLOW)
+    days = [performance.bucket_start(now - timedelta(days=d)) for d in (40, 35, 2)]
+    TaskInterval.objects.filter(task_path__in=[FAIL, ADD]).delete()
+    TaskInterval.objects.filter(pk=row.pk).update(bucket=days[2])
+    first = {str(performance.bucket_of(0.02)): 2}
+    second = {str(performance.bucket_of(5.0)): 1}
+    TaskInterval.objects.create(
+        bucket=days[0],
+        task_path=SLOW,
+        succeeded=2,
+        duration_count=2,
+        duration_max=0.02,
+        duration_histogram=first,
+        duration_running=first,
+    )
+    TaskInterval.objects.create(
+        bucket=days[1],
+        task_path=SLOW,
+        succeeded=1,
+        duration_count=1,
+        duration_max=5.0,
+        duration_histogram=second,
+        duration_running={**first, **second},
+    )
+    late = {**first, **second}
+    for index, n in row.duration_histogram.items():
+        late[index] = late.get(index, 0) + n
+    TaskInterval.objects.filter(bucket=days[2], task_path=SLOW).update(duration_running=late)
+
+    week = rows_of("7d")[SLOW]
+    assert week.duration_histogram == {int(k): v for k, v in row.duration_histogram.items()}
+    assert week.runs == 3 and week.duration_max == pytest.approx(max(run_seconds(j) for j in slow))
+    assert performance.forget_old_intervals(now) == 1  # the 40-day row; the 35-day one is the newest old one
+    assert set(TaskInterval.objects.values_list("bucket", flat=True)) == {days[1], days[2]}
+    assert rows_of("7d")[SLOW].duration_histogram == week.duration_histogram
