@@ -357,7 +357,7 @@ def run_group_action(action: str, group, *, user, reason: str = "") -> GroupOutc
     audit.record(
         user,
         spec["audit"],
-        [(audit.JOB, job_id) for job_id in outcome.done],
+        [(audit.FAILURE_GROUP, group.key), *((audit.JOB, job_id) for job_id in outcome.done)],
         reason=reason,
         summary=(
             f"{spec['label']} failure group {group.exception_name}: {group.fingerprint}"[:300]
