@@ -160,3 +160,15 @@ def test_forged_and_unknown_group_posts_are_refused(client_for):
         assert operator.post_with_csrf(url, {"confirm": "yes"}).status_code == 404
     assert Job.objects.get(pk=jobs[0].pk).state == State.FAILED
     assert not AuditEntry.objects.filter(action__startswith="failure_group").exists()
+
+
+def test_migration_0017_gives_jobs_already_failed_their_group():
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("jobs.migrations.0017_performance_and_failure_groups")
+    jobs = fail("Invoice 1 not found", "Resident 'X' missing")
+    Job.objects.filter(pk__in=[j.pk for j in jobs]).update(failure_group="")  # as before 0017
+    migration.group_failed_jobs(apps, None)
+    assert [Job.objects.get(pk=j.pk).failure_group for j in jobs] == [j.failure_group for j in jobs]
