@@ -3,13 +3,14 @@ written in the same transaction as the action's own change where there is one.""
 
 from jobs.models.audit import AuditEntry, AuditTarget
 
-JOB, BATCH, RECURRING, QUEUE, DEAD_LETTER, ALERT = (
+JOB, BATCH, RECURRING, QUEUE, DEAD_LETTER, ALERT, FAILURE_GROUP = (
     "job",
     "batch",
     "recurring",
     "queue",
     "dead_letter",
     "alert",
+    "failure_group",
 )
 
 

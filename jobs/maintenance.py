@@ -17,7 +17,7 @@ from django.db.models import Min
 from django.tasks import task
 from django.utils import timezone
 
-from jobs import recurring, sla, states, statistics, tallies
+from jobs import performance, recurring, sla, states, statistics, tallies
 from jobs.conf import jobs_settings
 from jobs.models import Batch, CancelReason, Job, JobState, Server, ServerStatus, State
 from jobs.retry import Retry
@@ -178,6 +178,7 @@ class Housekeeping:
             self._next_rollup = mono + self.options.STATS_ROLLUP_INTERVAL
             statistics.roll_up_finished_counts(now)
             _observing("rolling up the metrics' tallies", tallies.roll_up, now)
+            _observing("rolling up the performance intervals", performance.roll_up, now)
         if mono >= self._next_sla:
             self._next_sla = mono + self.options.SLA_CHECK_INTERVAL
             _observing("checking the SLA rules", sla.check, now)
@@ -209,8 +210,8 @@ def _observing(what: str, step, now) -> None:
 @task(queue_name="low-priority")
 def expire_jobs() -> dict:
     """Remove Succeeded and Deleted jobs past their expiry, finished batches past theirs,
-    servers gone for longer than the job expiration, and finished-job counters older than
-    statistics.KEEP (31 days).
+    servers gone for longer than the job expiration, and finished-job counters and performance
+    intervals older than statistics.KEEP / performance.KEEP (31 days).
 
     History rows go with their job (ON DELETE CASCADE). Failed jobs stay until someone acts.
     """
@@ -227,7 +228,7 @@ def expire_jobs() -> dict:
     removed_servers = Server.objects.filter(
         status__in=(ServerStatus.STOPPED, ServerStatus.DEAD), heartbeat_at__lt=gone_before
     ).delete()[0]
-    removed_counters = statistics.forget_old_counts(now)
+    removed_counters = statistics.forget_old_counts(now) + performance.forget_old_intervals(now)
     return {
         "jobs": removed_jobs,
         "batches": removed_batches,

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from jobs import flow, states
 from jobs.conf import jobs_settings
-from jobs.models import Job, JobState, State
+from jobs.models import Job, JobState, State, TaskInterval
 from jobs.states import CLAIM, SUCCEED, Computed, Param, Transition
 
 _q = connection.ops.quote_name
@@ -324,3 +324,27 @@ def copy_sql(model, columns: list[str]) -> str:
 
 
 HISTORY_COPY_SQL = f"COPY {HISTORY_TABLE} ({HISTORY_COLUMNS}) FROM STDIN"
+
+
+# --- The Performance page's sums (jobs/performance.py) ---------------------------------------------
+
+_INTERVALS = _q(TaskInterval._meta.db_table)
+_IN_WINDOW = "bucket >= %(start)s AND bucket < %(until)s"
+
+# Not ORM: a week of intervals is 672 rows per task; PostgreSQL sums their counts per task and
+# per sparkline point (extract(epoch …) / point: a computation on the interval's start that the
+# ORM spells differently on each backend), so Python reads one row per task and point instead of
+# every interval. The twin is performance._stored_portable, which reads the rows and adds them
+# in Python. (The histograms need no sum at all: performance.running_before.)
+PERFORMANCE_TOTALS_SQL = f"""
+SELECT task_path, sum(succeeded), sum(failed), max(duration_max) FILTER (WHERE duration_count > 0),
+       (array_agg(last_failure_id ORDER BY last_failure_at DESC) FILTER (WHERE last_failure_at IS NOT NULL))[1],
+       max(last_failure_at)
+FROM {_INTERVALS} WHERE {_IN_WINDOW}
+GROUP BY task_path
+"""
+PERFORMANCE_TREND_SQL = f"""
+SELECT task_path, floor(extract(epoch FROM bucket - %(start)s) / %(point)s)::int, sum(succeeded + failed), sum(failed)
+FROM {_INTERVALS} WHERE {_IN_WINDOW}
+GROUP BY 1, 2
+"""

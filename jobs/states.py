@@ -32,7 +32,7 @@ from django.db.models import Case, F, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from jobs import batches, continuations, filters
+from jobs import batches, continuations, filters, fingerprints
 from jobs.conf import jobs_settings
 from jobs.models import CancelReason, Job, JobState, Server, ServerStatus, State
 
@@ -213,6 +213,12 @@ def apply_state(
     )
     if new_state == State.ENQUEUED:
         fields.setdefault("enqueued_at", now)
+    if new_state == State.FAILED:
+        # Its failure group (jobs/fingerprints.py), for the console's indexed GROUP BY.
+        fields["failure_group"] = fingerprints.group_key(
+            fields.get("exception_class", job.exception_class),
+            fields.get("exception_message", job.exception_message),
+        )
     for name, value in fields.items():
         setattr(job, name, value)
     Job.objects.filter(pk=job.pk).update(**fields)

@@ -57,6 +57,8 @@ def pages(conn) -> list[tuple[str, str, str | None]]:
         ),
         ("console_job_detail", "Console: job detail (failed job)", _url("job_detail", failed_job)),
         ("console_recurring", "Console: recurring jobs", _url("recurring_list")),
+        ("console_performance", "Console: Performance page, 7 days", _url("performance", query="?window=7d")),
+        ("console_failure_groups", "Console: failure groups", _url("failure_groups")),
     ]
 
 
@@ -90,19 +92,26 @@ def run(bench, systems) -> list[Row]:
     # Untimed: on a live system the servers' housekeeping rolls finished jobs up into the 15-minute
     # counters as they finish (jobs.statistics, every STATS_ROLLUP_INTERVAL); the dataset is made in
     # one bulk load, so the bench does once what the servers would have done over the week.
+    from jobs import performance
     from jobs.statistics import roll_up_finished_counts
 
     started = time.monotonic()
     intervals = roll_up_finished_counts()
     rolled_up = time.monotonic() - started
+    # The same for the Performance page's per-task intervals (jobs.performance).
+    started = time.monotonic()
+    task_intervals = performance.roll_up()
+    performance_rolled_up = time.monotonic() - started
     bench.log(
         f"console dataset: {counts['jobs']:,} jobs, {counts['history']:,} history rows in {loaded:.0f} s; "
-        f"{intervals} finished-job intervals rolled up in {rolled_up:.1f} s"
+        f"{intervals} finished-job intervals rolled up in {rolled_up:.1f} s; "
+        f"{task_intervals} per-task performance intervals in {performance_rolled_up:.1f} s"
     )
     bench.notes.append(
         f"Console dataset: {counts['jobs']:,} jobs and {counts['history']:,} history rows, "
         f"made with INSERT … SELECT generate_series in {loaded:.0f} s; then the finished-job counters "
-        f"of its {intervals} 15-minute intervals rolled up once, untimed, in {rolled_up:.1f} s (servers do "
+        f"of its {intervals} 15-minute intervals rolled up once, untimed, in {rolled_up:.1f} s, and its "
+        f"{task_intervals} per-task performance intervals in {performance_rolled_up:.1f} s (servers do "
         "this every minute as jobs finish)."
     )
     user = get_user_model().objects.create_superuser("bench-admin", "bench@example.com", "bench-password-1")

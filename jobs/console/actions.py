@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs import api, audit
+from jobs import api, audit, failure_groups
 from jobs.api import InvalidOperation, JobNotFound
 from jobs.console import stats
 from jobs.models import Job, State
@@ -266,3 +266,111 @@ def preview_recurring_remove(recurring) -> Preview:
         count=0,
         button="Yes, remove",
     )
+
+
+# --- Failure groups: retry or delete a whole group (jobs/failure_groups.py) ---------------------
+
+GROUP_ACTIONS = {
+    "retry": {"api": "requeue", "label": "Retry", "done": "requeued", "audit": "failure_group_retry"},
+    "delete": {"api": "delete", "label": "Delete", "done": "deleted", "audit": "failure_group_delete"},
+}
+# A group action works through its jobs this many at a time: each job is its own short
+# transaction through jobs.api, and each chunk re-reads which of its jobs are still in the group.
+GROUP_CHUNK = 100
+
+
+def preview_group_action(action: str, group) -> Preview:
+    """Retrying or deleting a failure group: exactly how many jobs (capped), and which."""
+    cap = failure_groups.ACTION_CAP
+    touched = min(group.count, cap)
+    notes = []
+    if group.count > cap:
+        notes.append(
+            f"First {cap:,} of {group.count:,}: the newest {cap:,} jobs of the group. "
+            "Repeat the action for the rest."
+        )
+    consequence = (
+        "They go back to their queues now and run again; the ones that fail again return to this group."
+        if action == "retry"
+        else "Deleted jobs do not run; they can be requeued from the Deleted list until they expire."
+    )
+    name = f"{group.exception_name}: {group.fingerprint}"[:200]
+    return Preview(
+        heading=f"{GROUP_ACTIONS[action]['label']} the failure group “{name}”?",
+        consequence=consequence,
+        count=touched,
+        items=list(
+            failure_groups.failed_in_group(group.key)
+            .order_by("-state_changed_at", "-id")
+            .only("id", "task_path", "state", "queue")[:PREVIEW_ROWS]
+        ),
+        notes=notes,
+        button=f"Yes, {GROUP_ACTIONS[action]['label'].lower()} {touched:,} job{'' if touched == 1 else 's'}",
+    )
+
+
+@dataclass
+class GroupOutcome:
+    done: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)  # (job id, reason)
+    total: int = 0  # the group's size when the action ran
+
+    def messages(self, verb: str) -> list[tuple[str, str]]:
+        found = [("success", f"{len(self.done):,} job{'' if len(self.done) == 1 else 's'} {verb}.")]
+        if self.skipped:
+            found.append(
+                ("warning", f"{len(self.skipped):,} skipped (no longer failed in this group, or refused).")
+            )
+        return found
+
+
+def run_group_action(action: str, group, *, user, reason: str = "") -> GroupOutcome:
+    """Retry or delete the group's newest ACTION_CAP Failed jobs, through jobs.api, a chunk at a
+    time (no long transaction: each job is one), then one audit entry naming the jobs done."""
+    spec = GROUP_ACTIONS[action]
+    call = getattr(api, spec["api"])
+    ids = failure_groups.capped_ids(group.key, failure_groups.ACTION_CAP)
+    outcome = GroupOutcome(total=group.count)
+    history = f"{spec['label']} of failure group {group.key} by {user.get_username()}" + (
+        f": {reason}" if reason else ""
+    )
+    for start in range(0, len(ids), GROUP_CHUNK):
+        chunk = ids[start : start + GROUP_CHUNK]
+        # A job retried, deleted or retried-and-failed-otherwise since the ids were read is left alone.
+        still = set(
+            Job.objects.filter(pk__in=chunk, state=State.FAILED, failure_group=group.key).values_list(
+                "pk", flat=True
+            )
+        )
+        for job_id in chunk:
+            if job_id not in still:
+                outcome.skipped.append((job_id, "no longer failed in this group"))
+                continue
+            try:
+                call(job_id, by=user, reason=history)
+            except JobNotFound:
+                outcome.skipped.append((job_id, "it no longer exists."))
+            except (InvalidOperation, InvalidTransition) as exc:
+                outcome.skipped.append((job_id, str(exc)))
+            else:
+                outcome.done.append(job_id)
+    audit.record(
+        user,
+        spec["audit"],
+        [(audit.FAILURE_GROUP, group.key), *((audit.JOB, job_id) for job_id in outcome.done)],
+        reason=reason,
+        summary=(
+            f"{spec['label']} failure group {group.exception_name}: {group.fingerprint}"[:300]
+            + f" — {len(outcome.done)} {spec['done']}, {len(outcome.skipped)} skipped"
+        ),
+        details={
+            "group": group.key,
+            "exception_class": group.exception_class,
+            "fingerprint": group.fingerprint,
+            "group_size": group.count,
+            "cap": failure_groups.ACTION_CAP,
+            "skipped": [{"job": str(job_id), "reason": text} for job_id, text in outcome.skipped],
+        },
+    )
+    _forget_cached()
+    return outcome

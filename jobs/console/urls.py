@@ -15,6 +15,7 @@ from jobs.console.views import (
     events,
     graphs,
     jobs,
+    performance,
     queues,
     recurring,
     retries,
@@ -39,6 +40,11 @@ urlpatterns = [
     path("job/<uuid:job_id>/requeue/", jobs.job_requeue, name="job_requeue"),
     path("job/<uuid:job_id>/delete/", jobs.job_delete, name="job_delete"),
     path("job/<uuid:job_id>/cancel/", jobs.job_cancel, name="job_cancel"),
+    # Performance per task, and failed jobs grouped by how they failed
+    path("performance/", performance.performance_page, name="performance"),
+    path("failures/", performance.failure_group_list, name="failure_groups"),
+    path("failures/<slug:group>/retry/", performance.failure_group_retry, name="failure_group_retry"),
+    path("failures/<slug:group>/delete/", performance.failure_group_delete, name="failure_group_delete"),
     # Retries
     path("retries/", retries.retries, name="retries"),
     # Recurring jobs

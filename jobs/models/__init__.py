@@ -25,7 +25,9 @@ from jobs.models.observability import (  # noqa: F401
     AlertKind,
     DurationEstimate,
     JobTally,
+    PerformanceMark,
     RecurringSuccess,
     SlaMark,
     TallyMark,
+    TaskInterval,
 )

@@ -196,6 +196,9 @@ class Job(models.Model):
     exception_class = models.CharField(max_length=300, blank=True)
     exception_message = models.TextField(blank=True)
     exception_traceback = models.TextField(blank=True)
+    # Set when the job becomes Failed (jobs/states.py): a hash of its exception class and masked
+    # message (jobs/fingerprints.py). The console groups Failed jobs by it, index-only.
+    failure_group = models.CharField(max_length=24, blank=True, default="", db_default="")
     # Continuations: released when `parent` reaches a state that `continuation_on` accepts.
     # The three links below are NULL for almost every job: their indexes are partial (see Meta), so
     # the claim and the outcome of an ordinary job do not write three index entries for NULLs.
@@ -280,6 +283,14 @@ class Job(models.Model):
                 fields=["awaiting_batch"],
                 name="job_awaiting_batch_idx",
                 condition=Q(awaiting_batch__isnull=False),
+            ),
+            # Failed jobs by failure group (jobs/fingerprints.py): the console's failure groups are
+            # one GROUP BY over this index, and a group's jobs a range of it. Partial: only Failed
+            # jobs have an entry, so no other transition writes it.
+            models.Index(
+                fields=["failure_group", "-state_changed_at"],
+                name="job_failure_group_idx",
+                condition=Q(state=State.FAILED),
             ),
             # Imported jobs by their old id (empty for every other job, hence partial).
             models.Index(fields=["external_id"], name="job_external_idx", condition=~Q(external_id="")),

@@ -164,3 +164,46 @@ class DurationEstimate(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.key}: p50 {self.p50:g} s, p90 {self.p90:g} s"
+
+
+class TaskInterval(models.Model):
+    """One task's finished runs in one 15-minute interval (aligned on UTC, as FinishedCount):
+    the console's Performance page reads these rows instead of the Job table (jobs/performance.py).
+
+    Written once per interval by the servers' roll-up, after the interval ended; never changed.
+    The histograms are sparse: {bucket index: runs} of jobs.performance.bucket_of, Succeeded and
+    Failed runs together. Each row also holds its task's running histograms (sums since its
+    first interval), so a window's percentiles need two rows per task, not one per interval.
+    """
+
+    pk = models.CompositePrimaryKey("bucket", "task_path")
+    bucket = models.DateTimeField()
+    task_path = models.CharField(max_length=300)
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    duration_count = models.PositiveIntegerField(default=0)
+    duration_max = models.FloatField(default=0.0)
+    duration_histogram = models.JSONField(default=dict)
+    wait_count = models.PositiveIntegerField(default=0)
+    wait_histogram = models.JSONField(default=dict)
+    # The task's histograms summed over every interval up to this one (this one included): a
+    # window's histogram is the newest row's running one minus the one before the window starts.
+    duration_running = models.JSONField(default=dict)
+    wait_running = models.JSONField(default=dict)
+    # The interval's newest failure (no foreign key: the job may expire before the row does).
+    last_failure_id = models.UUIDField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.bucket:%Y-%m-%d %H:%M} UTC {self.task_path}: {self.succeeded} ok, {self.failed} failed"
+
+
+class PerformanceMark(models.Model):
+    """The one row saying up to when finished jobs are rolled up into TaskInterval (excluded);
+    its row lock makes one server at a time roll up."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    rolled_until = models.DateTimeField()
+
+    def __str__(self):
+        return f"performance rolled up until {self.rolled_until:%Y-%m-%d %H:%M}"

@@ -26,6 +26,18 @@ def duration(seconds):
 
 
 @register.filter
+def duration_or_dash(seconds):
+    """A duration, or a dash where there is none (a task without timed runs)."""
+    return "–" if seconds is None else humanize.duration(seconds)
+
+
+@register.filter
+def percent(fraction):
+    """0.9876 -> '98.8 %' (a success rate)."""
+    return "–" if fraction is None else f"{fraction * 100:.1f} %"
+
+
+@register.filter
 def thousands(value):
     """1234567 -> '1,234,567' (django.contrib.humanize is not installed)."""
     try:

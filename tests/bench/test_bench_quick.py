@@ -47,6 +47,8 @@ EXPECTED_ROWS = [
     "console_succeeded_deep",
     "console_job_detail",
     "console_recurring",
+    "console_performance",
+    "console_failure_groups",
     "console_metrics_scrape",
     "predictions_mdape_25",
     "predictions_mdape_50",

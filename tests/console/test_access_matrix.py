@@ -164,6 +164,26 @@ def _queue_resume():
 
 UNKNOWN_QUEUE = {"queue": "no-such-queue"}
 
+
+def _failure_group(expected_state):
+    """A failure group of two failed jobs; the action (confirmed) moves both to `expected_state`."""
+
+    def setup():
+        jobs = [factories.failed(message=f"Invoice {n} not found") for n in (1, 2)]
+        ids = [j.pk for j in jobs]
+        return {
+            "kwargs": {"group": jobs[0].failure_group},
+            "data": CONFIRMED,
+            "effect": lambda: (
+                set(Job.objects.filter(pk__in=ids).values_list("state", flat=True)) == {expected_state}
+            ),
+        }
+
+    return setup
+
+
+UNKNOWN_GROUP = {"group": "0" * 24}
+
 MATRIX = {
     "dashboard": Case(p.VIEW_JOBS),
     "stats": Case(p.VIEW_JOBS),
@@ -199,6 +219,14 @@ MATRIX = {
         unknown=UNKNOWN_JOB,
     ),
     "retries": Case(p.VIEW_JOBS),
+    "performance": Case(p.VIEW_JOBS),
+    "failure_groups": Case(p.VIEW_JOBS),
+    "failure_group_retry": Case(
+        p.RETRY_JOBS, "POST", setup=_failure_group(State.ENQUEUED), unknown=UNKNOWN_GROUP
+    ),
+    "failure_group_delete": Case(
+        p.DELETE_JOBS, "POST", setup=_failure_group(State.DELETED), unknown=UNKNOWN_GROUP
+    ),
     "recurring_list": Case(p.VIEW_JOBS, setup=lambda: {"kwargs": {}, "row": factories.recurring()}),
     "recurring_detail": Case(p.VIEW_JOBS, setup=_recurring(), unknown=UNKNOWN_RECURRING),
     "recurring_trigger": Case(

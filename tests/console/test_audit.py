@@ -27,6 +27,8 @@ EXPECTED = {
     "alert_resolve": ("alert_resolve", "alert"),
     "queue_pause": ("queue_pause", "queue"),
     "queue_resume": ("queue_resume", "queue"),
+    "failure_group_retry": ("failure_group_retry", "failure_group"),
+    "failure_group_delete": ("failure_group_delete", "failure_group"),
 }
 
 

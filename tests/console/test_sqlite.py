@@ -28,6 +28,8 @@ def test_every_page_renders_and_an_action_works_on_sqlite(client_for):
         reverse("jobs_console:batch_list"),
         reverse("jobs_console:batch_detail", args=[batch.pk]),
         reverse("jobs_console:batch_graph", args=[batch.pk]),
+        reverse("jobs_console:performance") + "?window=7d&sort=-p95",
+        reverse("jobs_console:failure_groups"),
     ):
         assert client.get(url).status_code == 200, url
     # The short id of the lists, the due-time order and the task's short name work on SQLite too.
@@ -46,3 +48,21 @@ def test_every_page_renders_and_an_action_works_on_sqlite(client_for):
     assert client.post_with_csrf(delete).status_code == 200  # the confirmation page
     assert client.post_with_csrf(delete, {"confirm": "yes"}).status_code == 302
     assert Job.objects.get(pk=failed.pk).state == State.DELETED
+
+
+def test_the_performance_figures_and_failure_groups_on_sqlite():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs import failure_groups, performance
+
+    for n in (1, 2):
+        factories.failed(message=f"Invoice {n} not found")
+    factories.succeeded()
+    live = {row.task_path: (row.runs, row.failed) for row in performance.task_performance("1h")[1]}
+    assert performance.roll_up(timezone.now() + timedelta(minutes=30)) == 2
+    stored = {row.task_path: (row.runs, row.failed) for row in performance.task_performance("1h")[1]}
+    assert live == stored == {"tests.testapp.tasks.fail_once": (2, 2), "tests.testapp.tasks.add": (1, 0)}
+    (group,) = failure_groups.groups()
+    assert group.count == 2 and group.fingerprint == "Invoice <n> not found"

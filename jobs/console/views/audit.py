@@ -17,6 +17,7 @@ KINDS = [
     ("batch", "Batch"),
     ("recurring", "Recurring job"),
     ("queue", "Queue"),
+    ("failure_group", "Failure group"),
 ]
 
 
