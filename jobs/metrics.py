@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from jobs import tallies
+from jobs import queues, tallies
 from jobs.conf import jobs_settings
 from jobs.models import Job, RecurringJob, Server, State
 
@@ -136,16 +136,25 @@ class JobsCollector:
             "How long the oldest Enqueued job of the queue has waited.",
             labels=["queue"],
         )
+        paused = GaugeMetricFamily(
+            f"{PREFIX}_queue_paused",
+            "1 while the queue is paused (no server claims its jobs), else 0.",
+            labels=["queue"],
+        )
         counts, oldest_at = queue_depths()
         names = list(settings.JOB_QUEUES)
         names += sorted({queue for queue, _ in counts} - set(names))
+        # The pauses in force (jobs/queues.py): a handful of rows, read by their primary key.
+        pauses = set(queues.paused_queues(now))
         for queue in names:
             for state in QUEUED_STATES:
                 queued.add_metric([queue, state.value], counts.get((queue, state.value), 0))
             at = oldest_at.get(queue)
             oldest.add_metric([queue], max(0.0, (now - at).total_seconds()) if at else 0.0)
+            paused.add_metric([queue], 1 if queue in pauses else 0)
         yield queued
         yield oldest
+        yield paused
 
     def _servers(self, now):
         servers = GaugeMetricFamily(f"{PREFIX}_servers", "Job servers by status.", labels=["status"])
