@@ -15,7 +15,7 @@ import threading
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, Min, Q
 from django.http import Http404, HttpResponse
 from django.utils import timezone
@@ -223,10 +223,17 @@ WHERE state = 'processing' GROUP BY queue
 """
 
 
+SERIAL_SQL = "SET LOCAL max_parallel_workers_per_gather = 0"
+
+
 def queue_depths() -> tuple[dict, dict]:
     """({(queue, state): n} for the waiting and running states, {queue: oldest enqueued_at})."""
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Serial on purpose: the scans cover live jobs only (tens of thousands of index
+            # entries at 1,000,000 jobs stored); launching parallel workers cost more than they
+            # save (15 ms against 8 ms at 1M, bench/findings.md), and more on a busy machine.
+            cursor.execute(SERIAL_SQL)
             cursor.execute(QUEUE_DEPTHS_SQL)
             rows = cursor.fetchall()
     else:
