@@ -78,7 +78,9 @@ def run(bench, systems) -> list[Row]:
     bench.reset()
     started = time.monotonic()
     load_expired(bench.conn, n)
-    bench.log(f"expiry: {n:,} expired jobs with history and output loaded in {time.monotonic() - started:.0f} s")
+    bench.log(
+        f"expiry: {n:,} expired jobs with history and output loaded in {time.monotonic() - started:.0f} s"
+    )
     with bench.start_warm_server(ours, WORKERS):
         expiring = expire_jobs.enqueue().id
         latencies: list[float] = []
