@@ -81,11 +81,24 @@ class JobsCollector:
 
     def collect(self):
         now = timezone.now()
-        totals = tallies.read(now)
-        yield from self._finished(totals)
-        yield from self._queues(now)
-        yield from self._servers(now)
-        yield from self._recurring(totals.last_success)
+        tallies.roll_up_if_stale(now)
+        # Every series from one snapshot, in one transaction: consistent with each other, and a
+        # scrape's round trips (the cost that grows on a busy database server) kept few. The
+        # families are built inside it and formatted by prometheus-client after it commits.
+        # Inside a caller's transaction (a test) the snapshot is the caller's to choose.
+        outermost = not connection.in_atomic_block
+        with transaction.atomic():
+            if outermost and connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(SNAPSHOT_SQL)
+            totals = tallies.read(now, fresh=True)
+            families = [
+                *self._finished(totals),
+                *self._queues(now),
+                *self._servers(now),
+                *self._recurring(totals.last_success),
+            ]
+        yield from families
 
     def _finished(self, totals: tallies.Totals):
         keep = self.monotonic
@@ -223,17 +236,21 @@ WHERE state = 'processing' GROUP BY queue
 """
 
 
-SERIAL_SQL = "SET LOCAL max_parallel_workers_per_gather = 0"
+# A scrape's transaction: one snapshot for every series, and serial plans. Its scans cover live
+# jobs only (tens of thousands of index entries at 1,000,000 jobs stored): launching parallel
+# workers for them cost more than they save (queue depths 15 ms against 8 ms at 1M,
+# bench/findings.md), and more on a busy machine. Two statements in one round trip (no
+# parameters: psycopg sends them as one simple query).
+SNAPSHOT_SQL = (
+    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; SET LOCAL max_parallel_workers_per_gather = 0"
+)
 
 
 def queue_depths() -> tuple[dict, dict]:
     """({(queue, state): n} for the waiting and running states, {queue: oldest enqueued_at})."""
     if connection.vendor == "postgresql":
-        with transaction.atomic(), connection.cursor() as cursor:
-            # Serial on purpose: the scans cover live jobs only (tens of thousands of index
-            # entries at 1,000,000 jobs stored); launching parallel workers cost more than they
-            # save (15 ms against 8 ms at 1M, bench/findings.md), and more on a busy machine.
-            cursor.execute(SERIAL_SQL)
+        # Serial plans when the scrape's transaction asked for them (SNAPSHOT_SQL).
+        with connection.cursor() as cursor:
             cursor.execute(QUEUE_DEPTHS_SQL)
             rows = cursor.fetchall()
     else:
