@@ -28,6 +28,7 @@ SCENARIOS = (
     "predictions",
     "output",
     "flow",
+    "expiry",
 )
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -30,6 +30,7 @@ class Sizes:
     servers_repetitions: int = 1
     priority_backlog: int = 20_000  # priority-under-load scenario: low-priority jobs draining on 2 servers
     priority_samples: int = 40  # critical jobs enqueued one by one meanwhile (per repetition)
+    expiry_jobs: int = 1_000_000  # expiry scenario: expired jobs deleted while claims are timed
 
 
 # Sized to finish in under 15 minutes on this 2-core machine: ~10 minutes when it is quiet
@@ -70,6 +71,7 @@ QUICK = Sizes(
     servers_counts=(1, 2),
     servers_backlog=200,
     priority_backlog=1_500,
+    expiry_jobs=20_000,
     priority_samples=10,
 )
 

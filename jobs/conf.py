@@ -87,7 +87,28 @@ KNOBS: dict[str, Knob] = {
     "EXPIRATION_SECONDS": Knob(
         24 * 3600,
         "JOBS_EXPIRATION_SECONDS",
-        "Succeeded and Deleted jobs are removed after this long, seconds",
+        "stopped and dead servers are forgotten after this long, and the default of "
+        "RETENTION_SUCCEEDED and RETENTION_DELETED, seconds",
+    ),
+    # The retention policy (jobs/retention.py). Unset, Succeeded and Deleted follow
+    # EXPIRATION_SECONDS (the rule before retention policies existed); None keeps jobs until
+    # someone acts. A task's @task(retention=Retention(...)) overrides them.
+    "RETENTION_SUCCEEDED": Knob(
+        24 * 3600,
+        "JOBS_RETENTION_SUCCEEDED",
+        "Succeeded jobs are removed this long after they finish, seconds (none: kept); "
+        "default EXPIRATION_SECONDS",
+    ),
+    "RETENTION_DELETED": Knob(
+        24 * 3600,
+        "JOBS_RETENTION_DELETED",
+        "Deleted jobs are removed this long after their deletion, seconds (none: kept); "
+        "default EXPIRATION_SECONDS",
+    ),
+    "RETENTION_FAILED": Knob(
+        None,
+        "JOBS_RETENTION_FAILED",
+        "Failed jobs are removed this long after they failed, seconds; unset: kept until someone acts",
     ),
     "STATS_ROLLUP_INTERVAL": Knob(
         60.0,
@@ -166,6 +187,9 @@ KNOBS: dict[str, Knob] = {
 }
 
 
+RETENTION_KNOBS = ("RETENTION_SUCCEEDED", "RETENTION_DELETED", "RETENTION_FAILED")
+
+
 def from_environment(env) -> dict[str, Any]:
     """DHANMAN_JOBS from the environment (a django-environ Env): each knob's variable, cast like
     its default, or the default."""
@@ -184,8 +208,14 @@ def from_environment(env) -> dict[str, Any]:
     values = {
         name: casts[type(knob.default)](knob.variable, default=knob.default)
         for name, knob in KNOBS.items()
-        if knob.default is not None
+        if knob.default is not None and name not in RETENTION_KNOBS
     }
+    # Retention: only what the environment sets (unset Succeeded/Deleted follow
+    # EXPIRATION_SECONDS); "none" (or empty) keeps the jobs until someone acts.
+    for name in RETENTION_KNOBS:
+        raw = env.str(KNOBS[name].variable, default=None)
+        if raw is not None:
+            values[name] = None if raw.strip().lower() in ("", "none") else float(raw)
     # SERVER_QUEUES defaults to every queue.
     values["SERVER_QUEUES"] = env.list(KNOBS["SERVER_QUEUES"].variable, default=values["QUEUES"])
     return values
@@ -208,6 +238,9 @@ class JobsSettings:
     SERVER_TIMEOUT: float
     LEASE_SECONDS: float
     EXPIRATION_SECONDS: int
+    RETENTION_SUCCEEDED: float | None
+    RETENTION_DELETED: float | None
+    RETENTION_FAILED: float | None
     STATS_ROLLUP_INTERVAL: float
     BATCH_EXPIRATION_SECONDS: int
     RECURRING_MISFIRE_GRACE_SECONDS: int
@@ -235,6 +268,8 @@ class JobsSettings:
         options = getattr(settings, "DHANMAN_JOBS", {})
         if name == "SERVER_QUEUES" and options.get(name) is None:
             return options.get("QUEUES", KNOBS["QUEUES"].default)
+        if name in ("RETENTION_SUCCEEDED", "RETENTION_DELETED") and name not in options:
+            return options.get("EXPIRATION_SECONDS", KNOBS["EXPIRATION_SECONDS"].default)
         return options.get(name, knob.default)
 
 

@@ -17,7 +17,7 @@ from django.db.models import Min
 from django.tasks import task
 from django.utils import timezone
 
-from jobs import performance, recurring, sla, states, statistics, tallies
+from jobs import performance, recurring, retention, sla, states, statistics, tallies
 from jobs.conf import jobs_settings
 from jobs.models import Batch, CancelReason, Job, JobState, Server, ServerStatus, State
 from jobs.retry import Retry
@@ -209,19 +209,17 @@ def _observing(what: str, step, now) -> None:
 
 @task(queue_name="low-priority")
 def expire_jobs() -> dict:
-    """Remove Succeeded and Deleted jobs past their expiry, finished batches past theirs,
-    servers gone for longer than the job expiration, and finished-job counters and performance
-    intervals older than statistics.KEEP / performance.KEEP (31 days).
+    """Remove finished jobs past their expiry (their retention policy: jobs/retention.py),
+    finished batches past theirs, servers gone for longer than EXPIRATION_SECONDS, and
+    finished-job counters and performance intervals older than statistics.KEEP /
+    performance.KEEP (31 days).
 
-    History rows go with their job (ON DELETE CASCADE). Failed jobs stay until someone acts.
+    History and output rows go with their job. Failed jobs stay until someone acts unless a
+    retention time is set for them.
     """
     now = timezone.now()
-    removed_jobs = 0
-    while True:
-        ids = list(Job.objects.filter(expires_at__lte=now).values_list("id", flat=True)[:1000])
-        if not ids:
-            break
-        removed_jobs += Job.objects.filter(pk__in=ids).delete()[1].get("jobs.Job", 0)
+    # In chunks of short transactions that never hold a row a claim wants (jobs/retention.py).
+    removed_jobs = retention.expire(now)
     removed_batches = Batch.objects.filter(expires_at__lte=now).delete()[1].get("jobs.Batch", 0)
     # Servers that stopped or died long ago: their rows only clutter the console.
     gone_before = now - timedelta(seconds=jobs_settings.EXPIRATION_SECONDS)

@@ -16,9 +16,9 @@ from datetime import timedelta
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from jobs import flow, states
+from jobs import flow, retention, states
 from jobs.conf import jobs_settings
-from jobs.models import Job, JobState, State, TaskInterval
+from jobs.models import Job, JobOutput, JobState, RecurringJob, State, TaskInterval
 from jobs.states import CLAIM, SUCCEED, Computed, Param, Transition
 
 _q = connection.ops.quote_name
@@ -63,9 +63,8 @@ def _render(spec, transition: Transition, alias: str) -> str:
     if spec is Computed.CLOCK:
         return clock
     if spec is Computed.EXPIRY:
-        return (
-            f"{clock} + %(expiration)s * interval '1 second'" if transition.target in states.FINAL else "NULL"
-        )
+        # The task's keep-time for the target state (jobs/retention.py); NULL keeps the job.
+        return f"{clock} + %(expiration)s::float8 * interval '1 second'"
     if spec is Computed.NEW_TOKEN:
         return "gen_random_uuid()"
     if spec is Computed.NEXT_ATTEMPT:
@@ -278,7 +277,7 @@ def succeed_parameters(job: Job, token: str, stored, duration: float, now) -> di
         "token": token,
         "reason": states.succeed_reason(duration),
         "now": now,
-        "expiration": jobs_settings.EXPIRATION_SECONDS,
+        "expiration": retention.keep_seconds(job.task_path, SUCCEED.target),
         # None is SQL NULL, as the ORM stores it, not JSON null.
         "result": None if stored is None else json.dumps(stored),
         "duration": round(duration, 6),
@@ -348,3 +347,43 @@ SELECT task_path, floor(extract(epoch FROM bucket - %(start)s) / %(point)s)::int
 FROM {_INTERVALS} WHERE {_IN_WINDOW}
 GROUP BY 1, 2
 """
+
+
+# --- Expiry: finished jobs whose retention ran out (jobs/retention.py) ------------------------------
+# Not ORM: the ORM's delete() of 1,000 jobs loads them, then deletes and updates what points at them
+# in a dozen statements and round trips inside one transaction. This is one statement (its own short
+# transaction): it locks only final-state rows (SKIP LOCKED: a row someone holds, say a person
+# requeueing it, waits for the next chunk), so a claim, which reads Enqueued rows only, never waits
+# on it. The history and output go with the jobs; links to them (a continuation's parent, a recurring
+# job's last job) are cleared as the models' SET_NULL would. The twin is the ORM delete in
+# retention.expire.
+def _expire_chunk_sql() -> str:
+    job_id = _q(_column_of(JobState, "job"))
+    output_job = _q(_column_of(JobOutput, "job"))
+    last_job = _q(_column_of(RecurringJob, "last_job"))
+    parent = column("parent", "")
+    retained = ", ".join(literal(state) for state in (State.SUCCEEDED, State.DELETED, State.FAILED))
+    return f"""
+WITH doomed AS MATERIALIZED (
+    SELECT id FROM {JOB_TABLE}
+    WHERE {column("expires_at", "")} <= %(now)s AND {column("state", "")} IN ({retained})
+    ORDER BY {column("expires_at", "")}
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), history AS (
+    DELETE FROM {HISTORY_TABLE} WHERE {job_id} IN (SELECT id FROM doomed)
+), outputs AS (
+    DELETE FROM {_q(JobOutput._meta.db_table)} WHERE {output_job} IN (SELECT id FROM doomed)
+), orphans AS (
+    UPDATE {JOB_TABLE} SET {parent} = NULL
+    WHERE {parent} IN (SELECT id FROM doomed) AND id NOT IN (SELECT id FROM doomed)
+), recurring AS (
+    UPDATE {_q(RecurringJob._meta.db_table)} SET {last_job} = NULL WHERE {last_job} IN (SELECT id FROM doomed)
+), gone AS (
+    DELETE FROM {JOB_TABLE} WHERE id IN (SELECT id FROM doomed) RETURNING 1
+)
+SELECT count(*) FROM gone
+"""
+
+
+EXPIRE_CHUNK_SQL = _expire_chunk_sql()

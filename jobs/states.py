@@ -32,7 +32,7 @@ from django.db.models import Case, F, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from jobs import batches, continuations, filters, fingerprints
+from jobs import batches, continuations, filters, fingerprints, retention
 from jobs.conf import jobs_settings
 from jobs.models import CancelReason, Job, JobState, Server, ServerStatus, State
 
@@ -60,10 +60,10 @@ class InvalidTransition(ValueError):
     pass
 
 
-def expiry_for(state: str, now: datetime) -> datetime | None:
-    if state in FINAL:
-        return now + timedelta(seconds=jobs_settings.EXPIRATION_SECONDS)
-    return None
+def expiry_for(state: str, now: datetime, task_path: str = "") -> datetime | None:
+    """When a job of `task_path` that reached `state` at `now` is removed: its retention policy
+    (jobs/retention.py; None: kept, or not a state jobs are removed from)."""
+    return retention.expiry_for(task_path, state, now)
 
 
 # --- Transitions shared by the SQL and the ORM paths -----------------------------------------
@@ -112,7 +112,7 @@ class Transition:
             elif spec is Computed.CLOCK:
                 values[name] = clock if job is not None else Greatest(Value(now), F("state_changed_at"))
             elif spec is Computed.EXPIRY:
-                values[name] = expiry_for(self.target, clock) if job is not None else None
+                values[name] = expiry_for(self.target, clock, job.task_path) if job is not None else None
             elif spec is Computed.NEW_TOKEN:
                 values[name] = uuid.uuid4()
             elif spec is Computed.NEXT_ATTEMPT:
@@ -209,7 +209,10 @@ def apply_state(
         now = job.state_changed_at
     fields = dict(fields or {})
     fields.update(
-        state=new_state, state_reason=reason, state_changed_at=now, expires_at=expiry_for(new_state, now)
+        state=new_state,
+        state_reason=reason,
+        state_changed_at=now,
+        expires_at=expiry_for(new_state, now, job.task_path),
     )
     if new_state == State.ENQUEUED:
         fields.setdefault("enqueued_at", now)

@@ -297,16 +297,26 @@ def _store(row: JobTally, tally: Tally) -> None:
         setattr(row, name, getattr(tally, name))
 
 
-def read(now: datetime | None = None) -> Totals:
-    """The totals up to now: the stored rows plus the jobs finished after the mark, read in one
-    snapshot (REPEATABLE READ on PostgreSQL), so a roll-up committing meanwhile changes nothing."""
-    now = now or timezone.now()
+def roll_up_if_stale(now: datetime) -> None:
+    """Roll up first when no server did for LIVE_LIMIT (none running), rather than counting
+    hours of jobs live. Outside any snapshot: the roll-up commits its own transaction."""
     mark = TallyMark.objects.filter(id=1).values_list("counted_until", flat=True).first()
     if mark is None or mark < now - LIVE_LIMIT:
         roll_up(now)
+
+
+def read(now: datetime | None = None, *, fresh: bool = False) -> Totals:
+    """The totals up to now: the stored rows plus the jobs finished after the mark, read in one
+    snapshot (REPEATABLE READ on PostgreSQL), so a roll-up committing meanwhile changes nothing.
+
+    `fresh`: the caller ran roll_up_if_stale and holds the snapshot (jobs/metrics.py reads every
+    series in one)."""
+    now = now or timezone.now()
+    if not fresh:
+        roll_up_if_stale(now)
     outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        # Inside a caller's transaction (a test) the snapshot is the caller's to choose.
+    with transaction.atomic(savepoint=False):  # a read: nothing to roll back to
+        # Inside a caller's transaction (a test, a scrape) the snapshot is the caller's to choose.
         if outermost and connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")

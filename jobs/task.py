@@ -45,7 +45,7 @@ def class_path(kind: type) -> str:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobTask(Task):
     """django.tasks' Task with what our backend adds: a retry policy, a timeout, filters, SLA
-    rules and redacted argument names."""
+    rules, redacted argument names, flow control and a retention policy."""
 
     retry: Retry | None = None
     # Seconds a run may take before it is stopped and counted as failed.
@@ -59,6 +59,8 @@ class JobTask(Task):
     unique: object = None
     concurrency: object = None
     rate_limit: object = None
+    # How long its finished jobs are kept (jobs.retention.Retention), over the settings.
+    retention: object = None
 
     def __post_init__(self) -> None:
         if self.retry is not None and not isinstance(self.retry, Retry):
@@ -72,6 +74,13 @@ class JobTask(Task):
 
             if not isinstance(self.sla, SLA):
                 raise InvalidTask("sla must be a jobs.sla.SLA.")
+        if self.retention is not None:
+            from jobs.retention import Retention  # model-free, like this module
+
+            if not isinstance(self.retention, Retention):
+                raise InvalidTask(
+                    f"retention must be a jobs.retention.Retention, not {type(self.retention).__name__}."
+                )
         if self.run_after is not None and not isinstance(self.run_after, datetime):
             raise InvalidTask(f"run_after must be a datetime, not {type(self.run_after).__name__}.")
         object.__setattr__(self, "filters", tuple(self.filters or ()))

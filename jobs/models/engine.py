@@ -220,7 +220,8 @@ class Job(models.Model):
     recurring_job = models.ForeignKey(
         RecurringJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs", db_index=False
     )
-    # Set when the job reaches Succeeded or Deleted; expiration removes it after that.
+    # Set when the job reaches a final state, from its retention policy (jobs/retention.py);
+    # expiry removes it after that. NULL: kept until someone acts.
     expires_at = models.DateTimeField(null=True, blank=True)
     # The job's id in the system it was imported from (`manage.py import_hangfire`:
     # "hangfire:<database>.<schema>:<id>"), so an operator can find it, and a second import skips it.

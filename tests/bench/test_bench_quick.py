@@ -58,6 +58,8 @@ EXPECTED_ROWS = [
     "output_cost",
     "flow_unused_drain",
     "flow_keyed_drain",
+    "expiry_claim_p50",
+    "expiry_claim_p95",
 ]
 CONSOLE_ROWS = {key for key in EXPECTED_ROWS if key.startswith("console_")}
 # Rows of ours only (the peers' columns say why): the console, ours through PgBouncer, many servers,
@@ -66,6 +68,9 @@ OURS_ONLY = (
     CONSOLE_ROWS
     | {"drain_2_pgbouncer"}
     | {key for key in EXPECTED_ROWS if key.startswith(("servers_", "priority_", "predictions_", "output_"))}
+    # Claim latency during expiry: django-q2 has no retention of its own jobs to expire (it prunes
+    # Success rows by count as it saves them), and procrastinate's cleanup is a manual command.
+    | {"expiry_claim_p50", "expiry_claim_p95"}
 )
 
 

@@ -277,6 +277,7 @@ def test_every_series_the_issue_lists_is_exported():
         "dhanman_jobs_oldest_wait_seconds",
         "dhanman_jobs_servers",
         "dhanman_jobs_workers",
+        "dhanman_jobs_queue_paused",
     ):
         assert name in exported, name
 

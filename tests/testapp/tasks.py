@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from jobs.filters import JobFilter
 from jobs.flow import Concurrency, RateLimit, Snooze, Unique
+from jobs.retention import Retention
 from jobs.retry import Retry
 from jobs.sla import SLA
 from tests.testapp.models import Attempt, Execution
@@ -295,3 +296,12 @@ def snooze_twice(context, key):
 @task
 def snooze_forever():
     raise Snooze(0)
+
+
+@task(takes_context=True, retry=Retry(attempts=0), retention=Retention(succeeded=3600, failed=30 * 86400))
+def kept_an_hour(context, key, fail=False):
+    """A task with its own retention: Succeeded 1 h, Failed 30 days, Deleted from the settings."""
+    context.log(f"ran {key}")
+    if fail:
+        raise RuntimeError(f"failed {key}")
+    return key

@@ -5,8 +5,9 @@ import json
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils import timezone
 
-from jobs import audit, predictions, redaction, selectors
+from jobs import audit, predictions, redaction, retention, selectors
 from jobs.console import actions, stats
 from jobs.console.access import console_action, console_action_by_field, console_page, may
 from jobs.console.forms import BulkJobActionForm, JobFilterForm
@@ -233,6 +234,9 @@ def job_detail(request, job_id):
             "retry_note": retry_note(job),
             "waiting_for": waiting_explanation(job),
             "prediction": predictions.processing_job(job),
+            # "expires in 3 hours" / "kept until someone acts", and the task's policy behind it.
+            "expiry": retention.describe(job.task_path, job.state, job.expires_at, timezone.now()),
+            "retention_policy": retention.describe_policy(retention.policy_for(job.task_path)),
             "available_actions": [
                 {
                     "name": name,
