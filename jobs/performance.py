@@ -37,7 +37,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from jobs import sql
+from jobs import retention, sql
 from jobs.models import Job, PerformanceMark, State, TaskInterval
 from jobs.statistics import BUCKET, bucket_start
 from jobs.tallies import EPOCH
@@ -283,6 +283,11 @@ class TaskPerformance:
     @property
     def runs(self) -> int:
         return self.succeeded + self.failed
+
+    @property
+    def retention(self) -> str:
+        """The keep-times in force for this task's jobs (its `retention=` over the settings)."""
+        return retention.describe_policy(retention.policy_for(self.task_path))
 
     @property
     def success_rate(self) -> float | None:

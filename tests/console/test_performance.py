@@ -243,3 +243,16 @@ def test_running_histograms_make_any_window_a_difference_of_two_rows_and_survive
     assert performance.forget_old_intervals(now) == 1  # the 40-day row; the 35-day one is the newest old one
     assert set(TaskInterval.objects.values_list("bucket", flat=True)) == {days[1], days[2]}
     assert rows_of("7d")[SLOW].duration_histogram == week.duration_histogram
+
+
+def test_each_row_shows_the_retention_policy_in_force_for_its_task(client_for, settings):
+    """The task's own `retention=` over the settings; a task without one follows the settings."""
+    factories.run(factories.enqueued(tasks.kept_an_hour, "kept"))
+    factories.succeeded()  # tests.testapp.tasks.add: no policy of its own
+    settings.DHANMAN_JOBS = {**settings.DHANMAN_JOBS, "RETENTION_SUCCEEDED": 2 * 86400}
+    settings.DHANMAN_JOBS.pop("RETENTION_FAILED", None)
+    html = client_for("viewer").get(reverse("jobs_console:performance") + "?window=1h").content.decode()
+    own = html.split('data-task="tests.testapp.tasks.kept_an_hour"')[1].split("</tr>")[0]
+    assert "succeeded 1\xa0hour" in own and "failed 4\xa0weeks, 2\xa0days" in own
+    plain = html.split(f'data-task="{ADD}"')[1].split("</tr>")[0]
+    assert "succeeded 2\xa0days" in plain and "failed kept" in plain
