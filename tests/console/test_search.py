@@ -91,7 +91,7 @@ def test_a_count_is_capped(client_for, monkeypatch):
     for i in range(3):
         factories.enqueued(tasks.add, i, i)
     html = html_of(client_for("viewer").get(list_url("enqueued"), {"task": "add"}))
-    assert "More than 2 matching jobs" in html
+    assert "2+ matching jobs" in html
 
 
 def test_the_scheduled_list_sorts_by_due_time_with_enqueue_now(client_for):

@@ -295,3 +295,9 @@ def snooze_twice(context, key):
 @task
 def snooze_forever():
     raise Snooze(0)
+
+
+# Tags (jobs/search.py): one fixed, one rendered from an argument at enqueue.
+@task(tags=("billing", "society:{society_id}"), retry=Retry(attempts=0))
+def bill_society(society_id, invoice_id, note=""):
+    return {"society": society_id, "invoice": invoice_id}
