@@ -45,7 +45,9 @@ def check_tags(task) -> tuple[str, ...]:
 
     tags = task.tags
     if isinstance(tags, str) or not isinstance(tags, tuple | list):
-        raise InvalidTask(f'{task.name}: tags must be a tuple of strings, e.g. tags=("billing",), not {tags!r}.')
+        raise InvalidTask(
+            f'{task.name}: tags must be a tuple of strings, e.g. tags=("billing",), not {tags!r}.'
+        )
     tags = tuple(tags)
     if len(tags) > MAX_TAGS:
         raise InvalidTask(f"{task.name}: at most {MAX_TAGS} tags, not {len(tags)}.")

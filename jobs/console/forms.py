@@ -11,7 +11,6 @@ from django import forms
 from jobs.conf import jobs_settings
 from jobs.console.actions import BULK_ACTIONS, JOB_ACTIONS, MAX_BULK
 
-
 # The filters a list takes from its URL (a filtered list is a link to share). `since` and
 # `until` bound the list's own time column (changed, or due on the Scheduled list).
 FILTER_FIELDS = ("q", "queue", "task", "tag", "args", "error", "server", "since", "until")
@@ -59,7 +58,7 @@ class JobFilterForm(forms.Form):
         return text
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or {}
         since, until = data.get("since"), data.get("until")
         if since and until and until < since:
             raise forms.ValidationError("The date range ends before it starts: To is before From.")
@@ -84,9 +83,10 @@ class JobFilterForm(forms.Form):
             queryset = queryset.filter(error_filter(data["error"]))
         # Arguments and tag in one lookup of the search index.
         wanted = query_terms(data.get("args") or "")
-        if data.get("tag"):
-            wanted.append(tag_term(data["tag"]))
-        queryset = with_terms(queryset, [term for term in wanted if term])
+        tag = tag_term(data.get("tag") or "")
+        if tag:
+            wanted.append(tag)
+        queryset = with_terms(queryset, wanted)
         return search_jobs(queryset, data.get("q", ""))
 
     @property

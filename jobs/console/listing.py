@@ -183,7 +183,11 @@ def search_jobs(queryset, text: str):
         )
         if imported.exists():
             return imported
-    found = Q(task_path__icontains=text) | Q(exception_class__icontains=text) | Q(exception_message__icontains=text)
+    found = (
+        Q(task_path__icontains=text)
+        | Q(exception_class__icontains=text)
+        | Q(exception_message__icontains=text)
+    )
     wanted = search.query_terms(text)
     if wanted:
         if connections[queryset.db].vendor == "postgresql":

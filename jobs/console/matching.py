@@ -115,7 +115,10 @@ class MatchingOutcome:
         found = [("success", f"{len(self.done):,} job{'' if len(self.done) == 1 else 's'} {self.verb}.")]
         if self.skipped:
             found.append(
-                ("warning", f"{len(self.skipped):,} skipped: their state changed since the confirmation page.")
+                (
+                    "warning",
+                    f"{len(self.skipped):,} skipped: their state changed since the confirmation page.",
+                )
             )
             for job_id, why in self.skipped[:20]:
                 found.append(("warning", f"Job {job_id}: {why}"))

@@ -47,6 +47,8 @@ EXPECTED_ROWS = [
     "console_succeeded_deep",
     "console_job_detail",
     "console_recurring",
+    "console_search_args",
+    "console_search_tag",
     "console_metrics_scrape",
     "predictions_mdape_25",
     "predictions_mdape_50",

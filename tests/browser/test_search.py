@@ -28,7 +28,9 @@ def test_a_tag_chip_filters_the_list_and_select_all_deletes_every_match(page, lo
     # Narrow it by argument too: the filters combine, in the URL.
     page.fill("#id_args", "invoice_id=1")
     page.locator("#list-filters").get_by_role("button", name="Filter").click()
-    expect(page).to_have_url(re.compile(r"args=invoice_id%3D1.*tag=society%3A12|tag=society%3A12.*args=invoice_id%3D1"))
+    expect(page).to_have_url(
+        re.compile(r"args=invoice_id%3D1.*tag=society%3A12|tag=society%3A12.*args=invoice_id%3D1")
+    )
     expect(page.locator("#job-table tbody tr")).to_have_count(1)
     page.go_back()
     expect(page.locator("#job-table tbody tr")).to_have_count(3)

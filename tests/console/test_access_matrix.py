@@ -194,7 +194,9 @@ MATRIX = {
         p.DELETE_JOBS, "POST", setup=_bulk("delete", State.DELETED, CONFIRMED), url_name="job_bulk"
     ),
     "job_matching": Case(
-        p.RETRY_JOBS, "POST", setup=_matching("requeue", factories.failed, lambda j: j.state == State.ENQUEUED)
+        p.RETRY_JOBS,
+        "POST",
+        setup=_matching("requeue", factories.failed, lambda j: j.state == State.ENQUEUED),
     ),
     "job_matching:delete": Case(
         p.DELETE_JOBS,

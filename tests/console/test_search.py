@@ -165,7 +165,11 @@ def test_an_argument_search_with_nothing_to_search_for_is_a_clear_error(client_f
 def test_redacted_values_cannot_be_found_by_anyone(client_for):
     factories.enqueued(tasks.charge_card, "4111111111111111", 250)
     for client in (client_for("viewer"), client_for("admin")):
-        for params in ({"args": "4111111111111111"}, {"q": "4111111111111111"}, {"args": "card_number=4111111111111111"}):
+        for params in (
+            {"args": "4111111111111111"},
+            {"q": "4111111111111111"},
+            {"args": "card_number=4111111111111111"},
+        ):
             assert rows(html_of(client.get(list_url("enqueued"), params))) == [], params
     assert len(rows(html_of(client_for("viewer").get(list_url("enqueued"), {"args": "amount=250"})))) == 1
 

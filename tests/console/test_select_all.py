@@ -31,13 +31,17 @@ def page(client, params, state="failed") -> str:
 
 def ask(client, action, filters, scope="state:failed", **extra):
     """The first post, as the list's select-all form sends it: the confirmation page."""
-    return client.post_with_csrf(reverse(MATCHING_URL), {"action": action, "scope": scope, **filters, **extra})
+    return client.post_with_csrf(
+        reverse(MATCHING_URL), {"action": action, "scope": scope, **filters, **extra}
+    )
 
 
 def confirmation_fields(response) -> dict:
     """The hidden fields of the confirmation page's form: what its Yes button posts."""
     assert response.status_code == 200, response.status_code
-    form = re.search(r'<form method="post" action="[^"]*" id="confirm-form">(.*?)</form>', response.content.decode(), re.S)
+    form = re.search(
+        r'<form method="post" action="[^"]*" id="confirm-form">(.*?)</form>', response.content.decode(), re.S
+    )
     assert form, "no confirmation form"
     return {
         name: html_lib.unescape(value)
@@ -73,7 +77,9 @@ def test_a_filtered_list_offers_select_all_with_the_actions_the_person_may_take(
     assert 'id="select-matching"' not in page(client_for("viewer"), {"error": "mail server"})
     # A custom group that may retry but not delete sees only requeue.
     form = re.search(
-        r'<form[^>]*id="select-matching".*?</form>', page(client_with("view_jobs", "retry_jobs"), {"error": "mail"}), re.S
+        r'<form[^>]*id="select-matching".*?</form>',
+        page(client_with("view_jobs", "retry_jobs"), {"error": "mail"}),
+        re.S,
     ).group(0)
     assert re.findall(r'name="action" value="(\w+)"', form) == ["requeue"]
 
@@ -82,7 +88,9 @@ def test_requeue_all_matching_after_a_confirmation_that_says_how_many_and_which_
     down = failed_with("mail server down", 3)
     other = failed_with("ledger locked", 1)
     client = client_for("operator")
-    response = ask(client, "requeue", {"error": "mail server"}, next="/admin/jobs/jobs/failed/?error=mail+server")
+    response = ask(
+        client, "requeue", {"error": "mail server"}, next="/admin/jobs/jobs/failed/?error=mail+server"
+    )
     text = response.content.decode()
     assert "Requeue 3 matching jobs?" in text
     assert "In these states: 3 failed." in text
@@ -165,7 +173,9 @@ def test_posts_that_did_not_come_from_the_confirmation_page_are_refused(client_f
     assert confirm(retry_only, "delete", delete_selection).status_code == 403
     assert ask(client_for("viewer"), "requeue", {"error": "smtp"}).status_code == 403
     # Without the CSRF token (a forged cross-site post): refused.
-    response = operator.post(reverse(MATCHING_URL), {"action": "requeue", "selection": selection, "confirm": "yes"})
+    response = operator.post(
+        reverse(MATCHING_URL), {"action": "requeue", "selection": selection, "confirm": "yes"}
+    )
     assert response.status_code == 403
     assert states(made) == [State.FAILED, State.FAILED]
     assert not AuditEntry.objects.filter(action__endswith="_matching").exists()
@@ -183,7 +193,9 @@ def test_an_old_confirmation_page_is_refused(client_for, monkeypatch):
 def test_select_all_on_the_retries_page(client_for):
     made = failed_with("printer on fire", 2)
     client = client_for("operator")
-    html = client.get(reverse("jobs_console:retries"), {"show": "failed", "error": "printer"}).content.decode()
+    html = client.get(
+        reverse("jobs_console:retries"), {"show": "failed", "error": "printer"}
+    ).content.decode()
     assert 'name="scope" value="retries:failed"' in html
     response = ask(client, "requeue", {"error": "printer"}, scope="retries:failed")
     confirm(client, "requeue", selection_of(response))

@@ -59,7 +59,10 @@ def billing(society_id: int, card_number: str = ""):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"tags": ("society:{society}",)}, "Tag key 'society:{society}' names 'society', which is not a parameter"),
+        (
+            {"tags": ("society:{society}",)},
+            "Tag key 'society:{society}' names 'society', which is not a parameter",
+        ),
         ({"tags": ("card:{card_number}",), "redact": ("card_number",)}, "redacted argument"),
         ({"tags": "billing"}, "tags must be a tuple of strings"),
         ({"tags": ("bad{",)}, "not a valid template"),
@@ -104,3 +107,13 @@ def test_query_terms():
     assert search.query_terms('note="Flat 12B"') == ["k:note=flat 12b"]
     assert search.query_terms('"unbalanced') == ['v:"unbalanced']
     assert search.query_terms("") == []
+
+
+def test_domain_tasks_are_tagged():
+    from sales import tasks as sales_tasks
+
+    job = Job.objects.get(pk=sales_tasks.create_invoice.enqueue(42).id)
+    assert job.tags == ["billing", "invoice:42"]
+    assert "k:invoice_id=42" in job.search_terms
+    job = Job.objects.get(pk=sales_tasks.send_bulk_generation_summary.enqueue(12, "2026-12").id)
+    assert job.tags == ["billing", "society:12", "period:2026-12"]

@@ -223,7 +223,12 @@ def scope_of(scope: str):
             due_first,
         )
     if kind == "retries" and name in TABS:
-        return retry_queryset(name), {State.FAILED if name == "failed" else State.SCHEDULED}, "state_changed_at", False
+        return (
+            retry_queryset(name),
+            {State.FAILED if name == "failed" else State.SCHEDULED},
+            "state_changed_at",
+            False,
+        )
     return None
 
 
@@ -271,13 +276,17 @@ def job_matching(request):
     queryset, states, time_field, ascending = found
     if not states & set(actions.JOB_ACTIONS[action]["states"]):
         return bad_request(
-            request, f"{actions.JOB_ACTIONS[action]['label']} does not apply to {', '.join(states)} jobs.", section="jobs"
+            request,
+            f"{actions.JOB_ACTIONS[action]['label']} does not apply to {', '.join(states)} jobs.",
+            section="jobs",
         )
     form = JobFilterForm(request.POST, task_paths=stats.task_paths())
     if not form.is_valid():
         return bad_request(request, f"Invalid filter: {form.errors.as_text()}", section="jobs")
     if not form.is_filtered:
-        return bad_request(request, "Select all matching needs a filter: filter the list first.", section="jobs")
+        return bad_request(
+            request, "Select all matching needs a filter: filter the list first.", section="jobs"
+        )
     queryset = form.apply(queryset, time_field=time_field)
     try:
         selection = bounded(
