@@ -21,7 +21,7 @@ On SQLite there is no such index: the same terms are matched in the column's JSO
 
 import inspect
 import shlex
-from functools import cache
+from functools import cache, lru_cache
 
 from django.tasks.exceptions import InvalidTask
 
@@ -66,11 +66,16 @@ def check_tags(task) -> tuple[str, ...]:
     return tags
 
 
-def render_tags(task, arguments: dict | None) -> list[str]:
-    """The task's tags for one call, rendered from its arguments by name (`arguments` is
-    jobs.flow.bound_arguments; None when no tag has a field)."""
-    rendered = []
-    for tag in task.tags:
+@lru_cache(maxsize=1024)
+def _templated(tags: tuple[str, ...]) -> bool:
+    return any("{" in tag for tag in tags)
+
+
+def render_tags(tags: tuple[str, ...], arguments: dict | None) -> list[str]:
+    """Tags for one call, rendered from its arguments by parameter name (None: no tag has a
+    field). Once each, in declaration order."""
+    rendered: list[str] = []
+    for tag in tags:
         text = tag.format_map(arguments) if arguments is not None and "{" in tag else tag
         text = text.strip()[:MAX_TAG_LENGTH]
         if text and text not in rendered:
@@ -78,15 +83,16 @@ def render_tags(task, arguments: dict | None) -> list[str]:
     return rendered
 
 
-def tags_need_arguments(task) -> bool:
-    return any("{" in tag for tag in task.tags)
-
-
 def normalize(value) -> str | None:
     """A value as a term holds it, or None when it is not indexed (None, too long, a container)."""
-    if value is None or isinstance(value, dict | list | tuple):
+    kind = type(value)
+    if kind is int:
+        text = str(value)
+    elif kind is str:
+        text = value.strip()
+    elif value is None or isinstance(value, dict | list | tuple):
         return None
-    if isinstance(value, bool):
+    elif isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, float) and value.is_integer():
         text = str(int(value))  # 42.0 is found by "42", as JSON does not tell them apart
@@ -98,78 +104,83 @@ def normalize(value) -> str | None:
 
 
 @cache
-def _positional_names(func, takes_context: bool) -> tuple[str, ...]:
-    """The names positional arguments bind to (a takes_context task's first one is the runner's)."""
+def _call_shape(func, takes_context: bool) -> tuple[tuple[str, ...], dict]:
+    """(the names positional arguments bind to, the defaults of the parameters that have one);
+    a takes_context task's first parameter is the runner's. Cached: this is on every enqueue."""
     try:
         parameters = list(inspect.signature(func).parameters.values())
     except (TypeError, ValueError):
-        return ()
+        return (), {}
     if takes_context and parameters:
         parameters = parameters[1:]
-    return tuple(p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    names = tuple(p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    defaults = {
+        p.name: p.default
+        for p in parameters
+        if p.default is not p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
+    return names, defaults
+
+
+@lru_cache(maxsize=1024)
+def _redacted(task_keys: tuple[str, ...], global_keys: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(task_keys) | frozenset(global_keys)
 
 
 def redacted_keys(task) -> frozenset[str]:
-    return frozenset(jobs_settings.REDACT_KEYS or ()) | frozenset(getattr(task, "redact", ()) or ())
+    return _redacted(tuple(getattr(task, "redact", ()) or ()), tuple(jobs_settings.REDACT_KEYS or ()))
+
+
+def _walk(found: dict, name: str | None, value, depth: int, redacted: frozenset) -> None:
+    """Add the terms of one argument (a value under `name`) to `found`, following containers."""
+    if name is not None and name in redacted:
+        return
+    if isinstance(value, dict):
+        if depth < MAX_DEPTH:
+            for key, item in value.items():
+                _walk(found, str(key), item, depth + 1, redacted)
+        return
+    if isinstance(value, list | tuple):
+        if depth < MAX_DEPTH:
+            for item in value:
+                _walk(found, name, item, depth + 1, redacted)
+        return
+    text = normalize(value)
+    if text is None or len(found) >= MAX_TERMS:
+        return
+    found[VALUE + text] = None
+    if name is not None and len(found) < MAX_TERMS:
+        found[f"{KEYWORD}{name.lower()}={text}"] = None
 
 
 def terms(args, kwargs, tags=(), *, names=(), redacted=frozenset()) -> list[str]:
     """The search terms of a call: `names` are the positional parameters' names, `redacted`
-    the argument names whose values are never indexed (at any depth)."""
-    found: dict[str, None] = {}  # ordered and once each
-
-    def add(term: str) -> None:
-        if len(found) < MAX_TERMS:
-            found.setdefault(term, None)
-
-    def walk(name: str | None, value, depth: int) -> None:
-        if name is not None and name in redacted:
-            return
-        if isinstance(value, dict):
-            if depth < MAX_DEPTH:
-                for key, item in value.items():
-                    walk(str(key), item, depth + 1)
-            return
-        if isinstance(value, list | tuple):
-            if depth < MAX_DEPTH:
-                for item in value:
-                    walk(name, item, depth + 1)
-            return
-        text = normalize(value)
-        if text is None:
-            return
-        add(VALUE + text)
-        if name is not None:
-            add(f"{KEYWORD}{name.lower()}={text}")
-
+    the argument names whose values are never indexed (at any depth). Once each, in order."""
+    found: dict[str, None] = {}
     for index, value in enumerate(args or ()):
-        walk(names[index] if index < len(names) else None, value, 0)
+        _walk(found, names[index] if index < len(names) else None, value, 0, redacted)
     for key, value in (kwargs or {}).items():
-        walk(str(key), value, 0)
+        _walk(found, str(key), value, 0, redacted)
     for tag in tags:
-        add(TAG + tag.lower())
+        if len(found) >= MAX_TERMS:
+            break
+        found[TAG + tag.lower()] = None
     return list(found)
 
 
-def search_fields(task, args, kwargs, arguments: dict | None = None) -> dict:
-    """The Job columns `tags` and `search_terms` for one call of `task` (a JobTask).
-    `arguments`: jobs.flow.bound_arguments of the call, when the caller has it already."""
+def search_fields(task, args, kwargs) -> dict:
+    """The Job columns `tags` and `search_terms` for one call of `task` (a JobTask)."""
+    names, defaults = _call_shape(task.func, bool(task.takes_context))
     tags: list[str] = []
     if task.tags:
-        if arguments is None and tags_need_arguments(task):
-            from jobs.flow import bound_arguments
-
-            arguments = bound_arguments(task, args, kwargs)
-        tags = render_tags(task, arguments)
+        arguments = None
+        if _templated(task.tags):
+            # By name, as a call binds them (arguments were checked against the signature).
+            arguments = {**defaults, **dict(zip(names, args or ())), **(kwargs or {})}
+        tags = render_tags(task.tags, arguments)
     return {
         "tags": tags,
-        "search_terms": terms(
-            args,
-            kwargs,
-            tags,
-            names=_positional_names(task.func, bool(task.takes_context)),
-            redacted=redacted_keys(task),
-        ),
+        "search_terms": terms(args, kwargs, tags, names=names, redacted=redacted_keys(task)),
     }
 
 

@@ -236,3 +236,32 @@ def test_counts_are_exact_up_to_ten_thousand_and_shown_with_a_plus_above():
     assert render_to_string("jobs/console/_match_count.html", {"page": page}) == "10,000+ matching jobs"
     page = listing.Page([], extra={"matches": 9_999, "more": False})
     assert render_to_string("jobs/console/_match_count.html", {"page": page}) == "9,999 matching jobs"
+
+
+def test_on_postgresql_the_argument_and_tag_search_can_use_the_gin_index():
+    """The filter is the containment job_search_idx answers (migration 0019), for the finished
+    states it holds; Enqueued and Processing jobs are not in it (no GIN write on the hot path)."""
+    from django.db import connection, transaction
+
+    from jobs.console.forms import JobFilterForm
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    for i in range(3):
+        factories.failed()
+    form = JobFilterForm({"args": "invoice_id=42", "tag": "billing"})
+    assert form.is_valid()
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A table of three rows is read whole by choice, or through the state's index: forbid
+        # the one and hide the other (DDL is transactional: rolled back below).
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("DROP INDEX job_state_list_idx")
+        plan = form.apply(Job.objects.filter(state=State.FAILED)).explain()
+        transaction.set_rollback(True)
+    assert "job_search_idx" in plan, plan
+    assert '@> \'["k:invoice_id=42", "t:billing"]\'' in plan, plan
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_indexdef('job_search_idx'::regclass)")
+        definition = cursor.fetchone()[0]
+    assert "gin (search_terms jsonb_path_ops)" in definition
+    assert "enqueued" in definition and "processing" in definition
