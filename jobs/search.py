@@ -176,7 +176,7 @@ def search_fields(task, args, kwargs) -> dict:
         arguments = None
         if _templated(task.tags):
             # By name, as a call binds them (arguments were checked against the signature).
-            arguments = {**defaults, **dict(zip(names, args or ())), **(kwargs or {})}
+            arguments = {**defaults, **dict(zip(names, args or (), strict=False)), **(kwargs or {})}
         tags = render_tags(task.tags, arguments)
     return {
         "tags": tags,

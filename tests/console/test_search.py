@@ -247,7 +247,7 @@ def test_on_postgresql_the_argument_and_tag_search_can_use_the_gin_index():
 
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL only")
-    for i in range(3):
+    for _ in range(3):
         factories.failed()
     form = JobFilterForm({"args": "invoice_id=42", "tag": "billing"})
     assert form.is_valid()
