@@ -164,7 +164,9 @@ def test_a_bulk_enqueue_by_copy_writes_the_rows_a_single_enqueue_writes():
     from jobs.search import search_fields
 
     terms = dict(Job.objects.filter(pk__in=ids).values_list("id", "search_terms"))
-    assert [terms[i] for i in ids] == [search_fields(tasks.add, args, {})["search_terms"] for args, _ in calls]
+    assert [terms[i] for i in ids] == [
+        search_fields(tasks.add, args, {})["search_terms"] for args, _ in calls
+    ]
     history = JobState.objects.get(job_id=ids[-1])
     assert (history.name, history.reason, history.data) == (State.ENQUEUED, "Enqueued", {})
 
