@@ -58,8 +58,8 @@ def pages(conn) -> list[tuple[str, str, str | None]]:
         ("console_job_detail", "Console: job detail (failed job)", _url("job_detail", failed_job)),
         ("console_recurring", "Console: recurring jobs", _url("recurring_list")),
         # Search (jobs/search.py): the GIN-indexed terms, on the biggest list. invoice_id=42
-        # matches 20 jobs of a million (17 of them succeeded); society:12 about 4,250 succeeded
-        # ones, so the page counts them exactly (under the 10,000 cap).
+        # matches 20 jobs of a million, all succeeded; society:12 5,000 succeeded ones, so the
+        # page counts them exactly (under the 10,000 cap).
         (
             "console_search_args",
             "Console: Succeeded list, search invoice_id=42",
