@@ -91,16 +91,23 @@ def _bulk(action, expected_state, data=None):
 
 
 def _matching(action, state_factory, expect):
-    """Select all matching, confirmed: the selection token as the confirmation page carries it."""
+    """Select all matching, confirmed: the selection token as the confirmation page carries it,
+    and the list it came from (without confirm=yes the same post shows the confirmation page)."""
 
     def setup():
         from jobs.console import matching
 
         first, second = state_factory(), state_factory()
         rows = [(job.pk, job.state) for job in (first, second)]
+        the_list = {"scope": f"state:{first.state}", "task": first.task_path}
         return {
             "kwargs": {},
-            "data": {"action": action, "selection": matching.Selection(action, rows).encode(), **CONFIRMED},
+            "data": {
+                "action": action,
+                **the_list,
+                "selection": matching.Selection(action, rows).encode(),
+                **CONFIRMED,
+            },
             "effect": lambda: all(expect(Job.objects.get(pk=job.pk)) for job in (first, second)),
         }
 

@@ -200,3 +200,16 @@ def test_select_all_on_the_retries_page(client_for):
     response = ask(client, "requeue", {"error": "printer"}, scope="retries:failed")
     confirm(client, "requeue", selection_of(response))
     assert states(made) == [State.ENQUEUED, State.ENQUEUED]
+
+
+def test_the_access_matrix_rows_show_their_confirmation_page_without_confirm(client_for):
+    """What tests/console/pages.py relies on: a confirmed row's data without confirm=yes is
+    the confirmation page (the first step), for each of the three actions."""
+    from tests.console.test_access_matrix import MATRIX
+
+    for name in ("job_matching", "job_matching:delete", "job_matching:cancel"):
+        data = dict(MATRIX[name].setup()["data"])
+        del data["confirm"]
+        response = client_for("superuser").post_with_csrf(reverse(MATCHING_URL), data)
+        assert response.status_code == 200, name
+        assert 'id="confirm-form"' in response.content.decode(), name

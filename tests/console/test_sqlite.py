@@ -68,4 +68,5 @@ def test_argument_and_tag_search_on_sqlite(client_for):
     assert found({"args": "invoice_id=42", "tag": "society:12"}) == [str(forty_two.pk)]
     assert len(found({"tag": "SOCIETY:12"})) == 2
     assert found({"q": "invoice_id=42"}) == [str(forty_two.pk)]
+    assert found({"q": "invoice_id=42", "args": "society_id=12", "tag": "billing"}) == [str(forty_two.pk)]
     assert found({"args": "4"}) != [] and len(found({"args": "4"})) == 1  # "v:4" is not "v:42"
