@@ -58,6 +58,8 @@ typecheck: venv-dev
 
 test: venv-dev lint typecheck
 	@./scripts/test-services
+	@# axe-core for the accessibility browser tests (pinned; a no-op when already there).
+	@./scripts/fetch-axe-core
 	@set -a; source var/test.env; set +a; \
 	  $(PY) manage.py makemigrations --check --dry-run >/dev/null && \
 	  $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS) && \

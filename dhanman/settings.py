@@ -4,10 +4,12 @@ Every variable is documented in `.env.example`. The defaults make `make run` wor
 clone: an embedded SQLite database under `var/`, DEBUG on, a development secret key.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 from jobs import conf as jobs_conf
 
@@ -51,6 +53,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_q",
+    # Failed-login throttling (docs/security.md); its lockouts show in the admin.
+    "axes",
 ]
 # The test suite's own app (execution logs, probe tasks), also needed by the `qcluster`
 # subprocesses that the tests start.
@@ -59,6 +63,8 @@ if env.bool("DHANMAN_TEST_APPS", default=False):
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The Content-Security-Policy header (SECURE_CSP below) on every page Django renders.
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     # Static files from the process itself (gunicorn has no static handler): right after
     # SecurityMiddleware, as WhiteNoise documents, so its responses get the security headers.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -68,6 +74,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes documents: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dhanman.urls"
@@ -77,13 +85,16 @@ ASGI_APPLICATION = "dhanman.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        # The project's own pages (the login lockout page); the apps' templates come after.
+        "DIRS": [BASE_DIR / "dhanman" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # {{ csp_nonce }} and {% csp_nonce_attr %}: the admin's templates and ours use it.
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -206,6 +217,9 @@ LOGGING = {
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
+        # django-axes says "BEGIN version …" at every start of every command; its lockout
+        # warnings (axes.handlers) still show.
+        "axes.apps": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
         "django-q": {
             "handlers": ["stdout"],
             "level": env.str("DJANGO_Q_LOG_LEVEL", default="WARNING"),
@@ -297,5 +311,60 @@ LOG_DIR = Path(env.str("LOG_DIR", default=str(VAR_DIR / "log")))
 LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=30)
 OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=90)
 
+# --- Security of the console (docs/security.md) ---------------------------------------------------
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+# HTTPS is the deployment's business (the proxy in front terminates TLS), so these are off by
+# default: `make run` serves plain http on 127.0.0.1. .env.example lists the production values.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Load balancers probe the health endpoints over plain http; a redirect would read as "down".
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# "HTTP_X_FORWARDED_PROTO,https": the header the TLS-terminating proxy sets (and strips from what
+# clients send), and the value that means the request came in over https. Unset: no proxy.
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured(
+        f"SECURE_PROXY_SSL_HEADER={','.join(_proxy_ssl_header)!r}: give the header and its https value, "
+        "comma-separated, e.g. HTTP_X_FORWARDED_PROTO,https (or leave it empty)."
+    )
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if _proxy_ssl_header else None
+
+# Only our own files: every script is a static file (no inline <script>, no on*= handlers; the
+# admin's data blocks are JSON, which CSP does not run), and the nonce covers the <script> and
+# <link> tags that the templates mark with {% csp_nonce_attr %}.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+
+# Failed logins (django-axes): after LOGIN_FAILURE_LIMIT failures for one user from one address,
+# that pair is locked out for LOGIN_LOCKOUT_MINUTES; other users and other addresses are not.
+AUTHENTICATION_BACKENDS = [
+    # First: it refuses a locked-out pair before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# A successful login forgets the pair's earlier failures.
+AXES_RESET_ON_SUCCESS = True
+# The lockout page, in the admin's chrome (dhanman/lockout.py).
+AXES_LOCKOUT_CALLABLE = "dhanman.lockout.lockout_response"
+# Behind proxies, the client's address is in X-Forwarded-For (dhanman/client_ip.py).
+AXES_CLIENT_IP_CALLABLE = "dhanman.client_ip.client_ip"
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() <= 0 or TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured(
+        "LOGIN_FAILURE_LIMIT must be at least 1, LOGIN_LOCKOUT_MINUTES above 0 and TRUSTED_PROXY_COUNT "
+        "at least 0."
+    )
