@@ -16,7 +16,7 @@ indexed (free text is what the error filter is for). Redacted values (jobs/redac
 never indexed: nobody can find a job by its card number, whatever their permissions.
 
 On SQLite there is no such index: the same terms are matched in the column's JSON text
-(`listing.terms_filter`), correct and unindexed.
+(`jobs.console.listing.with_terms`), correct and unindexed.
 """
 
 import inspect
