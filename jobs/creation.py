@@ -23,6 +23,7 @@ from jobs import filters, sql
 from jobs.conf import jobs_settings
 from jobs.flow import flow_fields, has_flow
 from jobs.models import Job, JobState, State
+from jobs.search import search_fields
 from jobs.task import JobTask
 from jobs.wakeup import NOTIFY_CHANNEL, SCHEDULED_PAYLOAD, notify_servers
 
@@ -186,6 +187,7 @@ def new_job(
         state = State.SCHEDULED if run_after is not None and run_after > now else State.ENQUEUED
     return Job(
         **flow_fields(task, args, kwargs, now),
+        **search_fields(task, args, kwargs),
         task_path=task.module_path,
         args=args,
         kwargs=kwargs,
@@ -294,7 +296,8 @@ def insert_calls(task: Task, calls, *, now) -> list | None:
     # Validates the task, queue and run_after once (and the first call's arguments).
     template = new_job(task, *calls[0], now=now)
     fields, json_fields = _columns(Job)
-    varying = ("id", "args", "kwargs")
+    # (and the search columns, which follow the arguments: jobs/search.py)
+    varying = ("id", "args", "kwargs", "tags", "search_terms")
     constant_fields = [f for f in fields if f.attname not in varying]
     columns = [*varying, *(f.column for f in constant_fields)]
     # COPY's text format, built here: every column but three is the same for all the rows, so it
@@ -317,9 +320,13 @@ def insert_calls(task: Task, calls, *, now) -> list | None:
                     bind_arguments(task, args, kwargs)
                     job_id = uuid.uuid4()
                     ids.append(job_id)
+                    found = search_fields(task, args, kwargs)
+                    tags_json, terms_json = json.dumps(found["tags"]), json.dumps(found["search_terms"])
                     lines.append(
                         f"{job_id}\t{args_json.replace(BACKSLASH, BACKSLASH * 2)}"
-                        f"\t{kwargs_json.replace(BACKSLASH, BACKSLASH * 2)}\t{job_tail}\n"
+                        f"\t{kwargs_json.replace(BACKSLASH, BACKSLASH * 2)}"
+                        f"\t{tags_json.replace(BACKSLASH, BACKSLASH * 2)}"
+                        f"\t{terms_json.replace(BACKSLASH, BACKSLASH * 2)}\t{job_tail}\n"
                     )
                 copy.write("".join(lines).encode())
         with cursor.cursor.copy(sql.HISTORY_COPY_SQL) as copy:

@@ -67,7 +67,7 @@ def _positive_int(owner: str, name: str, value) -> int:
     return value
 
 
-def _template_fields(owner: str, template) -> tuple[str, ...]:
+def template_fields(owner: str, template) -> tuple[str, ...]:
     if not isinstance(template, str) or not template.strip():
         raise InvalidTask(
             f"{owner}: key must be a non-empty string (a template such as 'society:{{society_id}}')."
@@ -158,11 +158,11 @@ class Concurrency:
     limit: int = 1
 
     def __post_init__(self):
-        _template_fields("Concurrency", self.key)
+        template_fields("Concurrency", self.key)
         _positive_int("Concurrency", "limit", self.limit)
 
     def check(self, task_name: str, parameters) -> None:
-        _check_template(task_name, "Concurrency", self.key, parameters)
+        check_template(task_name, "Concurrency", self.key, parameters)
 
     def render(self, arguments: dict) -> str:
         return _render(self.key, arguments)
@@ -178,20 +178,20 @@ class RateLimit:
     per: float = 1.0
 
     def __post_init__(self):
-        _template_fields("RateLimit", self.key)
+        template_fields("RateLimit", self.key)
         _positive_int("RateLimit", "limit", self.limit)
         if isinstance(self.per, bool) or not isinstance(self.per, int | float) or not self.per > 0:
             raise InvalidTask(f"RateLimit: per must be a positive number of seconds, not {self.per!r}.")
 
     def check(self, task_name: str, parameters) -> None:
-        _check_template(task_name, "RateLimit", self.key, parameters)
+        check_template(task_name, "RateLimit", self.key, parameters)
 
     def render(self, arguments: dict) -> str:
         return _render(self.key, arguments)
 
 
-def _check_template(task_name: str, owner: str, template: str, parameters) -> None:
-    missing = [name for name in _template_fields(owner, template) if name not in parameters]
+def check_template(task_name: str, owner: str, template: str, parameters) -> None:
+    missing = [name for name in template_fields(owner, template) if name not in parameters]
     if missing:
         raise InvalidTask(
             f"{task_name}: {owner} key {template!r} names {', '.join(map(repr, missing))}, which "
@@ -226,13 +226,18 @@ def check_declaration(task) -> None:
             raise InvalidTask(f"{name} must be a jobs.flow.{kind.__name__}, not {type(value).__name__}.")
     if not declared:
         return
-    parameters = [
+    parameters = call_parameters(task)
+    for _, option in declared:
+        option.check(task.name, parameters)
+
+
+def call_parameters(task) -> list[str]:
+    """The names a key template may use: the task's parameters (not *args / **kwargs)."""
+    return [
         p.name
         for p in _call_signature(task.func, bool(task.takes_context)).parameters.values()
         if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
     ]
-    for _, option in declared:
-        option.check(task.name, parameters)
 
 
 def has_flow(task) -> bool:

@@ -6,6 +6,7 @@ attribute it names is a django.tasks Task of our backend whose own path is that 
 """
 
 import importlib
+from functools import cache
 
 from django.tasks import Task
 
@@ -38,3 +39,24 @@ def task_path(task_or_path) -> str:
     if isinstance(task_or_path, Task):
         return task_or_path.module_path
     return str(task_or_path)
+
+
+@cache
+def declared_task_paths() -> tuple[str, ...]:
+    """The paths of the tasks declared in each installed app's `tasks` module (imported here, as
+    the admin discovers `admin` modules): the console's task filter offers them as a list."""
+    from django.apps import apps
+
+    found = set()
+    for config in apps.get_app_configs():
+        name = f"{config.name}.tasks"
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        for value in vars(module).values():
+            if isinstance(value, JobTask) and value.module_path.startswith(f"{name}."):
+                found.add(value.module_path)
+    return tuple(sorted(found))

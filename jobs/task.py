@@ -61,6 +61,9 @@ class JobTask(Task):
     rate_limit: object = None
     # How long its finished jobs are kept (jobs.retention.Retention), over the settings.
     retention: object = None
+    # Tags (jobs/search.py): templates rendered from the arguments at enqueue, e.g.
+    # ("billing", "society:{society_id}"); shown as chips and searchable.
+    tags: tuple = ()
 
     def __post_init__(self) -> None:
         if self.retry is not None and not isinstance(self.retry, Retry):
@@ -92,6 +95,9 @@ class JobTask(Task):
         from jobs.flow import check_declaration
 
         check_declaration(self)
+        from jobs.search import check_tags
+
+        object.__setattr__(self, "tags", check_tags(self))
 
     def retry_policy_json(self) -> dict | None:
         return self.retry.to_json() if self.retry is not None else None

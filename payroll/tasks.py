@@ -9,7 +9,7 @@ from payroll import services
 RETRY = Retry(never_on=(ValidationError,))
 
 
-@task(retry=RETRY)
+@task(retry=RETRY, tags=("payroll",))
 def process_monthly_salaries() -> dict:
     return services.salaries_process()
 
@@ -19,13 +19,13 @@ def generate_payslips() -> dict:
     return services.payslips_generate()
 
 
-@task(retry=RETRY, timeout=120)
+@task(retry=RETRY, timeout=120, tags=("payroll",))
 def generate_payslip_pdf(payslip_id: int) -> dict:
     payslip = services.payslip_render(payslip_id=payslip_id)
     return {"payslip": payslip.pk, "pdf": payslip.pdf.name}
 
 
-@task(retry=RETRY)
+@task(retry=RETRY, tags=("payroll", "payroll-run:{run_id}"))
 def announce_payslips(run_id: int) -> dict:
     return services.payslips_announce(run_id=run_id)
 

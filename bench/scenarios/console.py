@@ -59,6 +59,19 @@ def pages(conn) -> list[tuple[str, str, str | None]]:
         ("console_recurring", "Console: recurring jobs", _url("recurring_list")),
         ("console_performance", "Console: Performance page, 7 days", _url("performance", query="?window=7d")),
         ("console_failure_groups", "Console: failure groups", _url("failure_groups")),
+        # Search (jobs/search.py): the GIN-indexed terms, on the biggest list. invoice_id=42
+        # matches 20 jobs of a million, all succeeded; society:12 5,000 succeeded ones, so the
+        # page counts them exactly (under the 10,000 cap).
+        (
+            "console_search_args",
+            "Console: Succeeded list, search invoice_id=42",
+            _url("job_list", "succeeded", query="?args=invoice_id%3D42"),
+        ),
+        (
+            "console_search_tag",
+            "Console: Succeeded list, tag society:12",
+            _url("job_list", "succeeded", query="?tag=society%3A12"),
+        ),
     ]
 
 

@@ -73,8 +73,9 @@ def _api_call(action: str) -> Callable:
     return {"requeue": api.requeue, "delete": api.delete, "cancel": api.cancel}[action]
 
 
-def run_job_action(action: str, job_ids, *, user, reason: str = "") -> Outcome:
-    """Apply `action` to each job through jobs.api, collecting what was done and what was refused."""
+def apply_each(action: str, job_ids, *, user, reason: str = "") -> Outcome:
+    """Apply `action` to each job through jobs.api (one transaction per job), collecting what
+    was done and what was refused; not audited (the caller records the whole action)."""
     call = _api_call(action)
     outcome = Outcome(verb=JOB_ACTIONS[action]["done"])
     for job_id in job_ids:
@@ -86,6 +87,12 @@ def run_job_action(action: str, job_ids, *, user, reason: str = "") -> Outcome:
             outcome.refused.append((job_id, str(exc)))
         else:
             outcome.done.append(job_id)
+    return outcome
+
+
+def run_job_action(action: str, job_ids, *, user, reason: str = "") -> Outcome:
+    """Apply `action` to each job through jobs.api, collecting what was done and what was refused."""
+    outcome = apply_each(action, job_ids, user=user, reason=reason)
     noun = "job" if len(outcome.done) == 1 else "jobs"
     audit.record(
         user,
@@ -96,7 +103,7 @@ def run_job_action(action: str, job_ids, *, user, reason: str = "") -> Outcome:
         + (f", {len(outcome.refused)} refused" if outcome.refused else ""),
         details={"refused": [{"job": str(job_id), "reason": text} for job_id, text in outcome.refused]},
     )
-    _forget_cached()
+    forget_cached()
     return outcome
 
 
@@ -115,7 +122,7 @@ def cancel_batch(batch_id, *, user, reason: str = "") -> Outcome:
         reason=reason,
         summary="Batch cancelled" if outcome.done else f"Batch not cancelled: {outcome.refused[0][1]}",
     )
-    _forget_cached()
+    forget_cached()
     return outcome
 
 
@@ -137,7 +144,7 @@ def run_recurring_action(action: str, recurring_id: str, *, user, reason: str = 
         message = f"Recurring job {recurring_id}: {exc}"
         audit.record(user, f"recurring_{action}", targets, reason=reason, summary=f"Refused: {exc}")
         return "error", message
-    _forget_cached()
+    forget_cached()
     if action == "trigger":
         job_id = getattr(result, "id", None) or getattr(result, "pk", None)
         suffix = f": job {job_id}" if job_id else ""
@@ -158,7 +165,7 @@ def _history_reason(action: str, user, reason: str) -> str:
     return f"{_HISTORY_VERBS[action]} by {user.get_username()}: {reason}"
 
 
-def _forget_cached():
+def forget_cached():
     stats.forget_cached()
 
 
@@ -372,5 +379,5 @@ def run_group_action(action: str, group, *, user, reason: str = "") -> GroupOutc
             "skipped": [{"job": str(job_id), "reason": text} for job_id, text in outcome.skipped],
         },
     )
-    _forget_cached()
+    forget_cached()
     return outcome

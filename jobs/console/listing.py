@@ -6,18 +6,22 @@ throw away every earlier row, and a page count would count the table. The cursor
 row's sort key, so a page is stable while jobs keep arriving at the top.
 """
 
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connection, connections, transaction
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 
+from jobs import search
+
 PAGE_SIZE = 50
-# A text search over argument JSON cannot use an index; on PostgreSQL it gets this long
-# before it is stopped and the person is asked to narrow it (a filter, or the id).
+# The free-text search (task path, error text) cannot use an index; on PostgreSQL it gets this
+# long before it is stopped and the person is asked to narrow it (a filter, or the id).
+# Arguments and tags are searched through their GIN-indexed terms (jobs/search.py).
 SEARCH_TIMEOUT_MS = 5000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -139,9 +143,33 @@ def id_prefix_filter(text: str) -> Q | None:
     return None if bounds is None else Q(pk__gte=bounds[0], pk__lte=bounds[1])
 
 
+def _terms_text(term: str) -> str:
+    """A term as it appears in the JSON text of search_terms (Django writes JSON with
+    json.dumps, ASCII-escaped, so this is the same text)."""
+    return json.dumps(term)
+
+
+def with_terms(queryset, wanted: list[str]):
+    """The jobs of `queryset` whose search terms hold every one of `wanted` (jobs/search.py).
+
+    On PostgreSQL one containment, `search_terms @> '[...]'`, which the GIN index answers
+    (job_search_idx). Elsewhere (SQLite) each term is looked for in the column's JSON text,
+    quotes included, so "v:4" does not match "v:42": correct, and a scan.
+    """
+    if not wanted:
+        return queryset
+    if connections[queryset.db].vendor == "postgresql":
+        return queryset.filter(search_terms__contains=list(wanted))
+    queryset = queryset.annotate(_terms_text=Cast("search_terms", TextField()))
+    for term in wanted:
+        queryset = queryset.filter(_terms_text__contains=_terms_text(term))
+    return queryset
+
+
 def search_jobs(queryset, text: str):
-    """Jobs whose id is or starts with `text`, or whose task path, error (class or message) or
-    argument JSON contains it."""
+    """Jobs whose id is or starts with `text`, whose task path or error (class or message)
+    contains it, or one of whose arguments is it (a value, or `name=value`: jobs/search.py).
+    Redacted argument values are not among the terms: they cannot be found."""
     text = (text or "").strip()
     if not text:
         return queryset
@@ -159,15 +187,25 @@ def search_jobs(queryset, text: str):
         Q(task_path__icontains=text)
         | Q(exception_class__icontains=text)
         | Q(exception_message__icontains=text)
-        | Q(_args_text__icontains=text)
-        | Q(_kwargs_text__icontains=text)
     )
+    wanted = search.query_terms(text)
+    if wanted:
+        if connections[queryset.db].vendor == "postgresql":
+            found |= Q(search_terms__contains=wanted)
+        else:
+            queryset = queryset.annotate(_terms_text=Cast("search_terms", TextField()))
+            by_terms = Q()
+            for term in wanted:
+                by_terms &= Q(_terms_text__contains=_terms_text(term))
+            found |= by_terms
     by_id = id_prefix_filter(text)
     if by_id is not None:
         found = by_id | found
-    return queryset.annotate(
-        _args_text=Cast("args", TextField()), _kwargs_text=Cast("kwargs", TextField())
-    ).filter(found)
+    return queryset.filter(found)
+
+
+def error_filter(text: str) -> Q:
+    return Q(exception_class__icontains=text) | Q(exception_message__icontains=text)
 
 
 def task_filter(text: str, known_paths) -> Q:
@@ -186,7 +224,9 @@ def task_filter(text: str, known_paths) -> Q:
     return Q(task_path=text) | Q(task_path__endswith=f".{text}")
 
 
-MAX_COUNT = 1000
+# Counts are exact up to here and shown as "10,000+" above: a filtered list never counts a
+# million rows (the COUNT runs over a LIMIT MAX_COUNT + 1 subquery).
+MAX_COUNT = 10_000
 
 
 def capped_count(queryset, cap: int | None = None) -> tuple[int, bool]:

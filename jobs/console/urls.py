@@ -32,6 +32,7 @@ urlpatterns = [
     path("queue/<slug:queue>/resume/", queues.queue_resume, name="queue_resume"),
     # Jobs
     path("jobs/bulk/", jobs.job_bulk, name="job_bulk"),  # before jobs/<state>/, which would match it
+    path("jobs/matching/", jobs.job_matching, name="job_matching"),
     path("jobs/<slug:state>/", jobs.job_list, name="job_list"),
     path("job/<uuid:job_id>/", jobs.job_detail, name="job_detail"),
     path("job/<uuid:job_id>/live.json", jobs.job_live, name="job_live"),

@@ -239,6 +239,12 @@ class Job(models.Model):
     rate_per = models.FloatField(null=True, blank=True)
     # Times the task raised Snooze: at DHANMAN_JOBS["MAX_SNOOZES"] the next one fails the job.
     snoozes = models.PositiveIntegerField(default=0, db_default=0)
+    # Search (jobs/search.py), written at enqueue: the tags rendered from the arguments, and the
+    # terms ("v:42", "k:invoice_id=42", "t:billing") that the console's search looks up. On
+    # PostgreSQL search_terms has a GIN index (jsonb_path_ops), made by migration 0019 with SQL:
+    # Django's GinIndex would be created on SQLite too, which has no GIN.
+    tags = models.JSONField(default=list, blank=True, db_default=[])
+    search_terms = models.JSONField(default=list, blank=True, db_default=[])
 
     class Meta:
         ordering = ["-created_at"]

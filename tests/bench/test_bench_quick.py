@@ -49,6 +49,8 @@ EXPECTED_ROWS = [
     "console_recurring",
     "console_performance",
     "console_failure_groups",
+    "console_search_args",
+    "console_search_tag",
     "console_metrics_scrape",
     "predictions_mdape_25",
     "predictions_mdape_50",

@@ -20,6 +20,7 @@ from django.urls import reverse
 from jobs.models import Job, State
 from tests.console import factories
 from tests.console.test_access_matrix import CONFIRMED, MATRIX, console_patterns, url_name
+from tests.testapp import tasks
 
 
 @dataclass
@@ -90,6 +91,15 @@ def console_pages() -> list[Page]:
     pages += [
         Page(f"job_list {state}", reverse("jobs_console:job_list", args=[state])) for state in State.values
     ]
+    # A filtered list: tag chips, every filter filled in, "Select all N matching" (made last: it
+    # leaves a job Enqueued).
+    factories.enqueued(tasks.bill_society, 12, 42)
+    query = (
+        "?tag=society%3A12&args=invoice_id%3D42&error=&queue=default&task=tests.testapp.tasks.bill_society"
+    )
+    pages.append(
+        Page("job_list enqueued, filtered", reverse("jobs_console:job_list", args=["enqueued"]) + query)
+    )
     return pages
 
 

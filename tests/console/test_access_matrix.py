@@ -90,6 +90,30 @@ def _bulk(action, expected_state, data=None):
     return setup
 
 
+def _matching(action, state_factory, expect):
+    """Select all matching, confirmed: the selection token as the confirmation page carries it,
+    and the list it came from (without confirm=yes the same post shows the confirmation page)."""
+
+    def setup():
+        from jobs.console import matching
+
+        first, second = state_factory(), state_factory()
+        rows = [(job.pk, job.state) for job in (first, second)]
+        the_list = {"scope": f"state:{first.state}", "task": first.task_path}
+        return {
+            "kwargs": {},
+            "data": {
+                "action": action,
+                **the_list,
+                "selection": matching.Selection(action, rows).encode(),
+                **CONFIRMED,
+            },
+            "effect": lambda: all(expect(Job.objects.get(pk=job.pk)) for job in (first, second)),
+        }
+
+    return setup
+
+
 def _recurring(enabled=True):
     def setup():
         row = factories.recurring(enabled=enabled)
@@ -195,6 +219,23 @@ MATRIX = {
     "job_bulk": Case(p.RETRY_JOBS, "POST", setup=_bulk("requeue", State.ENQUEUED)),
     "job_bulk:delete": Case(
         p.DELETE_JOBS, "POST", setup=_bulk("delete", State.DELETED, CONFIRMED), url_name="job_bulk"
+    ),
+    "job_matching": Case(
+        p.RETRY_JOBS,
+        "POST",
+        setup=_matching("requeue", factories.failed, lambda j: j.state == State.ENQUEUED),
+    ),
+    "job_matching:delete": Case(
+        p.DELETE_JOBS,
+        "POST",
+        setup=_matching("delete", factories.failed, lambda j: j.state == State.DELETED),
+        url_name="job_matching",
+    ),
+    "job_matching:cancel": Case(
+        p.CANCEL_JOBS,
+        "POST",
+        setup=_matching("cancel", factories.processing, lambda j: j.cancel_requested),
+        url_name="job_matching",
     ),
     "job_detail": Case(p.VIEW_JOBS, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),
     "job_graph": Case(p.VIEW_JOBS, setup=_job_in(factories.failed), unknown=UNKNOWN_JOB),

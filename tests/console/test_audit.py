@@ -14,6 +14,9 @@ pytestmark = pytest.mark.django_db
 EXPECTED = {
     "job_bulk": ("requeue", "job"),
     "job_bulk:delete": ("delete", "job"),
+    "job_matching": ("requeue_matching", "job"),
+    "job_matching:delete": ("delete_matching", "job"),
+    "job_matching:cancel": ("cancel_matching", "job"),
     "job_requeue": ("requeue", "job"),
     "job_delete": ("delete", "job"),
     "job_cancel": ("cancel", "job"),

@@ -1,10 +1,13 @@
 """The console on the embedded SQLite default (`make run`): every page renders, actions work."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
 from jobs.models import Job, State
 from tests.console import factories
+from tests.testapp import tasks
 
 pytestmark = [pytest.mark.sqlite, pytest.mark.django_db]
 
@@ -66,3 +69,24 @@ def test_the_performance_figures_and_failure_groups_on_sqlite():
     assert live == stored == {"tests.testapp.tasks.fail_once": (2, 2), "tests.testapp.tasks.add": (1, 0)}
     (group,) = failure_groups.groups()
     assert group.count == 2 and group.fingerprint == "Invoice <n> not found"
+
+
+def test_argument_and_tag_search_on_sqlite(client_for):
+    """No GIN index here: the same terms are matched in the JSON text (listing.with_terms)."""
+    forty_two = factories.enqueued(tasks.bill_society, 12, 42)
+    factories.enqueued(tasks.bill_society, 12, 420)
+    factories.enqueued(tasks.bill_society, 13, 4)
+    client = client_for("viewer")
+    url = reverse("jobs_console:job_list", args=["enqueued"])
+
+    def found(params):
+        response = client.get(url, params)
+        assert response.status_code == 200, params
+        return re.findall(r'<tr data-job-id="([0-9a-f-]+)"', response.content.decode())
+
+    assert found({"args": "42"}) == [str(forty_two.pk)]
+    assert found({"args": "invoice_id=42", "tag": "society:12"}) == [str(forty_two.pk)]
+    assert len(found({"tag": "SOCIETY:12"})) == 2
+    assert found({"q": "invoice_id=42"}) == [str(forty_two.pk)]
+    assert found({"q": "invoice_id=42", "args": "society_id=12", "tag": "billing"}) == [str(forty_two.pk)]
+    assert found({"args": "4"}) != [] and len(found({"args": "4"})) == 1  # "v:4" is not "v:42"

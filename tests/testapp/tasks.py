@@ -305,3 +305,9 @@ def kept_an_hour(context, key, fail=False):
     if fail:
         raise RuntimeError(f"failed {key}")
     return key
+
+
+# Tags (jobs/search.py): one fixed, one rendered from an argument at enqueue.
+@task(tags=("billing", "society:{society_id}"), retry=Retry(attempts=0))
+def bill_society(society_id, invoice_id, note=""):
+    return {"society": society_id, "invoice": invoice_id}

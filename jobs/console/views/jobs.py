@@ -8,10 +8,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs import audit, predictions, redaction, retention, selectors
-from jobs.console import actions, stats
+from jobs.console import actions, matching, stats
 from jobs.console.access import console_action, console_action_by_field, console_page, may
 from jobs.console.forms import BulkJobActionForm, JobFilterForm
 from jobs.console.listing import (
+    MAX_COUNT,
     InvalidCursor,
     SearchTooSlow,
     bounded,
@@ -53,6 +54,7 @@ LIST_FIELDS = (
     "exception_message",
     "progress",
     "server_id",
+    "tags",
 )
 STATE_LABELS = dict(State.choices)
 # The permission each job action needs.
@@ -80,7 +82,7 @@ def list_jobs(request, queryset, *, time_field="state_changed_at", ascending=Fal
     """
     filtered = form is not None and form.is_filtered
     if form is not None:
-        queryset = form.apply(queryset)
+        queryset = form.apply(queryset, time_field=time_field)
     older, newer = request.GET.get("older"), request.GET.get("newer")
 
     def fetch():
@@ -157,6 +159,7 @@ def job_list(request, state):
                 if state in actions.JOB_ACTIONS[name]["states"]
                 and may(request.user, ACTION_PERMISSIONS[name])
             ],
+            "matching": matching_context(request, form, page, scope=f"state:{state}", states={state}),
             "due_first": due_first,
             "time_label": "Due" if due_first else "",
             "order_text": "soonest due first" if due_first else "newest first",
@@ -199,6 +202,113 @@ def job_bulk(request):
     outcome = actions.run_job_action(action, job_ids, user=request.user, reason=action_reason(request))
     report(request, outcome.messages())
     return redirect_after_action(request, reverse("jobs_console:dashboard"))
+
+
+# --- Select all matching -----------------------------------------------------------------------
+# A list is named by its scope: "state:failed" (jobs by state) or "retries:failed" /
+# "retries:scheduled" (the Retries tabs); the filters come with it as fields.
+MATCHING_PERMISSIONS = {name: ACTION_PERMISSIONS[name] for name in ("requeue", "delete", "cancel")}
+
+
+def scope_of(scope: str):
+    """(queryset, states it can hold, time field, ascending) of a list scope, or None."""
+    from jobs.console.views.retries import TABS, retry_queryset
+
+    kind, _, name = (scope or "").partition(":")
+    if kind == "state" and name in STATE_LABELS:
+        due_first = name == State.SCHEDULED
+        return (
+            Job.objects.filter(state=name),
+            {name},
+            "run_at" if due_first else "state_changed_at",
+            due_first,
+        )
+    if kind == "retries" and name in TABS:
+        return (
+            retry_queryset(name),
+            {State.FAILED if name == "failed" else State.SCHEDULED},
+            "state_changed_at",
+            False,
+        )
+    return None
+
+
+def matching_context(request, form, page, *, scope: str, states: set) -> dict | None:
+    """What the list's "Select all N matching" form needs: only on a filtered list with matches,
+    with the actions that apply to its states and that the person may take."""
+    if page is None or not form.is_filtered or not page.extra.get("matches"):
+        return None
+    names = [
+        name
+        for name in MATCHING_PERMISSIONS
+        if states & set(actions.JOB_ACTIONS[name]["states"]) and may(request.user, MATCHING_PERMISSIONS[name])
+    ]
+    if not names:
+        return None
+    count = min(page.extra["matches"], matching.MAX_MATCHING)
+    return {
+        "scope": scope,
+        "filters": form.query_items(),
+        "count": count,
+        "capped": page.extra["more"] or page.extra["matches"] > matching.MAX_MATCHING,
+        "actions": [(name, actions.JOB_ACTIONS[name]["label"]) for name in names],
+    }
+
+
+@console_action_by_field("action", MATCHING_PERMISSIONS)
+def job_matching(request):
+    """Requeue, delete or cancel every job a filtered list matches (at most matching.MAX_MATCHING):
+    a confirmation page first, then the action, in chunks (jobs.console.matching)."""
+    action = request.POST.get("action", "")
+    if action not in MATCHING_PERMISSIONS:
+        return bad_request(request, f"Unknown action {action!r}.", section="jobs")
+    fallback = reverse("jobs_console:dashboard")
+    if confirmed(request):
+        try:
+            selection = matching.Selection.decode(request.POST.get("selection", ""), action)
+        except matching.InvalidSelection as exc:
+            return bad_request(request, str(exc), section="jobs")
+        outcome = matching.run(selection, user=request.user, reason=action_reason(request))
+        report(request, outcome.messages())
+        return redirect_after_action(request, fallback)
+    found = scope_of(request.POST.get("scope", ""))
+    if found is None:
+        return bad_request(request, f"Unknown list {request.POST.get('scope', '')!r}.", section="jobs")
+    queryset, states, time_field, ascending = found
+    if not states & set(actions.JOB_ACTIONS[action]["states"]):
+        return bad_request(
+            request,
+            f"{actions.JOB_ACTIONS[action]['label']} does not apply to {', '.join(states)} jobs.",
+            section="jobs",
+        )
+    form = JobFilterForm(request.POST, task_paths=stats.task_paths())
+    if not form.is_valid():
+        return bad_request(request, f"Invalid filter: {form.errors.as_text()}", section="jobs")
+    if not form.is_filtered:
+        return bad_request(
+            request, "Select all matching needs a filter: filter the list first.", section="jobs"
+        )
+    queryset = form.apply(queryset, time_field=time_field)
+    try:
+        selection = bounded(
+            lambda: matching.select(
+                queryset, action, time_field=time_field, ascending=ascending, filters=form.query_items()
+            )
+        )
+        matches, more = bounded(lambda: capped_count(queryset))
+    except SearchTooSlow as exc:
+        return bad_request(request, str(exc), section="jobs")
+    if not selection.rows:
+        report(request, [("warning", "No job matches these filters any more: nothing was done.")])
+        return redirect_after_action(request, fallback)
+    matches_text = f"{MAX_COUNT:,}+" if more else f"{matches:,}"
+    return confirm_page(
+        request,
+        matching.preview(selection, matches_text),
+        section="jobs",
+        fields=[("action", action), ("selection", selection.encode())],
+        fallback=fallback,
+    )
 
 
 @console_page()

@@ -5,7 +5,7 @@ from jobs.console.access import console_page, may
 from jobs.console.forms import JobFilterForm
 from jobs.console.listing import InvalidCursor, SearchTooSlow
 from jobs.console.views.base import bad_request, render_page
-from jobs.console.views.jobs import ACTION_PERMISSIONS, list_jobs
+from jobs.console.views.jobs import ACTION_PERMISSIONS, list_jobs, matching_context
 from jobs.models import Job, State
 
 TABS = {
@@ -59,6 +59,13 @@ def retries(request):
             "page": page,
             "slow": slow,
             "hidden_filters": [("show", tab)],
+            "matching": matching_context(
+                request,
+                form,
+                page,
+                scope=f"retries:{tab}",
+                states={State.FAILED if tab == "failed" else State.SCHEDULED},
+            ),
             "bulk_actions": [
                 (name, label)
                 for name, label in (("requeue", "Retry now"), ("delete", "Delete"))
