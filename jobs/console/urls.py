@@ -26,7 +26,8 @@ app_name = "jobs_console"
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("stats.json", dashboard.stats_json, name="stats"),
-    # Queues (the dashboard's queues table)
+    # Queues (their page, and the pause/resume forms there and on the dashboard)
+    path("queues/", queues.queue_list, name="queue_list"),
     path("queue/<slug:queue>/pause/", queues.queue_pause, name="queue_pause"),
     path("queue/<slug:queue>/resume/", queues.queue_resume, name="queue_resume"),
     # Jobs

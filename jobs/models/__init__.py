@@ -25,6 +25,7 @@ from jobs.models.observability import (  # noqa: F401
     AlertKind,
     DurationEstimate,
     JobTally,
+    QueueDepth,
     RecurringSuccess,
     SlaMark,
     TallyMark,

@@ -13,6 +13,7 @@ NAVIGATION = (
     ("dashboard", "Dashboard", "jobs_console:dashboard", ()),
     ("jobs", "Jobs", "jobs_console:job_list", ("enqueued",)),
     ("retries", "Retries", "jobs_console:retries", ()),
+    ("queues", "Queues", "jobs_console:queue_list", ()),
     ("recurring", "Recurring jobs", "jobs_console:recurring_list", ()),
     ("servers", "Servers", "jobs_console:servers", ()),
     ("batches", "Batches", "jobs_console:batch_list", ()),

@@ -1,4 +1,5 @@
-"""Pausing and resuming a queue from the dashboard's queues table (jobs.api.pause_queue)."""
+"""The queues page (each queue's backlog, its history, the servers serving it, its pause) and
+pausing and resuming a queue from it or from the dashboard's queues table (jobs.api.pause_queue)."""
 
 from datetime import datetime
 
@@ -7,12 +8,56 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import audit
+from jobs import audit, backlog, predictions
 from jobs.conf import jobs_settings
-from jobs.console.access import console_action
-from jobs.console.views.base import redirect_after_action, report
+from jobs.console import stats
+from jobs.console.access import console_action, console_page
+from jobs.console.views.base import redirect_after_action, render_page, report
+from jobs.models import State
 from jobs.permissions import PAUSE_QUEUES
-from jobs.queues import pause_queue, resume_queue
+from jobs.queues import pause_queue, queues, resume_queue
+
+
+def queue_rows(now) -> list[dict]:
+    """Every queue in priority order: its counts, oldest wait, drain estimate, pause, and the
+    live servers that claim from it (a server lists its queues when it registers)."""
+    depths = backlog.current_depths()
+    servers = list(stats.alive_servers(now).order_by("id"))
+    rows = []
+    for info in queues(now):
+        counts = depths.get(info.name, {})
+        serving = [server for server in servers if info.name in (server.queues or ())]
+        rows.append(
+            {
+                "queue": info.name,
+                "enqueued": info.enqueued,
+                "scheduled": counts.get(State.SCHEDULED, 0),
+                "processing": info.processing,
+                "oldest_wait_seconds": info.oldest_wait.total_seconds() if info.oldest_wait else None,
+                "drain_seconds": predictions.queue_drain(info.name, info.enqueued, now),
+                "pause": info.paused,
+                "servers": serving,
+                "workers": sum(server.worker_count for server in serving),
+            }
+        )
+    return rows
+
+
+@console_page()
+def queue_list(request):
+    now = timezone.now()
+    return render_page(
+        request,
+        "jobs/console/queues.html",
+        title="Queues",
+        section="queues",
+        context={
+            "rows": queue_rows(now),
+            "history": backlog.history(now),
+            "interval_minutes": int(backlog.INTERVAL.total_seconds() // 60),
+            "time_zone": timezone.get_current_timezone_name(),
+        },
+    )
 
 
 def _known(queue: str) -> str:
