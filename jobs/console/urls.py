@@ -33,6 +33,7 @@ urlpatterns = [
     # Jobs
     path("jobs/bulk/", jobs.job_bulk, name="job_bulk"),  # before jobs/<state>/, which would match it
     path("jobs/<slug:state>/", jobs.job_list, name="job_list"),
+    path("jobs/<slug:state>/live.json", jobs.job_list_live, name="job_list_live"),
     path("job/<uuid:job_id>/", jobs.job_detail, name="job_detail"),
     path("job/<uuid:job_id>/live.json", jobs.job_live, name="job_live"),
     path("job/<uuid:job_id>/graph/", graphs.job_graph, name="job_graph"),
