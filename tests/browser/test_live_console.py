@@ -5,8 +5,6 @@ on the test database, so the jobs enqueued here are run by that server while the
 import re
 import subprocess
 import sys
-from datetime import timedelta
-
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -54,9 +52,9 @@ def watch_errors(page) -> list:
 
 
 def test_the_queues_page_draws_its_backlog_chart(app, page):
-    # An earlier sample, as a server wrote it 10 minutes ago: with the server's own sample and
-    # the current count the default queue has a line, not a lone point.
-    earlier = backlog.interval_start(timezone.now() - timedelta(minutes=10))
+    # The previous interval's sample, as a server wrote it then: with the current count the
+    # default queue has a line, not a lone point.
+    earlier = backlog.interval_start(timezone.now()) - backlog.INTERVAL
     QueueDepth.objects.create(sampled_at=earlier, queue="default", enqueued=4, scheduled=0, processing=0)
     errors = watch_errors(page)
     log_in(app, page)
