@@ -109,6 +109,7 @@ def history(now: datetime | None = None, hours: int = 24) -> dict:
         "interval_seconds": INTERVAL.total_seconds(),
         # `colour`: the chart's series class (q0…q5, console.css), by position, so any name has one.
         "queues": [
-            {"queue": queue, "colour": i % COLOURS, **values} for i, (queue, values) in enumerate(series.items())
+            {"queue": queue, "colour": i % COLOURS, **values}
+            for i, (queue, values) in enumerate(series.items())
         ],
     }

@@ -167,7 +167,7 @@ def processing_jobs(jobs, now: datetime | None = None) -> dict:
 
 
 def _predicted(job: Job, found: DurationEstimate | None, now: datetime) -> dict | None:
-    if found is None:
+    if found is None or job.started_at is None:
         return None
     elapsed = (now - job.started_at).total_seconds()
     if elapsed > found.p95:

@@ -5,6 +5,7 @@ on the test database, so the jobs enqueued here are run by that server while the
 import re
 import subprocess
 import sys
+
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -60,7 +61,9 @@ def test_the_queues_page_draws_its_backlog_chart(app, page):
     log_in(app, page)
     page.goto(app.url("/admin/jobs/queues/"))
     # The server serving every queue is listed beside each.
-    expect(page.locator('#queue-table tr[data-queue="default"] [data-column="servers"]')).to_contain_text("worker")
+    expect(page.locator('#queue-table tr[data-queue="default"] [data-column="servers"]')).to_contain_text(
+        "worker"
+    )
     chart = page.locator("#backlog-chart")
     expect(chart.locator("line.axis")).to_have_count(1)
     expect(chart.locator("polyline.series-q1")).to_have_count(1)  # default: the second queue

@@ -52,7 +52,9 @@ def test_only_live_states_and_only_the_first_page_update_live(client_for):
 def test_the_page_of_a_live_list_carries_its_live_url_and_toggle_and_others_do_not(client_for):
     viewer = client_for("viewer")
     factories.enqueued()
-    page = viewer.get(reverse("jobs_console:job_list", args=["enqueued"]), {"queue": "default"}).content.decode()
+    page = viewer.get(
+        reverse("jobs_console:job_list", args=["enqueued"]), {"queue": "default"}
+    ).content.decode()
     live_url = reverse("jobs_console:job_list_live", args=["enqueued"]) + "?queue=default"
     assert f'data-live-url="{live_url}"' in page
     assert "data-live-toggle" in page and 'aria-live="polite"' in page and "live_list.js" in page
@@ -61,7 +63,9 @@ def test_the_page_of_a_live_list_carries_its_live_url_and_toggle_and_others_do_n
     assert "data-live-url" not in failed and "live_list.js" not in failed
     # A later page does not update itself: its rows would shift under the reader.
     factories.enqueued()
-    cursor = keyset_page(Job.objects.filter(state=State.ENQUEUED), time_field="state_changed_at", size=1).older
+    cursor = keyset_page(
+        Job.objects.filter(state=State.ENQUEUED), time_field="state_changed_at", size=1
+    ).older
     later = viewer.get(reverse("jobs_console:job_list", args=["enqueued"]), {"older": cursor})
     assert later.status_code == 200 and "data-live-url" not in later.content.decode()
 
@@ -111,7 +115,9 @@ def test_the_processing_list_shows_running_for_progress_predicted_finish_and_can
     assert reverse("jobs_console:job_cancel", args=[job.pk]) in row and "data-confirm=" in row
     # The live rows are the same.
     rows = live(operator, "processing").json()["rows"]
-    assert "Generated 40 of 100 invoices" in rows and reverse("jobs_console:job_cancel", args=[job.pk]) in rows
+    assert (
+        "Generated 40 of 100 invoices" in rows and reverse("jobs_console:job_cancel", args=[job.pk]) in rows
+    )
     # Without cancel_jobs there is no Cancel.
     viewer_page = client_with("view_jobs").get(reverse("jobs_console:job_list", args=["processing"]))
     assert reverse("jobs_console:job_cancel", args=[job.pk]) not in viewer_page.content.decode()

@@ -84,7 +84,8 @@ def test_pause_controls_need_pause_queues_and_come_back_to_the_queues_page(clien
     page = html_of(pauser.get(reverse(URL)))
     assert reverse("jobs_console:queue_pause", args=["default"]) in page
     response = pauser.post_with_csrf(
-        reverse("jobs_console:queue_pause", args=["default"]), {"reason": "ledger migration", "next": reverse(URL)}
+        reverse("jobs_console:queue_pause", args=["default"]),
+        {"reason": "ledger migration", "next": reverse(URL)},
     )
     assert response.status_code == 302 and response["Location"] == reverse(URL)
     assert QueuePause.objects.filter(queue="default").exists()
@@ -103,7 +104,9 @@ def test_the_page_has_no_inline_script_and_carries_the_chart_data(client_for):
     inline = [tag for tag in re.findall(r"<script\b[^>]*>", page) if "src=" not in tag and "json" not in tag]
     assert not inline, inline
     assert not re.search(r"\son[a-z]+=", page)
-    data = json.loads(re.search(r'<script id="backlog-data" type="application/json">(.*?)</script>', page, re.S)[1])
+    data = json.loads(
+        re.search(r'<script id="backlog-data" type="application/json">(.*?)</script>', page, re.S)[1]
+    )
     assert len(data["labels"]) == len(data["starts"]) == 24 * 12
     assert [q["queue"] for q in data["queues"]][:3] == ["critical", "default", "low-priority"]
 
@@ -147,7 +150,9 @@ def test_the_housekeeping_roll_up_writes_the_sample():
 def test_history_places_samples_at_their_interval_leaves_gaps_and_ends_with_now():
     now = timezone.now()
     two_hours_ago = backlog.interval_start(now - timedelta(hours=2))
-    QueueDepth.objects.create(sampled_at=two_hours_ago, queue="default", enqueued=7, scheduled=3, processing=1)
+    QueueDepth.objects.create(
+        sampled_at=two_hours_ago, queue="default", enqueued=7, scheduled=3, processing=1
+    )
     factories.enqueued()
     data = backlog.history(now)
     default = next(q for q in data["queues"] if q["queue"] == "default")

@@ -117,16 +117,20 @@ def recent_runs(recurring: RecurringJob) -> list[dict]:
         .order_by("-finished_at")
         .values_list("id", "state", "started_at", "finished_at")[:RECENT_RUNS]
     )
-    return [
-        {
-            "job": str(job_id),
-            # Labelled here, in the console's time zone, like the dashboard's history.
-            "label": dateformat.format(timezone.localtime(finished), "j M H:i"),
-            "seconds": round(max((finished - started).total_seconds(), 0.0), 3),
-            "outcome": state if state in (State.SUCCEEDED, State.FAILED) else "other",
-        }
-        for job_id, state, started, finished in reversed(rows)
-    ]
+    runs = []
+    for job_id, state, started, finished in reversed(rows):
+        if started is None or finished is None:  # (the query leaves them out; the types do not know)
+            continue
+        runs.append(
+            {
+                "job": str(job_id),
+                # Labelled here, in the console's time zone, like the dashboard's history.
+                "label": dateformat.format(timezone.localtime(finished), "j M H:i"),
+                "seconds": round(max((finished - started).total_seconds(), 0.0), 3),
+                "outcome": state if state in (State.SUCCEEDED, State.FAILED) else "other",
+            }
+        )
+    return runs
 
 
 def next_runs(recurring: RecurringJob, now) -> list[str]:
