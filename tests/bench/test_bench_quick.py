@@ -47,6 +47,8 @@ EXPECTED_ROWS = [
     "console_succeeded_deep",
     "console_job_detail",
     "console_recurring",
+    "console_queues",
+    "console_processing_live",
     "console_metrics_scrape",
     "predictions_mdape_25",
     "predictions_mdape_50",
