@@ -2,7 +2,7 @@
 
 Each server's housekeeping calls `sample()` with the other roll-ups (every
 STATS_ROLLUP_INTERVAL seconds). Once per INTERVAL one of them finds the interval not sampled
-yet, counts the live jobs of every queue with one grouped query, and stores one QueueDepth row
+yet, counts the live jobs of every queue (one statement, from indexes), and stores one QueueDepth row
 per queue, zero included (a queue that drained is a point at 0, not a gap). Rows are inserted
 with ON CONFLICT DO NOTHING: when two servers sample the same interval, the first one's rows
 stand and the other's are dropped, so each interval has one owner. The same owner forgets the
@@ -13,11 +13,10 @@ A gap in the chart means that no server ran during that interval, which is worth
 
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count
 from django.utils import timezone
 
 from jobs.conf import jobs_settings
-from jobs.models import Job, QueueDepth, State
+from jobs.models import QueueDepth, State
 
 INTERVAL = timedelta(minutes=5)
 # The chart shows 24 hours; a few more are kept so a page opened at any minute has a full day.
@@ -33,14 +32,19 @@ def interval_start(at: datetime) -> datetime:
     return at.replace(minute=at.minute - at.minute % minutes, second=0, microsecond=0)
 
 
-def current_depths() -> dict[str, dict[str, int]]:
-    """{queue: {state: n}} of the Enqueued, Scheduled and Processing jobs, every known queue
-    included (zeros), plus any queue that holds jobs without being in JOBS_QUEUES."""
+def live_depths() -> tuple[dict[str, dict[str, int]], dict]:
+    """({queue: {state: n}} of the Enqueued, Scheduled and Processing jobs, every known queue
+    included (zeros), plus any queue that holds jobs without being in JOBS_QUEUES; {queue: oldest
+    Enqueued enqueued_at}). One statement, each state counted from an index that holds the queue
+    (jobs.metrics.queue_depths, what /metrics reads)."""
+    from jobs.metrics import queue_depths
+
+    counts, oldest = queue_depths()
     depths: dict[str, dict[str, int]] = {name: dict.fromkeys(LIVE, 0) for name in jobs_settings.QUEUES}
-    rows = Job.objects.filter(state__in=LIVE).order_by().values_list("queue", "state").annotate(n=Count("*"))
-    for queue, state, n in rows:
-        depths.setdefault(queue, dict.fromkeys(LIVE, 0))[state] = n
-    return depths
+    for (queue, state), n in counts.items():
+        if state in LIVE:
+            depths.setdefault(queue, dict.fromkeys(LIVE, 0))[state] = n
+    return depths, oldest
 
 
 def sample(now: datetime | None = None) -> bool:
@@ -49,7 +53,7 @@ def sample(now: datetime | None = None) -> bool:
     start = interval_start(now)
     if QueueDepth.objects.filter(sampled_at=start).exists():
         return False
-    depths = current_depths()
+    depths, _ = live_depths()
     created = QueueDepth.objects.bulk_create(
         [
             QueueDepth(
@@ -73,10 +77,11 @@ def forget_old_samples(now: datetime | None = None) -> int:
     return QueueDepth.objects.filter(sampled_at__lt=now - KEEP).delete()[0]
 
 
-def history(now: datetime | None = None, hours: int = 24) -> dict:
+def history(now: datetime | None = None, hours: int = 24, current: dict | None = None) -> dict:
     """The chart's data: interval starts over `hours` (ISO, UTC), their labels in the console's
     time zone, and per queue its Enqueued, Scheduled and Processing counts per interval (None
-    where no sample was taken). The last point is the current count, read now."""
+    where no sample was taken). The last point is the current count: `current` (live_depths'
+    first half), or read now."""
     now = now or timezone.now()
     last = interval_start(now)
     count = int(timedelta(hours=hours) / INTERVAL)
@@ -98,7 +103,7 @@ def history(now: datetime | None = None, hours: int = 24) -> dict:
         values[State.SCHEDULED][i] = row.scheduled
         values[State.PROCESSING][i] = row.processing
     # The newest point is now, whether or not a server sampled this interval yet.
-    for queue, counts in current_depths().items():
+    for queue, counts in (current if current is not None else live_depths()[0]).items():
         values = series.setdefault(queue, empty())
         for state in LIVE:
             values[state][-1] = counts[state]

@@ -261,6 +261,21 @@ def batch_eta(batch, now: datetime | None = None) -> datetime | None:
     return None if seconds is None else now + timedelta(seconds=seconds)
 
 
+def queue_drains(enqueued: dict[str, int], workers: dict[str, int]) -> dict[str, float | None]:
+    """queue_drain for several queues at once ({queue: Enqueued}, {queue: workers serving it}),
+    with one query for their estimates: the queues page."""
+    found = estimates(Kind.QUEUE, enqueued)
+    drains: dict[str, float | None] = {}
+    for queue, n in enqueued.items():
+        if not n:
+            drains[queue] = 0.0
+        elif queue not in found or workers.get(queue, 0) <= 0:
+            drains[queue] = None
+        else:
+            drains[queue] = n * found[queue].mean / workers[queue]
+    return drains
+
+
 def queue_drain(queue: str, enqueued: int, now: datetime | None = None) -> float | None:
     """Seconds to drain the queue's Enqueued backlog at its current worker count."""
     if not enqueued:

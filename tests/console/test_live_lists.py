@@ -114,10 +114,13 @@ def test_the_processing_list_shows_running_for_progress_predicted_finish_and_can
     assert "Likely done in ~40 s" in row and "<time" in row.split('data-column="prediction"')[1]
     assert reverse("jobs_console:job_cancel", args=[job.pk]) in row and "data-confirm=" in row
     # The live rows are the same.
-    rows = live(operator, "processing").json()["rows"]
+    rows = live(operator, "processing", "queue=default").json()["rows"]
     assert (
         "Generated 40 of 100 invoices" in rows and reverse("jobs_console:job_cancel", args=[job.pk]) in rows
     )
+    # Cancel from the live rows comes back to the list (with its filters), not to the JSON.
+    back = reverse("jobs_console:job_list", args=["processing"]) + "?queue=default"
+    assert f'name="next" value="{back}"' in rows
     # Without cancel_jobs there is no Cancel.
     viewer_page = client_with("view_jobs").get(reverse("jobs_console:job_list", args=["processing"]))
     assert reverse("jobs_console:job_cancel", args=[job.pk]) not in viewer_page.content.decode()

@@ -161,3 +161,26 @@ def test_history_places_samples_at_their_interval_leaves_gaps_and_ends_with_now(
     assert default[State.ENQUEUED][index - 1] is None  # no server sampled then: a gap
     assert default[State.ENQUEUED][-1] == 1  # the last point is the count now
     assert data["starts"][-1] == backlog.interval_start(now).isoformat()
+
+
+def test_drains_in_is_the_backlog_times_the_queues_mean_over_its_workers(client_for):
+    from jobs.models import DurationEstimate
+
+    factories.enqueued()
+    factories.enqueued()
+    factories.server()  # two workers on every queue
+    DurationEstimate.objects.create(
+        kind=DurationEstimate.Kind.QUEUE,
+        key="default",
+        p50=10.0,
+        p90=10.0,
+        p95=10.0,
+        mean=10.0,
+        runs=10,
+        recent=[10.0] * 10,
+        updated_at=timezone.now(),
+    )
+    page = html_of(client_for("viewer").get(reverse(URL)))
+    assert cell(row_of(page, "default"), "drain") == "~10 s"  # 2 jobs × 10 s ÷ 2 workers
+    assert cell(row_of(page, "critical"), "drain") == "—"  # nothing waits there
+    assert cell(row_of(page, "low-priority"), "drain") == "—"

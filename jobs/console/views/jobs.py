@@ -157,6 +157,12 @@ def _bulk_actions(request, state) -> list:
     ]
 
 
+def _list_url(state, request) -> str:
+    """The list's own URL with the request's filters."""
+    url = reverse("jobs_console:job_list", args=[state])
+    return f"{url}?{request.GET.urlencode()}" if request.GET else url
+
+
 def _is_live(request, state) -> bool:
     """Only the first page updates in place: a later page would shift under the reader."""
     return state in LIVE_LISTS and not (request.GET.get("older") or request.GET.get("newer"))
@@ -242,6 +248,8 @@ def job_list_live(request, state):
             "processing": state == State.PROCESSING,
             "may": Permissions(request.user),
             "time_label": "Due" if state == State.SCHEDULED else "",
+            # Where Cancel comes back to: the list, not this JSON.
+            "list_url": _list_url(state, request),
         },
         request=request,
     )
