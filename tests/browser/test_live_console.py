@@ -92,6 +92,13 @@ def test_a_processing_list_shows_a_job_while_it_runs_and_drops_it_without_a_relo
     expect(page.locator("#live-status")).to_contain_text("1 job came", timeout=10_000)
     # Its progress moves while it runs, in the same row.
     expect(row.locator("[data-progress-percent]")).to_have_text(re.compile(r"^[1-9]\d*%$"), timeout=20_000)
+    # Focus inside the table holds the updates back: the focused Cancel button is not replaced.
+    row.get_by_role("button", name=re.compile("^Cancel job")).focus()
+    held = bar.get_attribute("data-updates")
+    page.wait_for_timeout(2500)  # more than two polling intervals
+    assert bar.get_attribute("data-updates") == held
+    assert page.evaluate("document.activeElement.closest('tr').dataset.jobId") == job_id
+    page.evaluate("document.activeElement.blur()")
 
     wait_for(lambda: Job.objects.get(pk=job_id).state == State.SUCCEEDED, 40)
     expect(row).to_have_count(0, timeout=15_000)
