@@ -90,6 +90,7 @@ def test_a_processing_list_shows_a_job_while_it_runs_and_drops_it_without_a_relo
     expect(row).to_be_visible(timeout=30_000)
     expect(row.locator('[data-column="running-for"]')).not_to_have_text("")
     expect(page.locator("#live-status")).to_contain_text("1 job came", timeout=10_000)
+    expect(page.locator("#list-count")).to_have_text("1 processing job, newest first.", timeout=10_000)
     # Its progress moves while it runs, in the same row.
     expect(row.locator("[data-progress-percent]")).to_have_text(re.compile(r"^[1-9]\d*%$"), timeout=20_000)
     # Focus inside the table holds the updates back: the focused Cancel button is not replaced.
@@ -103,6 +104,7 @@ def test_a_processing_list_shows_a_job_while_it_runs_and_drops_it_without_a_relo
     wait_for(lambda: Job.objects.get(pk=job_id).state == State.SUCCEEDED, 40)
     expect(row).to_have_count(0, timeout=15_000)
     expect(page.locator("#live-status")).to_contain_text("1 job left")
+    expect(page.locator("#list-count")).to_have_text("0 processing jobs, newest first.", timeout=10_000)
     assert page.evaluate("window.__sameDocument") is True  # updated in place, never reloaded
     assert not errors, errors
 

@@ -150,3 +150,16 @@ def test_a_redacted_progress_message_stays_redacted_in_the_list(client_for):
     job.save(update_fields=["kwargs"])
     page = client_for("viewer").get(reverse("jobs_console:job_list", args=["processing"])).content.decode()
     assert "4111111111111111" not in page
+
+
+def test_the_live_json_carries_the_lists_count_line(client_for):
+    from django.core.cache import cache
+
+    viewer = client_for("viewer")
+    factories.enqueued()
+    factories.enqueued()
+    cache.clear()  # the counters' snapshot (a few seconds old at most)
+    assert live(viewer, "enqueued").json()["count"] == "2 enqueued jobs, newest first."
+    tasks.add.using(queue_name="critical").enqueue(1, 1)
+    assert live(viewer, "enqueued", "queue=critical").json()["count"] == "1 matching job, newest first."
+    assert live(viewer, "scheduled").json()["count"] == "0 scheduled jobs, soonest due first."

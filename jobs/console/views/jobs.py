@@ -226,7 +226,8 @@ def job_list(request, state):
 @console_page()
 def job_list_live(request, state):
     """The first page's rows of a live list (Enqueued, Scheduled, Processing), as the page
-    renders them, for live_list.js to put in place: {"rows": HTML, "ids": [...], "now": ISO}.
+    renders them, for live_list.js to put in place: {"rows": HTML, "count": HTML (the line that
+    says how many), "ids": [...], "now": ISO}.
     The query string is the page's own (its filters)."""
     state = _state_or_404(state)
     if state not in LIVE_LISTS:
@@ -253,11 +254,24 @@ def job_list_live(request, state):
         },
         request=request,
     )
+    snapshot = stats.snapshot()  # the same few-seconds-old counters as the page's
+    count = render_to_string(
+        "jobs/console/_list_count.html",
+        {
+            "form": form,
+            "page": page,
+            "state": state,
+            "total": snapshot["states"].get(state, 0),
+            "total_is_estimate": state in snapshot.get("approximate", []),
+            "order_text": "soonest due first" if state == State.SCHEDULED else "newest first",
+        },
+    )
     return JsonResponse(
         {
             "now": timezone.now().isoformat(),
             "ids": [str(job.pk) for job in page.items],
             "rows": rows,
+            "count": count,
         }
     )
 

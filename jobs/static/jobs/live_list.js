@@ -38,6 +38,8 @@
   }
 
   function show(data) {
+    const count = document.getElementById("list-count");
+    if (count && count.innerHTML !== data.count) count.innerHTML = data.count;  // (server-rendered)
     if (body.contains(document.activeElement)) return;  // never move focus from under the reader
     if (data.rows === lastRows) return;
     const before = idsOnPage();
