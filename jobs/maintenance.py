@@ -1,6 +1,7 @@
 """The server's housekeeping: promote due Scheduled jobs, fire recurring jobs, reap jobs whose
 server stopped responding (leases: jobs/server/lease.py), mark dead servers, roll up the
-finished-job counters (and the metrics' tallies), check the SLA rules, and expire old jobs.
+finished-job counters (and the metrics' tallies, and the queues' backlog samples), check the
+SLA rules, and expire old jobs.
 
 `Housekeeping.run()` is called by the pusher between claims; each step keeps its own clock so
 a busy server does no more work here than an idle one. The reaper takes a PostgreSQL advisory
@@ -17,7 +18,7 @@ from django.db.models import Min
 from django.tasks import task
 from django.utils import timezone
 
-from jobs import performance, recurring, retention, sla, states, statistics, tallies
+from jobs import backlog, performance, recurring, retention, sla, states, statistics, tallies
 from jobs.conf import jobs_settings
 from jobs.models import Batch, CancelReason, Job, JobState, Server, ServerStatus, State
 from jobs.retry import Retry
@@ -179,6 +180,7 @@ class Housekeeping:
             statistics.roll_up_finished_counts(now)
             _observing("rolling up the metrics' tallies", tallies.roll_up, now)
             _observing("rolling up the performance intervals", performance.roll_up, now)
+            _observing("sampling the queues' backlog", backlog.sample, now)
         if mono >= self._next_sla:
             self._next_sla = mono + self.options.SLA_CHECK_INTERVAL
             _observing("checking the SLA rules", sla.check, now)

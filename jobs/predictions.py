@@ -152,13 +152,23 @@ def describe_seconds(seconds: float) -> str:
 
 
 def processing_job(job: Job, now: datetime | None = None) -> dict | None:
-    """For a Processing job: {"text", "remaining", "overdue"} from its task's estimate."""
+    """For a Processing job: {"text", "remaining", "overdue", "finish_at"} from its task's estimate."""
     if job.state != State.PROCESSING or job.started_at is None:
         return None
-    found = estimate(Kind.TASK, job.task_path)
-    if found is None:
-        return None
+    return _predicted(job, estimate(Kind.TASK, job.task_path), now or timezone.now())
+
+
+def processing_jobs(jobs, now: datetime | None = None) -> dict:
+    """{job id: processing_job(job)} for a page of jobs, with one query for their estimates."""
     now = now or timezone.now()
+    running = [job for job in jobs if job.state == State.PROCESSING and job.started_at is not None]
+    found = estimates(Kind.TASK, {job.task_path for job in running})
+    return {job.pk: _predicted(job, found.get(job.task_path), now) for job in running}
+
+
+def _predicted(job: Job, found: DurationEstimate | None, now: datetime) -> dict | None:
+    if found is None or job.started_at is None:
+        return None
     elapsed = (now - job.started_at).total_seconds()
     if elapsed > found.p95:
         return {
@@ -166,13 +176,19 @@ def processing_job(job: Job, now: datetime | None = None) -> dict | None:
             f"running {describe_seconds(elapsed)})",
             "remaining": None,
             "overdue": True,
+            "finish_at": None,
         }
     remaining = found.p50 - elapsed
     if remaining > 0:
         text = f"Likely done in ~{describe_seconds(remaining)} (p90 {describe_seconds(found.p90 - elapsed)})"
     else:
         text = f"Past its median run time; p90 in {describe_seconds(found.p90 - elapsed)}"
-    return {"text": text, "remaining": max(remaining, 0.0), "overdue": False}
+    return {
+        "text": text,
+        "remaining": max(remaining, 0.0),
+        "overdue": False,
+        "finish_at": now + timedelta(seconds=max(remaining, 0.0)),
+    }
 
 
 def workers_for(queues, now: datetime | None = None) -> int:
@@ -243,6 +259,21 @@ def batch_eta(batch, now: datetime | None = None) -> datetime | None:
         workers_for(queues, now),
     )
     return None if seconds is None else now + timedelta(seconds=seconds)
+
+
+def queue_drains(enqueued: dict[str, int], workers: dict[str, int]) -> dict[str, float | None]:
+    """queue_drain for several queues at once ({queue: Enqueued}, {queue: workers serving it}),
+    with one query for their estimates: the queues page."""
+    found = estimates(Kind.QUEUE, enqueued)
+    drains: dict[str, float | None] = {}
+    for queue, n in enqueued.items():
+        if not n:
+            drains[queue] = 0.0
+        elif queue not in found or workers.get(queue, 0) <= 0:
+            drains[queue] = None
+        else:
+            drains[queue] = n * found[queue].mean / workers[queue]
+    return drains
 
 
 def queue_drain(queue: str, enqueued: int, now: datetime | None = None) -> float | None:

@@ -72,7 +72,42 @@ def pages(conn) -> list[tuple[str, str, str | None]]:
             "Console: Succeeded list, tag society:12",
             _url("job_list", "succeeded", query="?tag=society%3A12"),
         ),
+        # Issue 17: the queues page (live counts of every queue, 24 h of backlog samples) and
+        # what a live Processing list fetches every few seconds while open.
+        ("console_queues", "Console: queues page", _url("queue_list")),
+        (
+            "console_processing_live",
+            "Console: Processing list's live rows",
+            _url("job_list_live", "processing"),
+        ),
     ]
+
+
+def queue_depth_samples() -> float:
+    """Time one sample of every queue's depth (what one server does once per interval), then fill
+    the rest of the day with copies of it (untimed): the queues page reads 24 hours of them."""
+    from jobs import backlog
+    from jobs.models import QueueDepth
+
+    started = time.perf_counter()
+    backlog.sample()
+    elapsed = (time.perf_counter() - started) * 1000
+    now_rows = list(QueueDepth.objects.all())
+    QueueDepth.objects.bulk_create(
+        [
+            QueueDepth(
+                sampled_at=row.sampled_at - backlog.INTERVAL * i,
+                queue=row.queue,
+                enqueued=row.enqueued,
+                scheduled=row.scheduled,
+                processing=row.processing,
+            )
+            for i in range(1, int(24 * 3600 / backlog.INTERVAL.total_seconds()))
+            for row in now_rows
+        ],
+        ignore_conflicts=True,
+    )
+    return elapsed
 
 
 def render_times(client, url: str, renders: int) -> tuple[list[float], str]:
@@ -126,6 +161,15 @@ def run(bench, systems) -> list[Row]:
         f"of its {intervals} 15-minute intervals rolled up once, untimed, in {rolled_up:.1f} s, and its "
         f"{task_intervals} per-task performance intervals in {performance_rolled_up:.1f} s (servers do "
         "this every minute as jobs finish)."
+    )
+    sampled_ms = queue_depth_samples()
+    bench.log(
+        f"one queue-depth sample (jobs.backlog.sample) over {counts['jobs']:,} jobs: {sampled_ms:.0f} ms"
+    )
+    bench.notes.append(
+        f"Queue-depth sample (the servers' roll-up, once per 5-minute interval; jobs/backlog.py) over "
+        f"{counts['jobs']:,} jobs: {sampled_ms:.0f} ms, timed once; then 24 hours of samples stored, "
+        "untimed, as the servers would have over the day, for the queues page's chart."
     )
     user = get_user_model().objects.create_superuser("bench-admin", "bench@example.com", "bench-password-1")
     client = Client()

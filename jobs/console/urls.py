@@ -27,13 +27,15 @@ app_name = "jobs_console"
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("stats.json", dashboard.stats_json, name="stats"),
-    # Queues (the dashboard's queues table)
+    # Queues (their page, and the pause/resume forms there and on the dashboard)
+    path("queues/", queues.queue_list, name="queue_list"),
     path("queue/<slug:queue>/pause/", queues.queue_pause, name="queue_pause"),
     path("queue/<slug:queue>/resume/", queues.queue_resume, name="queue_resume"),
     # Jobs
     path("jobs/bulk/", jobs.job_bulk, name="job_bulk"),  # before jobs/<state>/, which would match it
     path("jobs/matching/", jobs.job_matching, name="job_matching"),
     path("jobs/<slug:state>/", jobs.job_list, name="job_list"),
+    path("jobs/<slug:state>/live.json", jobs.job_list_live, name="job_list_live"),
     path("job/<uuid:job_id>/", jobs.job_detail, name="job_detail"),
     path("job/<uuid:job_id>/live.json", jobs.job_live, name="job_live"),
     path("job/<uuid:job_id>/graph/", graphs.job_graph, name="job_graph"),

@@ -26,6 +26,7 @@ from jobs.models.observability import (  # noqa: F401
     DurationEstimate,
     JobTally,
     PerformanceMark,
+    QueueDepth,
     RecurringSuccess,
     SlaMark,
     TallyMark,

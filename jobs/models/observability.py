@@ -207,3 +207,23 @@ class PerformanceMark(models.Model):
 
     def __str__(self):
         return f"performance rolled up until {self.rolled_until:%Y-%m-%d %H:%M}"
+
+
+class QueueDepth(models.Model):
+    """One queue's backlog at one sampling instant: how many of its jobs were Enqueued, Scheduled
+    and Processing. Written by the servers' housekeeping roll-up (jobs/backlog.py), at most one row
+    per queue and interval (the first server to sample an interval owns it), forgotten after
+    jobs.backlog.KEEP. The queues page draws its backlog-over-time chart from these rows: counting
+    the Job table for every point of 24 hours would scan it 288 times.
+    """
+
+    pk = models.CompositePrimaryKey("sampled_at", "queue")
+    # The interval's start (a multiple of jobs.backlog.INTERVAL in UTC), not the exact clock time.
+    sampled_at = models.DateTimeField()
+    queue = models.CharField(max_length=50)
+    enqueued = models.PositiveIntegerField()
+    scheduled = models.PositiveIntegerField()
+    processing = models.PositiveIntegerField()
+
+    def __str__(self):
+        return f"{self.sampled_at:%Y-%m-%d %H:%M} UTC {self.queue}: {self.enqueued} enqueued"

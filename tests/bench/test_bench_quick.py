@@ -51,6 +51,8 @@ EXPECTED_ROWS = [
     "console_failure_groups",
     "console_search_args",
     "console_search_tag",
+    "console_queues",
+    "console_processing_live",
     "console_metrics_scrape",
     "predictions_mdape_25",
     "predictions_mdape_50",

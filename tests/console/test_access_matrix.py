@@ -211,10 +211,16 @@ UNKNOWN_GROUP = {"group": "0" * 24}
 MATRIX = {
     "dashboard": Case(p.VIEW_JOBS),
     "stats": Case(p.VIEW_JOBS),
+    "queue_list": Case(p.VIEW_JOBS),
     "queue_pause": Case(p.PAUSE_QUEUES, "POST", setup=_queue_pause, unknown=UNKNOWN_QUEUE),
     "queue_resume": Case(p.PAUSE_QUEUES, "POST", setup=_queue_resume, unknown=UNKNOWN_QUEUE),
     "job_list": Case(
         p.VIEW_JOBS, setup=lambda: {"kwargs": {"state": "failed"}}, unknown={"state": "exploded"}
+    ),
+    "job_list_live": Case(
+        p.VIEW_JOBS,
+        setup=lambda: {"kwargs": {"state": "processing"}, "job": factories.processing()},
+        unknown={"state": "exploded"},
     ),
     "job_bulk": Case(p.RETRY_JOBS, "POST", setup=_bulk("requeue", State.ENQUEUED)),
     "job_bulk:delete": Case(

@@ -14,6 +14,7 @@ NAVIGATION = (
     ("jobs", "Jobs", "jobs_console:job_list", ("enqueued",)),
     ("retries", "Retries", "jobs_console:retries", ()),
     ("performance", "Performance", "jobs_console:performance", ()),
+    ("queues", "Queues", "jobs_console:queue_list", ()),
     ("recurring", "Recurring jobs", "jobs_console:recurring_list", ()),
     ("servers", "Servers", "jobs_console:servers", ()),
     ("batches", "Batches", "jobs_console:batch_list", ()),

@@ -4,12 +4,14 @@ import json
 
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from jobs import audit, predictions, redaction, retention, selectors
+from jobs.conf import jobs_settings
 from jobs.console import actions, matching, stats
-from jobs.console.access import console_action, console_action_by_field, console_page, may
+from jobs.console.access import Permissions, console_action, console_action_by_field, console_page, may
 from jobs.console.forms import BulkJobActionForm, JobFilterForm
 from jobs.console.listing import (
     MAX_COUNT,
@@ -56,6 +58,11 @@ LIST_FIELDS = (
     "server_id",
     "tags",
 )
+# The Processing list's extra columns: how long it has run, its progress, a cancel under way.
+PROCESSING_FIELDS = ("started_at", "progress_message", "cancel_requested")
+# The lists that change while someone looks at them: they update in place (live_list.js polls
+# job_list_live). The others only change when someone acts, and reloading then is enough.
+LIVE_LISTS = (State.ENQUEUED, State.SCHEDULED, State.PROCESSING)
 STATE_LABELS = dict(State.choices)
 # The permission each job action needs.
 ACTION_PERMISSIONS = {"requeue": RETRY_JOBS, "delete": DELETE_JOBS, "cancel": CANCEL_JOBS}
@@ -74,7 +81,9 @@ STATE_ORDER = [
 ]
 
 
-def list_jobs(request, queryset, *, time_field="state_changed_at", ascending=False, form=None):
+def list_jobs(
+    request, queryset, *, time_field="state_changed_at", ascending=False, form=None, fields=LIST_FIELDS
+):
     """A keyset page of `queryset`, searched/filtered by `form`; raises InvalidCursor/SearchTooSlow.
 
     A filtered page carries how many jobs match (page.extra["matches"], counted up to
@@ -87,7 +96,7 @@ def list_jobs(request, queryset, *, time_field="state_changed_at", ascending=Fal
 
     def fetch():
         page = keyset_page(
-            queryset.only(*LIST_FIELDS), time_field=time_field, older=older, newer=newer, ascending=ascending
+            queryset.only(*fields), time_field=time_field, older=older, newer=newer, ascending=ascending
         )
         if filtered:
             page.extra["matches"], page.extra["more"] = capped_count(queryset)
@@ -104,16 +113,15 @@ def _state_or_404(state: str) -> str:
     return state
 
 
-@console_page()
-def job_list(request, state):
-    state = _state_or_404(state)
+def _filter_form(request):
+    """The list's filters from the query string, and the error text when they are invalid."""
     form = JobFilterForm(request.GET, task_paths=stats.task_paths())
-    if not form.is_valid():
-        return bad_request(request, f"Invalid filter: {form.errors.as_text()}", section="jobs")
-    # A job id, whole or as the lists show it (8 characters), finds that job, whatever its state.
-    found = find_job_by_id(form.cleaned_data.get("q") or "")
-    if found is not None:
-        return redirect("jobs_console:job_detail", found)
+    return form, "" if form.is_valid() else f"Invalid filter: {form.errors.as_text()}"
+
+
+def _state_page(request, state, form):
+    """(page, slow, error) of the list of `state` filtered by `form` (valid): the page itself
+    and its live rows (job_list_live) are the same query."""
     due_first = state == State.SCHEDULED  # as in Hangfire: the next job to run on top
     try:
         page = list_jobs(
@@ -122,14 +130,66 @@ def job_list(request, state):
             form=form,
             time_field="run_at" if due_first else "state_changed_at",
             ascending=due_first,
+            fields=LIST_FIELDS + PROCESSING_FIELDS if state == State.PROCESSING else LIST_FIELDS,
         )
     except InvalidCursor as exc:
-        return bad_request(request, str(exc), section="jobs")
+        return None, "", str(exc)
     except SearchTooSlow as exc:
-        page, slow = None, str(exc)
-    else:
-        slow = ""
+        return None, str(exc), ""
+    if state == State.PROCESSING:
+        with_running_time(page.items)
+    return page, "", ""
+
+
+def with_running_time(jobs) -> None:
+    """Set, on a page of Processing jobs (for the template only), how long each has run and its
+    predicted finish (jobs.predictions, one query for the page)."""
+    now = timezone.now()
+    predicted = predictions.processing_jobs(jobs, now)
+    for job in jobs:
+        job.running_for = (now - job.started_at).total_seconds() if job.started_at else None
+        job.prediction = predicted.get(job.pk)
+
+
+def _bulk_actions(request, state) -> list:
+    return [
+        (name, actions.label_for(name, state))
+        for name in actions.BULK_ACTIONS
+        if state in actions.JOB_ACTIONS[name]["states"] and may(request.user, ACTION_PERMISSIONS[name])
+    ]
+
+
+def _list_url(state, request) -> str:
+    """The list's own URL with the request's filters."""
+    url = reverse("jobs_console:job_list", args=[state])
+    return f"{url}?{request.GET.urlencode()}" if request.GET else url
+
+
+def _is_live(request, state) -> bool:
+    """Only the first page updates in place: a later page would shift under the reader."""
+    return state in LIVE_LISTS and not (request.GET.get("older") or request.GET.get("newer"))
+
+
+@console_page()
+def job_list(request, state):
+    state = _state_or_404(state)
+    form, error = _filter_form(request)
+    if error:
+        return bad_request(request, error, section="jobs")
+    # A job id, whole or as the lists show it (8 characters), finds that job, whatever its state.
+    found = find_job_by_id(form.cleaned_data.get("q") or "")
+    if found is not None:
+        return redirect("jobs_console:job_detail", found)
+    page, slow, error = _state_page(request, state, form)
+    if error:
+        return bad_request(request, error, section="jobs")
+    due_first = state == State.SCHEDULED
     snapshot = stats.snapshot()
+    live_url = ""
+    if _is_live(request, state) and page is not None:
+        live_url = reverse("jobs_console:job_list_live", args=[state])
+        if request.GET:
+            live_url += "?" + request.GET.urlencode()
     return render_page(
         request,
         "jobs/console/job_list.html",
@@ -153,18 +213,69 @@ def job_list(request, state):
             "form": form,
             "page": page,
             "slow": slow,
-            "bulk_actions": [
-                (name, actions.label_for(name, state))
-                for name in actions.BULK_ACTIONS
-                if state in actions.JOB_ACTIONS[name]["states"]
-                and may(request.user, ACTION_PERMISSIONS[name])
-            ],
+            "bulk_actions": _bulk_actions(request, state),
             "matching": matching_context(request, form, page, scope=f"state:{state}", states={state}),
+            "processing": state == State.PROCESSING,
+            "live_url": live_url,
+            "live_interval_ms": jobs_settings.STATS_POLLING_INTERVAL_MS,
             "due_first": due_first,
             "time_label": "Due" if due_first else "",
             "order_text": "soonest due first" if due_first else "newest first",
             "pager": PAGER_DUE if due_first else None,
         },
+    )
+
+
+@console_page()
+def job_list_live(request, state):
+    """The first page's rows of a live list (Enqueued, Scheduled, Processing), as the page
+    renders them, for live_list.js to put in place: {"rows": HTML, "count": HTML (the line that
+    says how many), "ids": [...], "now": ISO}.
+    The query string is the page's own (its filters)."""
+    state = _state_or_404(state)
+    if state not in LIVE_LISTS:
+        raise Http404(f"The {state} list does not update live: reload it.")
+    if request.GET.get("older") or request.GET.get("newer"):
+        return JsonResponse({"error": "Only a list's first page updates live."}, status=400)
+    form, error = _filter_form(request)
+    if not error:
+        page, slow, error = _state_page(request, state, form)
+    if error:
+        return JsonResponse({"error": error}, status=400)
+    if page is None:
+        return JsonResponse({"error": slow}, status=503)
+    rows = render_to_string(
+        "jobs/console/_job_rows.html",
+        {
+            "jobs": page.items,
+            "selectable": bool(_bulk_actions(request, state)),
+            "processing": state == State.PROCESSING,
+            "may": Permissions(request.user),
+            "time_label": "Due" if state == State.SCHEDULED else "",
+            # Where Cancel comes back to: the list, not this JSON.
+            "list_url": _list_url(state, request),
+        },
+        request=request,
+    )
+    snapshot = stats.snapshot()  # the same few-seconds-old counters as the page's
+    count = render_to_string(
+        "jobs/console/_list_count.html",
+        {
+            "form": form,
+            "page": page,
+            "state": state,
+            "total": snapshot["states"].get(state, 0),
+            "total_is_estimate": state in snapshot.get("approximate", []),
+            "order_text": "soonest due first" if state == State.SCHEDULED else "newest first",
+        },
+    )
+    return JsonResponse(
+        {
+            "now": timezone.now().isoformat(),
+            "ids": [str(job.pk) for job in page.items],
+            "rows": rows,
+            "count": count,
+        }
     )
 
 

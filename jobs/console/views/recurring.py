@@ -4,7 +4,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import dateformat, timezone
 
-from jobs import predictions
+from jobs import cron, predictions
 from jobs.console import actions
 from jobs.console.access import console_action, console_page, may
 from jobs.console.humanize import describe_cron
@@ -19,10 +19,14 @@ from jobs.console.views.base import (
     report,
 )
 from jobs.console.views.jobs import LIST_FIELDS
-from jobs.models import Job, RecurringJob
+from jobs.models import Job, RecurringJob, State
 from jobs.permissions import REMOVE_RECURRING, TOGGLE_RECURRING, TRIGGER_RECURRING
 
 MAX_RECURRING = 1000
+# The detail page's chart: this many of its latest finished runs, and its next runs.
+RECENT_RUNS = 50
+NEXT_RUNS = 5
+FINISHED = (State.SUCCEEDED, State.FAILED, State.DELETED)
 
 
 def _zone(name):
@@ -88,13 +92,57 @@ def recurring_detail(request, recurring_id):
         )
     except InvalidCursor as exc:
         return bad_request(request, str(exc), section="recurring")
+    now = timezone.now()
     return render_page(
         request,
         "jobs/console/recurring_detail.html",
         title=f"Recurring job {recurring.id}",
         section="recurring",
-        context={"row": describe(recurring), "page": page, "now": timezone.now()},
+        context={
+            "row": describe(recurring),
+            "page": page,
+            "now": now,
+            "runs": recent_runs(recurring),
+            "next_runs": next_runs(recurring, now),
+        },
     )
+
+
+def recent_runs(recurring: RecurringJob) -> list[dict]:
+    """Its latest RECENT_RUNS finished runs, oldest first, for the chart: duration (seconds)
+    and outcome. Jobs deleted before they ran have no duration and are left out."""
+    rows = (
+        Job.objects.filter(recurring_job=recurring, state__in=FINISHED, started_at__isnull=False)
+        .exclude(finished_at__isnull=True)
+        .order_by("-finished_at")
+        .values_list("id", "state", "started_at", "finished_at")[:RECENT_RUNS]
+    )
+    runs = []
+    for job_id, state, started, finished in reversed(rows):
+        if started is None or finished is None:  # (the query leaves them out; the types do not know)
+            continue
+        runs.append(
+            {
+                "job": str(job_id),
+                # Labelled here, in the console's time zone, like the dashboard's history.
+                "label": dateformat.format(timezone.localtime(finished), "j M H:i"),
+                "seconds": round(max((finished - started).total_seconds(), 0.0), 3),
+                "outcome": state if state in (State.SUCCEEDED, State.FAILED) else "other",
+            }
+        )
+    return runs
+
+
+def next_runs(recurring: RecurringJob, now) -> list[str]:
+    """Its next NEXT_RUNS occurrences, written in its own zone (none when it is disabled)."""
+    zone = _zone(recurring.timezone)
+    if not recurring.enabled or zone is None:
+        return []
+    try:
+        runs = cron.upcoming(recurring.cron, recurring.timezone, now, NEXT_RUNS)
+    except ValueError:  # a schedule stored before its syntax was checked: the page still opens
+        return []
+    return [dateformat.format(timezone.localtime(run, zone), "D Y-m-d H:i T") for run in runs]
 
 
 def _recurring_action(action: str, permission: str):

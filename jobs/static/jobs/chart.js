@@ -1,6 +1,9 @@
 // Small SVG charts for the dashboard, drawn by our own code (no library, no CDN).
 //   JobsChart.lines(svg, {labels: [...], series: [{key, values}], capacity})
 //   JobsChart.bars(svg, {labels: [...], series: [{key, values}]})
+//   JobsChart.runs(svg, {labels: [...], values: [...], kinds: [...], unit})  one bar per run, its
+//     class run-<kind> (the recurring job page: duration per run, coloured by outcome)
+// In lines(), a null value is a gap: the line stops there and starts again after it.
 // Series keys become CSS classes (series-succeeded, bar-failed …), styled in console.css.
 (function () {
   "use strict";
@@ -32,7 +35,7 @@
       width: width - MARGIN.left - MARGIN.right, height: height - MARGIN.top - MARGIN.bottom,
     };
     let highest = 0;
-    options.series.forEach((s) => s.values.forEach((v) => { highest = Math.max(highest, v); }));
+    options.series.forEach((s) => s.values.forEach((v) => { if (v !== null) highest = Math.max(highest, v); }));
     const top = niceMax(highest);
     for (let i = 0; i <= 4; i += 1) {
       const y = inner.y + inner.height - (inner.height * i) / 4;
@@ -59,9 +62,20 @@
     const x = (i) => inner.x + (inner.width * i) / (capacity - 1);
     const y = (v) => inner.y + inner.height - (inner.height * v) / f.top;
     options.series.forEach((s) => {
-      if (!s.values.length) return;
-      const points = s.values.map((v, i) => x(i) + "," + y(v)).join(" ");
-      node("polyline", { points: points, class: "series-" + s.key }, svg);
+      let run = [];
+      const flush = () => {
+        // A lone point between gaps is drawn as a dot, or it would not show at all.
+        if (run.length === 1) node("circle", { cx: run[0][0], cy: run[0][1], r: 2, class: "series-" + s.key }, svg);
+        if (run.length > 1) {
+          node("polyline", { points: run.map((p) => p[0] + "," + p[1]).join(" "), class: "series-" + s.key }, svg);
+        }
+        run = [];
+      };
+      s.values.forEach((v, i) => {
+        if (v === null || v === undefined) flush();
+        else run.push([x(i), y(v)]);
+      });
+      flush();
     });
     xLabels(svg, inner, options.labels, x, capacity);
   }
@@ -85,5 +99,21 @@
     xLabels(svg, inner, options.labels, (i) => inner.x + slot * i + slot / 2);
   }
 
-  window.JobsChart = { lines: lines, bars: bars };
+  function runs(svg, options) {
+    const f = frame(svg, { series: [{ values: options.values }] });
+    const inner = f.inner;
+    const count = Math.max(options.values.length, 1);
+    const slot = inner.width / count;
+    options.values.forEach((v, i) => {
+      const h = (inner.height * v) / f.top;
+      const rect = node("rect", {
+        x: inner.x + slot * i + slot * 0.15, y: inner.y + inner.height - h,
+        width: Math.max(1, slot * 0.7), height: h, class: "run-" + options.kinds[i],
+      }, svg);
+      node("title", {}, rect, options.labels[i] + ": " + v + " " + (options.unit || "") + ", " + options.kinds[i]);
+    });
+    xLabels(svg, inner, options.labels, (i) => inner.x + slot * i + slot / 2);
+  }
+
+  window.JobsChart = { lines: lines, bars: bars, runs: runs };
 })();
