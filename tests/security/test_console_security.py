@@ -76,6 +76,9 @@ def pages(hostile) -> list[str]:
         reverse("jobs_console:batch_list"),
         reverse("jobs_console:recurring_list"),
         reverse("jobs_console:alert_list"),
+        reverse("jobs_console:performance"),
+        reverse("jobs_console:failure_groups"),  # shows failures' masked messages
+        reverse("jobs_console:queue_list"),
     ]
     urls += [reverse("jobs_console:job_list", args=[state]) for state in State.values]
     # A search echoes its term back into the page.
@@ -130,6 +133,9 @@ ACTION_NAMES = (
     "alert_resolve",
     "queue_pause",
     "queue_resume",
+    "failure_group_retry",
+    "failure_group_delete",
+    "job_matching",
 )
 
 
@@ -146,6 +152,7 @@ def action_targets() -> dict:
     from tests.console.factories import alert as open_alert
 
     alert = open_alert(subject=HOSTILE[:200])
+    group = Job.objects.get(pk=failed).failure_group
     targets = {
         "job_requeue": (reverse("jobs_console:job_requeue", args=[failed]), {}),
         # Destructive actions as their confirmation page posts them (without confirm they only ask).
@@ -169,6 +176,20 @@ def action_targets() -> dict:
         "alert_resolve": (reverse("jobs_console:alert_resolve", args=[alert.pk]), {"reason": "forged"}),
         "queue_pause": (reverse("jobs_console:queue_pause", args=["low-priority"]), {"reason": "csrf"}),
         "queue_resume": (reverse("jobs_console:queue_resume", args=["low-priority"]), {}),
+        "failure_group_retry": (
+            reverse("jobs_console:failure_group_retry", args=[group]),
+            {"confirm": "yes"},
+        ),
+        "failure_group_delete": (
+            reverse("jobs_console:failure_group_delete", args=[group]),
+            {"confirm": "yes"},
+        ),
+        # Select all matching, as the list's "select all" asks it (the confirmation's own post is
+        # signed on top of this: tests/console/test_select_all.py).
+        "job_matching": (
+            reverse("jobs_console:job_matching"),
+            {"action": "requeue", "scope": "state:failed", "error": "csrf"},
+        ),
     }
     assert set(targets) == set(ACTION_NAMES)
     return targets
