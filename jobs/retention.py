@@ -97,8 +97,7 @@ def configured() -> Retention:
 
 
 @functools.cache
-def _declared(task_path: str) -> Retention | None:
-    """A task's own Retention, if it declares one (tasks do not change while a process runs)."""
+def _declared_by_module(task_path: str) -> Retention | None:
     from jobs.registry import UnknownTask, resolve_task
 
     try:
@@ -106,6 +105,16 @@ def _declared(task_path: str) -> Retention | None:
     except UnknownTask:
         return None  # a job of a task since removed: the settings apply
     return getattr(task, "retention", None)
+
+
+def _declared(task_path: str) -> Retention | None:
+    """A task's own Retention, if it declares one (tasks do not change while a process runs, so
+    the answer is kept). A module that raises at import (a broken deploy: the job is failing for
+    that very reason) gets the settings' policy, and is asked again next time, not cached."""
+    try:
+        return _declared_by_module(task_path)
+    except Exception:
+        return None
 
 
 def policy_for(task_path: str) -> Retention:

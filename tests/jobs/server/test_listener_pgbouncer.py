@@ -27,7 +27,7 @@ from tests.testapp.tasks import record, record_critical, record_low
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def bouncer_for_tests(pool_size: int) -> PgBouncer:
