@@ -36,6 +36,7 @@ from django_q.worker import worker as django_q_worker
 from jobs import sql, states
 from jobs.conf import jobs_settings
 from jobs.models import Job, State
+from jobs.server import completer
 
 # django-q2's guard kills a worker whose timer runs down to 0 while busy. A job without a timeout
 # still gets a guard, so that the timer tells "busy" from "idle" (see cluster.JobSentinel.reincarnate).
@@ -64,6 +65,12 @@ def chain_limit() -> int:
     return max(1, jobs_settings.WORKER_CHAIN_LIMIT)
 
 
+def prefetch() -> int:
+    """Jobs a worker claims at once: its next job and at most one prefetched (the priority rule:
+    a critical job never waits behind more than one prefetched job per worker)."""
+    return min(max(1, jobs_settings.WORKER_PREFETCH), 2)
+
+
 def server_id() -> str | None:
     return _server_id
 
@@ -89,9 +96,11 @@ def arm_guard(timeout: float | None) -> None:
         _timer.value = guard_seconds(timeout) + GUARD_MARGIN
 
 
-def claim_parameters(now) -> dict:
-    """The claim of one job, from this server's queues, for this worker."""
-    return sql.claim_parameters(_server_id, jobs_settings.SERVER_QUEUES, 1, worker_pid=os.getpid(), now=now)
+def claim_parameters(now, limit: int = 1) -> dict:
+    """The claim of `limit` jobs, from this server's queues, for this worker."""
+    return sql.claim_parameters(
+        _server_id, jobs_settings.SERVER_QUEUES, limit, worker_pid=os.getpid(), now=now
+    )
 
 
 def claim_next() -> Job | None:
@@ -107,10 +116,11 @@ def claim_next() -> Job | None:
     return job
 
 
-def with_claim_retry(with_claim, without_claim, job: Job, claiming: bool, what: str, retry):
+def with_claim_retry(with_claim, without_claim, job, claiming: bool, what: str, retry):
     """Run `with_claim` through `retry` (runner.with_database_retry). A statement that claims may
     have committed although its answer was lost with the connection: before a retry, give back
-    what this worker holds besides `job`, and retry with `without_claim`."""
+    what this worker holds besides `job` (a job, or the ids of the jobs whose outcome it is
+    recording), and retry with `without_claim`."""
     attempts = 0
 
     def operation():
@@ -118,14 +128,42 @@ def with_claim_retry(with_claim, without_claim, job: Job, claiming: bool, what: 
         attempts += 1
         if attempts == 1 or not claiming:
             return with_claim()
-        release_worker_claims(_server_id, os.getpid(), keep=job.pk)
+        kept = [job.pk] if isinstance(job, Job) else list(job)
+        # Successes still pending ran: they are recorded, never given back (completer.py).
+        release_worker_claims(_server_id, os.getpid(), keep=kept + completer.recording_ids())
         return without_claim()
 
     return retry(operation, what)
 
 
+def give_back(jobs: list[Job]) -> int:
+    """Return to their queue prefetched jobs this worker will not run (its server is stopping),
+    each fenced by its fetch token."""
+    given = 0
+    with transaction.atomic():
+        for job in Job.objects.select_for_update().filter(
+            pk__in=[job.pk for job in jobs], state=State.PROCESSING, worker_pid=os.getpid()
+        ):
+            if str(job.fetch_token) not in {str(held.fetch_token) for held in jobs if held.pk == job.pk}:
+                continue
+            states.apply_state(
+                job,
+                State.ENQUEUED,
+                "Back to its queue: prefetched by a worker whose server stopped",
+                fields={
+                    "fetch_token": None,
+                    "lease_until": None,
+                    "worker_pid": None,
+                    "attempt": max(job.attempt - 1, 0),
+                },
+            )
+            given += 1
+    return given
+
+
 def release_worker_claims(server_id: str | None, worker_pid: int, keep=None) -> int:
-    """Return to their queue the jobs claimed for this worker, but for `keep` (the job it runs).
+    """Return to their queue the jobs claimed for this worker, but for `keep` (the job it runs,
+    or a list of ids: the jobs whose outcome it is recording).
 
     A worker that claimed its next job in a statement whose answer it never got (the connection
     broke after the commit) would otherwise hold that job, its lease renewed, without running it.
@@ -135,7 +173,8 @@ def release_worker_claims(server_id: str | None, worker_pid: int, keep=None) -> 
         held = Job.objects.select_for_update().filter(
             server_id=server_id, worker_pid=worker_pid, state=State.PROCESSING
         )
-        for job in held.exclude(pk=keep):
+        kept = keep if isinstance(keep, list | tuple | set) else [keep] if keep is not None else []
+        for job in held.exclude(pk__in=kept):
             states.apply_state(
                 job,
                 State.ENQUEUED,
