@@ -295,3 +295,9 @@ def snooze_twice(context, key):
 @task
 def snooze_forever():
     raise Snooze(0)
+
+
+@task(takes_context=True)
+def count_attempt(context, key):
+    """Records each run (not unique: a job that runs twice leaves two rows)."""
+    Attempt.objects.create(key=key, job_id=context.job_id, attempt=context.attempt)
