@@ -38,7 +38,9 @@ def _enqueue(count: int) -> None:
     from jobs.models import Server
 
     now = timezone.now()
-    Server.objects.create(id="statement-probe", host="bench", pid=os.getpid(), started_at=now, heartbeat_at=now)
+    Server.objects.create(
+        id="statement-probe", host="bench", pid=os.getpid(), started_at=now, heartbeat_at=now
+    )
 
     api.enqueue_many(tasks.noop, [(("statement", i), {}) for i in range(count)])
 
@@ -64,14 +66,19 @@ def _round(batch: int, jobs: int) -> tuple[float, float]:
             now = timezone.now()
             if batch == 1:
                 [job] = held
-                params = {**sql.succeed_parameters(job, str(job.fetch_token), None, 0.0001, now), **claim_parameters(1)}
+                params = {
+                    **sql.succeed_parameters(job, str(job.fetch_token), None, 0.0001, now),
+                    **claim_parameters(1),
+                }
                 cursor.execute(sql.SUCCEED_AND_CLAIM_SQL, params)
                 row = cursor.fetchone()
                 held = [] if row[2] is None else [sql.load_job(row[2:])]
             else:
                 for job in held:
                     job.started_at = now
-                params = sql.succeed_many_parameters([(j, str(j.fetch_token), None, 0.0001, now) for j in held])
+                params = sql.succeed_many_parameters(
+                    [(j, str(j.fetch_token), None, 0.0001, now) for j in held]
+                )
                 params.update(claim_parameters(batch))
                 cursor.execute(sql.SUCCEED_MANY_AND_CLAIM_SQL, params)
                 _, held = sql.split_succeed_many_and_claim(cursor.fetchall())
@@ -96,7 +103,9 @@ def main() -> None:
         for _ in range(args.rounds):
             for batch in (1, 2):
                 results[batch].append(_round(batch, args.jobs))
-                print(f"batch {batch}: {results[batch][-1][0]:.3f} ms CPU, {results[batch][-1][1]:.3f} ms wall per job")
+                print(
+                    f"batch {batch}: {results[batch][-1][0]:.3f} ms CPU, {results[batch][-1][1]:.3f} ms wall per job"
+                )
         for batch, rows in results.items():
             cpus, walls = [r[0] for r in rows], [r[1] for r in rows]
             print(

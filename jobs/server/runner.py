@@ -7,9 +7,10 @@ time limit -> on_performed -> record the outcome -> task_finished.
 
 The token fences the delivery: only the holder of the job's current fetch token may start or
 finish it, so a stale or duplicate delivery (a job reaped while its first worker still ran) does
-nothing. The outcome is written in one transaction: the fast success (sql.SUCCEED_SQL, one
-statement) when nothing else hangs on the job, else the general path below (retries,
-cancellation, continuations, batches, SQLite), through states.py.
+nothing. The outcome is written in one transaction: the fast success (sql.SUCCEED_MANY_SQL, one
+statement for this job and the successes pending in completer.py) when nothing else hangs on the
+job, else the general path below (retries, cancellation, continuations, batches, SQLite),
+through states.py.
 """
 
 import asyncio

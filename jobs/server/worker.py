@@ -12,17 +12,21 @@ queues:
 2. After each job, `runner.finish` asks `may_claim()` (a server's worker, the server not
    stopping) and the chain length (at most WORKER_CHAIN_LIMIT jobs in a row: django-q2 then
    recycles and checks the worker as usual).
-3. The claim rides on the outcome: a success takes jobs.sql.SUCCEED_AND_CLAIM_SQL, one
-   statement that records the success and claims the next job from the server's queues, in
-   their order, with this worker's pid set at once (so its lease is renewed from the start).
-   Any other outcome is recorded through the ORM, then `claim_next` claims with
-   WORKER_CLAIM_SQL.
+3. The claim rides on the outcome: a success takes jobs.sql.SUCCEED_MANY_AND_CLAIM_SQL, one
+   statement that records the successes this worker has pending and claims its next
+   `prefetch()` jobs (2: the next one and one prefetched) from the server's queues, in their
+   order, with this worker's pid set at once (so their leases are renewed from the start). The
+   success of the first of two is kept pending while the second runs (jobs/server/completer.py),
+   so a busy worker makes one statement per two jobs. Any other outcome is recorded through the
+   ORM, then `claim_next` claims one job with WORKER_CLAIM_SQL.
 4. The claimed job holds the permit the pusher took for the first job of the chain
    (capacity.py): no permit is taken or given back along the chain.
 5. Before running it, `arm_guard` gives django-q2's guard timer the new job's budget.
 6. A claim whose answer was lost with the connection may still have committed: before it
    retries, `with_claim_retry` gives back (`release_worker_claims`) whatever this worker holds besides
-   the job it is finishing, and retries without claiming.
+   the jobs it is finishing and the successes still pending, and retries without claiming.
+7. A server that begins to stop while a worker holds a prefetched job: the job goes back to its
+   queue (`give_back`) once the running one's outcome is recorded.
 
 An idle server still gets its work from the pusher, which the NOTIFY at enqueue wakes.
 """
