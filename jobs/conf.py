@@ -30,6 +30,17 @@ KNOBS: dict[str, Knob] = {
         "JOBS_WORKER_CHAIN_LIMIT",
         "jobs a worker claims for itself in a row after finishing one (jobs/server/worker.py); 1 turns that off",
     ),
+    "WORKER_PREFETCH": Knob(
+        2,
+        "JOBS_WORKER_PREFETCH",
+        "jobs a busy worker claims at once (1 or 2: the one it runs and at most one prefetched); "
+        "with 2 the two successes are recorded in one statement with the next claim (jobs/server/completer.py)",
+    ),
+    "COMPLETION_FLUSH_SECONDS": Knob(
+        0.05,
+        "JOBS_COMPLETION_FLUSH_SECONDS",
+        "longest a worker keeps a success pending while it runs its prefetched job, seconds",
+    ),
     "QUEUES": Knob(
         ["critical", "default", "low-priority"],
         "JOBS_QUEUES",
@@ -226,6 +237,8 @@ class JobsSettings:
 
     WORKER_COUNT: int
     WORKER_CHAIN_LIMIT: int
+    WORKER_PREFETCH: int
+    COMPLETION_FLUSH_SECONDS: float
     QUEUES: list[str]
     SERVER_QUEUES: list[str]
     MAX_WORKER_DEATHS: int

@@ -54,12 +54,16 @@ JOB_FIELDS = Job._meta.concrete_fields
 JOB_COLUMNS = ", ".join(f"j.{_q(str(field.column))}" for field in JOB_FIELDS)
 
 
-def _render(spec, transition: Transition, alias: str) -> str:
+def _render(spec, transition: Transition, alias: str, row: str = "") -> str:
+    """One column's value; with `row`, the parameters are that row's columns (a batch's unnest)."""
     if isinstance(spec, Param):
+        if row:
+            return f"{row}.{spec.name}"
         return f"%({spec.name})s" + (f"::{spec.cast}" if spec.cast else "")
-    clock = f"GREATEST(%(now)s, {column('state_changed_at', alias)})"
+    now = f"{row}.now" if row else "%(now)s"
+    clock = f"GREATEST({now}, {column('state_changed_at', alias)})"
     if spec is Computed.NOW:
-        return "%(now)s"
+        return now
     if spec is Computed.CLOCK:
         return clock
     if spec is Computed.EXPIRY:
@@ -76,11 +80,13 @@ def _render(spec, transition: Transition, alias: str) -> str:
     raise TypeError(f"{transition.name}: no SQL for {spec!r}")
 
 
-def set_clause(transition: Transition, alias: str = "j") -> str:
-    """The SET list of `transition`: its target state and every column it sets."""
+def set_clause(transition: Transition, alias: str = "j", row: str = "") -> str:
+    """The SET list of `transition`: its target state and every column it sets (with `row`, its
+    parameters taken from that row of the statement, one per job)."""
     items = [f"{column('state', '')} = {literal(transition.target)}"]
     items += [
-        f"{column(name, '')} = {_render(spec, transition, alias)}" for name, spec in transition.sets.items()
+        f"{column(name, '')} = {_render(spec, transition, alias, row)}"
+        for name, spec in transition.sets.items()
     ]
     return ", ".join(items)
 
@@ -269,6 +275,81 @@ WITH {SUCCEED_CTES}, {CLAIM_CTES}
 SELECT {column("state_changed_at", "done")}, {column("expires_at", "done")}, claimed.*
 FROM (SELECT 1) AS one LEFT JOIN done ON true LEFT JOIN claimed ON true
 """
+
+
+# --- Batched successes: many Processing -> Succeeded in one statement ------------------------------
+# Not ORM: a worker that ran its job and the one it had prefetched records both successes in one
+# statement, with the claim of its next jobs (jobs/server/completer.py). One row of the unnest
+# per job carries its own fence (id + fetch token) and its own values (finish time, reason,
+# result, duration): each job is fenced exactly as by SUCCEED_SQL, and a job whose conditions no
+# longer hold (a continuation attached, a cancel request, a lost lease) is simply not in `done`
+# and takes the general path. The portable twin is `succeed_portable`, one job at a time.
+SUCCEED_MANY_CTES = f"""
+outcome AS (
+    SELECT * FROM unnest(%(ids)s::uuid[], %(tokens)s::uuid[], %(nows)s::timestamptz[], %(reasons)s::text[],
+                         %(results)s::text[]::jsonb[], %(durations)s::float8[],
+                         %(starts)s::timestamptz[])
+        AS o(id, token, now, reason, result, duration, started)
+), done AS (
+    UPDATE {JOB_TABLE} AS j SET {set_clause(SUCCEED, row="o")}, {column("started_at", "")} = o.started
+    FROM outcome AS o
+    WHERE j.id = o.id AND {column("fetch_token")} = o.token AND {column("state")} = {literal(SUCCEED.source)}
+      AND NOT {column("cancel_requested")} AND NOT {column("has_continuations")} AND {column("batch")} IS NULL
+    RETURNING {", ".join(column(name) for name in ("id", "attempt", "server", "state_changed_at", "expires_at"))},
+              o.reason AS outcome_reason, o.duration AS outcome_duration
+), history AS (
+    INSERT INTO {HISTORY_TABLE} ({HISTORY_COLUMNS})
+    SELECT {column("id", "")}, {literal(SUCCEED.target)}, outcome_reason,
+           jsonb_build_object('duration', outcome_duration, 'attempt', {column("attempt", "")},
+                              'server', {column("server", "")}),
+           {column("state_changed_at", "")}
+    FROM done
+)
+"""
+_DONE_ARRAYS = (
+    f"SELECT array_agg({column('id', '')}) AS ids, array_agg({column('state_changed_at', '')}) AS changed, "
+    f"array_agg({column('expires_at', '')}) AS expires FROM done"
+)
+# Answer: one row, (ids, state_changed_at, expires_at) arrays of the jobs that succeeded (NULL: none).
+SUCCEED_MANY_SQL = f"WITH {SUCCEED_MANY_CTES} {_DONE_ARRAYS}"
+# The same with this worker's next jobs claimed in it: one row per claimed job (or one row of
+# NULLs), each with the arrays; split by `split_succeed_many_and_claim`.
+SUCCEED_MANY_AND_CLAIM_SQL = f"""
+WITH {SUCCEED_MANY_CTES}, {CLAIM_CTES}
+SELECT d.ids, d.changed, d.expires, claimed.*
+FROM ({_DONE_ARRAYS}) AS d LEFT JOIN claimed ON true
+ORDER BY array_position(%(queues)s::text[], claimed.{_q(_column_of(Job, "queue"))}),
+         claimed.{_q(_column_of(Job, "priority"))} DESC, claimed.{_q(_column_of(Job, "enqueued_at"))}
+"""
+# The claimed rows come back in the order the worker runs them: the claim's own order (queues in
+# the server's order, then priority, then age); an UPDATE's RETURNING keeps no order.
+
+
+def succeed_many_parameters(outcomes) -> dict:
+    """The unnest's columns for `outcomes`: (job, token, stored result, duration, finish time)."""
+    return {
+        "ids": [job.pk for job, _, _, _, _ in outcomes],
+        "tokens": [token for _, token, _, _, _ in outcomes],
+        "nows": [now for _, _, _, _, now in outcomes],
+        "reasons": [states.succeed_reason(duration) for _, _, _, duration, _ in outcomes],
+        # None is SQL NULL, as the ORM stores it, not JSON null.
+        "results": [None if stored is None else json.dumps(stored) for _, _, stored, _, _ in outcomes],
+        "durations": [round(duration, 6) for _, _, _, duration, _ in outcomes],
+        # When each run began: a prefetched job's claim came earlier (runner._run).
+        "starts": [job.started_at for job, _, _, _, _ in outcomes],
+        "expiration": jobs_settings.EXPIRATION_SECONDS,
+    }
+
+
+def split_succeed_many(rows) -> dict:
+    """job id -> (state_changed_at, expires_at) of the jobs SUCCEED_MANY_SQL's `done` holds."""
+    ids, changed, expires = rows[0][:3]
+    return {} if ids is None else dict(zip(ids, zip(changed, expires, strict=True), strict=True))
+
+
+def split_succeed_many_and_claim(rows) -> tuple[dict, list[Job]]:
+    """SUCCEED_MANY_AND_CLAIM_SQL's answer: the jobs that succeeded, and the jobs claimed."""
+    return split_succeed_many(rows), [load_job(row[3:]) for row in rows if row[3] is not None]
 
 
 def succeed_parameters(job: Job, token: str, stored, duration: float, now) -> dict:

@@ -7,9 +7,10 @@ time limit -> on_performed -> record the outcome -> task_finished.
 
 The token fences the delivery: only the holder of the job's current fetch token may start or
 finish it, so a stale or duplicate delivery (a job reaped while its first worker still ran) does
-nothing. The outcome is written in one transaction: the fast success (sql.SUCCEED_SQL, one
-statement) when nothing else hangs on the job, else the general path below (retries,
-cancellation, continuations, batches, SQLite), through states.py.
+nothing. The outcome is written in one transaction: the fast success (sql.SUCCEED_MANY_SQL, one
+statement for this job and the successes pending in completer.py) when nothing else hangs on the
+job, else the general path below (retries, cancellation, continuations, batches, SQLite),
+through states.py.
 """
 
 import asyncio
@@ -19,6 +20,7 @@ import os
 import signal
 import time
 import traceback
+from collections import deque
 from contextlib import contextmanager
 from datetime import timedelta
 from inspect import iscoroutinefunction
@@ -41,6 +43,8 @@ from jobs.models import CancelReason, Job, State
 from jobs.registry import UnknownTask, resolve_task
 from jobs.retry import Retry
 from jobs.server import capacity, worker
+from jobs.server.completer import Completer, Success, recording_ids
+from jobs.server.completer import completer as completer_of_process
 from jobs.states import apply_state
 from jobs.task import JobCancelled, JobContext, JobTimeout, class_path
 
@@ -79,21 +83,32 @@ def perform(job_id: str, token: str) -> str:
         started = _start(job_id, token)
         if started is None:
             return "stale"
-        job: Job = started
-        runs = 1
-        while True:
-            next_job: Job | None
+        # The jobs this worker holds and has not run yet: the next one, and while it runs at most
+        # one prefetched (worker.prefetch). A worker claims only once it holds none.
+        held: deque[Job] = deque([started])
+        claimed = 1
+        outcome = "stale"
+        while held:
+            job = held.popleft()
+            claim = 0 if held else max(0, min(worker.prefetch(), worker.chain_limit() - claimed))
             try:
-                outcome, next_job = _run(job, claim_next=runs < worker.chain_limit())
+                outcome, next_jobs = _run(job, claim=claim, prefetched=bool(held))
             except (Exception, SystemExit) as exc:  # e.g. a filter's hook calling exit()
-                outcome, next_job = _fail_outside_task(job, exc), None
-            if next_job is None:
-                return outcome
-            job = next_job
-            runs += 1
-            # django-q2 armed its alarm and guard for the package's first job: re-arm for this one.
-            signal.alarm(0)
-            worker.arm_guard(job.timeout)
+                outcome, next_jobs = _fail_outside_task(job, exc), []
+                held.clear()  # given back by _fail_outside_task
+            if held and not worker.may_claim():
+                # The server began to stop while the job ran: its prefetched job goes back.
+                with_database_retry(lambda: worker.give_back(list(held)), "giving back a prefetched job")
+                held.clear()
+            held.extend(next_jobs)
+            claimed += len(next_jobs)
+            if held:
+                # django-q2 armed its alarm and guard for the package's first job: re-arm for this one.
+                signal.alarm(0)
+                worker.arm_guard(held[0].timeout)
+        # Nothing stays pending once the worker goes back to django-q2's queue.
+        with_database_retry(record_pending, "recording pending successes")
+        return outcome
     finally:
         capacity.release()
 
@@ -104,9 +119,13 @@ def _fail_outside_task(job: Job, exc: BaseException) -> str:
     worker whose server keeps renewing its lease."""
     logger.exception("Job %s: error outside its task; recorded as the attempt's failure", job.pk)
     if worker.server_id() is not None:
+        # Jobs that ran are recorded first: what is given back next must not include them.
+        with_database_retry(record_pending, "recording pending successes")
         # A next job claimed in a statement that committed before the error is given back.
         with_database_retry(
-            lambda: worker.release_worker_claims(worker.server_id(), os.getpid(), keep=job.pk),
+            lambda: worker.release_worker_claims(
+                worker.server_id(), os.getpid(), keep=[job.pk, *recording_ids()]
+            ),
             "giving back a worker's claims",
         )
     return with_database_retry(
@@ -155,18 +174,22 @@ def _start(job_id: str, token: str) -> Job | None:
     return job
 
 
-def _run(job: Job, *, claim_next: bool) -> tuple[str, Job | None]:
-    """Run a job this worker holds; return the state it ended in, and the next job when
-    `claim_next` and one was claimed."""
+def _run(job: Job, *, claim: int, prefetched: bool) -> tuple[str, list[Job]]:
+    """Run a job this worker holds; return the state it ended in ('pending': its success is kept
+    to be recorded with the next outcome), and the up to `claim` next jobs claimed with it.
+    `prefetched`: the worker holds another job to run after this one."""
     token = str(job.fetch_token)
+    # A prefetched job was claimed before the job ahead of it ran: it starts now, and its outcome
+    # records this time (sql.SUCCEED_MANY_SQL, or _finish), not its claim's.
+    job.started_at = timezone.now()
     try:
         task = resolve_task(job.task_path)
     except UnknownTask as exc:
-        return finish(job, token, exception=exc, duration=0.0, retry=False, claim_next=claim_next)
+        return finish(job, token, exception=exc, duration=0.0, retry=False, claim=claim)
     except Exception as exc:
         # The task's module raised while this worker imported it (InvalidTask, a RuntimeError of
         # its own): a failed attempt like any task error, retried by the job's policy.
-        return finish(job, token, exception=exc, duration=0.0, claim_next=claim_next)
+        return finish(job, token, exception=exc, duration=0.0, claim=claim)
 
     # From here to the recorded outcome, the job's redacted argument values are masked in
     # every log line (its own logging, the filters', the runner's "Job failed …").
@@ -202,17 +225,17 @@ def _run(job: Job, *, claim_next: bool) -> tuple[str, Job | None]:
         except BaseException:
             output.write_rest(printed)  # the last lines, before the outcome of an error outside the task
             raise
-        outcome, next_job = finish(
+        return finish(
             job,
             token,
             result=result,
             exception=exception,
             duration=duration,
-            claim_next=claim_next,
+            claim=claim,
+            prefetched=prefetched,
             printed=printed,
+            task_result=task_result,
         )
-        _send_finished(task_result, outcome, result, exception)
-        return outcome, next_job
 
 
 _STRICT_JSON = json.JSONEncoder(allow_nan=False)
@@ -312,6 +335,9 @@ def _exception_fields(exc: BaseException) -> dict:
     }
 
 
+PENDING = "pending"
+
+
 def finish(
     job: Job,
     token: str,
@@ -320,39 +346,132 @@ def finish(
     exception=None,
     duration: float,
     retry: bool = True,
-    claim_next: bool = False,
+    claim: int = 0,
+    prefetched: bool = False,
     printed: output.Capture | None = None,
-) -> tuple[str, Job | None]:
-    """Write the outcome of a run, if this delivery still holds the job; with `claim_next`, also
-    claim this worker's next job. Returns (the job's state or 'stale', the next job or None).
+    task_result=None,
+) -> tuple[str, list[Job]]:
+    """Write the outcome of a run, if this delivery still holds the job; with `claim`, also
+    claim up to that many next jobs for this worker. Returns (the job's state, 'stale' or
+    'pending', the jobs claimed) and sends task_finished once the outcome is written.
 
-    `printed`: the attempt's output whose last lines are not written yet — in the fast success's
-    own statement when it applies (jobs/output.py), else just before the general path."""
+    A success while the worker holds a prefetched job is kept pending (jobs/server/completer.py)
+    and recorded with the next outcome, in one statement with the pending successes and the next
+    claim. `printed`: the attempt's output whose last lines are not written yet — in the fast
+    success's own statement when it applies (jobs/output.py), else just before the general path."""
     # Asked now, after the run: the server may have begun to stop while the job ran.
-    claim_next = claim_next and worker.may_claim()
-    next_job = None
+    claiming = worker.may_claim()
+    claim = claim if claiming else 0
     if exception is None and connection.vendor == "postgresql" and job.batch_id is None:
+        if output.rest_parameters(printed) is None:
+            success = Success(job, token, result, duration, timezone.now(), task_result)
+            if prefetched and claiming:
+                _completer().defer(success)
+                return PENDING, []
+            successes = [*_completer().take(), success]
+            done, next_jobs = worker.with_claim_retry(
+                lambda: _record(successes, claim),
+                lambda: _record(successes, 0),
+                [s.job.pk for s in successes],
+                claim > 0,
+                "recording a job's outcome",
+                with_database_retry,
+            )
+            return _settle(successes, done)[job.pk], next_jobs
         state, next_job = worker.with_claim_retry(
-            lambda: _succeed(job, token, result, duration, claim=claim_next, printed=printed),
+            lambda: _succeed(job, token, result, duration, claim=claim > 0, printed=printed),
             lambda: _succeed(job, token, result, duration, claim=False, printed=printed),
             job,
-            claim_next,
+            claim > 0,
             "recording a job's outcome",
             with_database_retry,
         )
         if state is not None:
-            return state, next_job
+            if task_result is not None:
+                _send_finished(task_result, state, result, exception)
+            return state, [] if next_job is None else [next_job]
+    else:
+        next_job = None
     # The general path: failures, retries, cancellations, continuations, batches, SQLite.
     output.write_rest(printed)
     outcome = with_database_retry(
         lambda: _finish(job, token, result=result, exception=exception, duration=duration, retry=retry),
         "recording a job's outcome",
     )
-    if next_job is None and claim_next:
+    if next_job is None and claim:
         next_job = worker.with_claim_retry(
             worker.claim_next, lambda: None, job, True, "claiming the next job", with_database_retry
         )
-    return outcome, next_job
+    if task_result is not None:
+        _send_finished(task_result, outcome, result, exception)
+    return outcome, [] if next_job is None else [next_job]
+
+
+def _completer() -> Completer:
+    return completer_of_process(record_pending)
+
+
+def record_pending(successes: list[Success] | None = None) -> None:
+    """Record pending successes without a claim: the completer's timer, a worker going back to
+    django-q2's queue, or one about to give back what it holds."""
+    successes = _completer().take() if successes is None else successes
+    if successes:
+        _settle(successes, _record(successes, 0)[0])
+
+
+def _record(successes: list[Success], claim: int) -> tuple[dict, list[Job]]:
+    """The batched success (sql.SUCCEED_MANY_SQL) of `successes`, with `claim` next jobs claimed
+    in the same statement (sql.SUCCEED_MANY_AND_CLAIM_SQL). Returns the jobs that succeeded (id
+    -> (state_changed_at, expires_at)) and the jobs claimed."""
+    params = sql.succeed_many_parameters(
+        [(s.job, s.token, s.result, s.duration, s.finished) for s in successes]
+    )
+    if claim:
+        params.update(worker.claim_parameters(timezone.now(), claim))
+    with connection.cursor() as cursor:
+        cursor.execute(sql.SUCCEED_MANY_AND_CLAIM_SQL if claim else sql.SUCCEED_MANY_SQL, params)
+        rows = cursor.fetchall()
+    if not claim:
+        return sql.split_succeed_many(rows), []
+    done, claimed = sql.split_succeed_many_and_claim(rows)
+    if claimed:
+        states.claimed([next_job.pk for next_job in claimed], params["claim_reason"])
+    return done, claimed
+
+
+def _settle(successes: list[Success], done: dict) -> dict:
+    """After the batched success: each job it recorded gets its on_state_changed hook
+    (states.succeeded) and task_finished; one it left out (a continuation attached, a cancel
+    request, a lost lease) takes the general path. Returns each job's state."""
+    outcomes = {}
+    for success in successes:
+        job = success.job
+        if job.pk in done:
+            changed, expires = done[job.pk]
+            reason = states.succeed_reason(success.duration)
+            job.state, job.state_reason, job.state_changed_at, job.expires_at = (
+                State.SUCCEEDED,
+                reason,
+                changed,
+                expires,
+            )
+            job.finished_at = changed
+            job.fetch_token = job.lease_until = job.worker_pid = None
+            job.result = success.result
+            states.succeeded(job, reason, changed)
+            outcome = State.SUCCEEDED
+        else:
+            outcome = with_database_retry(
+                lambda s=success: _finish(
+                    s.job, s.token, result=s.result, exception=None, duration=s.duration, retry=True
+                ),
+                "recording a job's outcome",
+            )
+        outcomes[job.pk] = outcome
+        if success.task_result is not None:
+            with redaction.bound(job):
+                _send_finished(success.task_result, outcome, success.result, None)
+    return outcomes
 
 
 def _succeed(
@@ -446,6 +565,7 @@ def _finish(job: Job, token: str, *, result, exception, duration: float, retry: 
             "lease_until": None,
             "finished_at": now,
             "worker_pid": None,
+            "started_at": job.started_at,
         }
         data: dict[str, Any] = {
             "duration": round(duration, 6),

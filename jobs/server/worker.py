@@ -12,17 +12,21 @@ queues:
 2. After each job, `runner.finish` asks `may_claim()` (a server's worker, the server not
    stopping) and the chain length (at most WORKER_CHAIN_LIMIT jobs in a row: django-q2 then
    recycles and checks the worker as usual).
-3. The claim rides on the outcome: a success takes jobs.sql.SUCCEED_AND_CLAIM_SQL, one
-   statement that records the success and claims the next job from the server's queues, in
-   their order, with this worker's pid set at once (so its lease is renewed from the start).
-   Any other outcome is recorded through the ORM, then `claim_next` claims with
-   WORKER_CLAIM_SQL.
+3. The claim rides on the outcome: a success takes jobs.sql.SUCCEED_MANY_AND_CLAIM_SQL, one
+   statement that records the successes this worker has pending and claims its next
+   `prefetch()` jobs (2: the next one and one prefetched) from the server's queues, in their
+   order, with this worker's pid set at once (so their leases are renewed from the start). The
+   success of the first of two is kept pending while the second runs (jobs/server/completer.py),
+   so a busy worker makes one statement per two jobs. Any other outcome is recorded through the
+   ORM, then `claim_next` claims one job with WORKER_CLAIM_SQL.
 4. The claimed job holds the permit the pusher took for the first job of the chain
    (capacity.py): no permit is taken or given back along the chain.
 5. Before running it, `arm_guard` gives django-q2's guard timer the new job's budget.
 6. A claim whose answer was lost with the connection may still have committed: before it
    retries, `with_claim_retry` gives back (`release_worker_claims`) whatever this worker holds besides
-   the job it is finishing, and retries without claiming.
+   the jobs it is finishing and the successes still pending, and retries without claiming.
+7. A server that begins to stop while a worker holds a prefetched job: the job goes back to its
+   queue (`give_back`) once the running one's outcome is recorded.
 
 An idle server still gets its work from the pusher, which the NOTIFY at enqueue wakes.
 """
@@ -36,6 +40,7 @@ from django_q.worker import worker as django_q_worker
 from jobs import sql, states
 from jobs.conf import jobs_settings
 from jobs.models import Job, State
+from jobs.server import completer
 
 # django-q2's guard kills a worker whose timer runs down to 0 while busy. A job without a timeout
 # still gets a guard, so that the timer tells "busy" from "idle" (see cluster.JobSentinel.reincarnate).
@@ -64,6 +69,12 @@ def chain_limit() -> int:
     return max(1, jobs_settings.WORKER_CHAIN_LIMIT)
 
 
+def prefetch() -> int:
+    """Jobs a worker claims at once: its next job and at most one prefetched (the priority rule:
+    a critical job never waits behind more than one prefetched job per worker)."""
+    return min(max(1, jobs_settings.WORKER_PREFETCH), 2)
+
+
 def server_id() -> str | None:
     return _server_id
 
@@ -89,9 +100,11 @@ def arm_guard(timeout: float | None) -> None:
         _timer.value = guard_seconds(timeout) + GUARD_MARGIN
 
 
-def claim_parameters(now) -> dict:
-    """The claim of one job, from this server's queues, for this worker."""
-    return sql.claim_parameters(_server_id, jobs_settings.SERVER_QUEUES, 1, worker_pid=os.getpid(), now=now)
+def claim_parameters(now, limit: int = 1) -> dict:
+    """The claim of `limit` jobs, from this server's queues, for this worker."""
+    return sql.claim_parameters(
+        _server_id, jobs_settings.SERVER_QUEUES, limit, worker_pid=os.getpid(), now=now
+    )
 
 
 def claim_next() -> Job | None:
@@ -107,10 +120,11 @@ def claim_next() -> Job | None:
     return job
 
 
-def with_claim_retry(with_claim, without_claim, job: Job, claiming: bool, what: str, retry):
+def with_claim_retry(with_claim, without_claim, job, claiming: bool, what: str, retry):
     """Run `with_claim` through `retry` (runner.with_database_retry). A statement that claims may
     have committed although its answer was lost with the connection: before a retry, give back
-    what this worker holds besides `job`, and retry with `without_claim`."""
+    what this worker holds besides `job` (a job, or the ids of the jobs whose outcome it is
+    recording), and retry with `without_claim`."""
     attempts = 0
 
     def operation():
@@ -118,14 +132,42 @@ def with_claim_retry(with_claim, without_claim, job: Job, claiming: bool, what: 
         attempts += 1
         if attempts == 1 or not claiming:
             return with_claim()
-        release_worker_claims(_server_id, os.getpid(), keep=job.pk)
+        kept = [job.pk] if isinstance(job, Job) else list(job)
+        # Successes still pending ran: they are recorded, never given back (completer.py).
+        release_worker_claims(_server_id, os.getpid(), keep=kept + completer.recording_ids())
         return without_claim()
 
     return retry(operation, what)
 
 
+def give_back(jobs: list[Job]) -> int:
+    """Return to their queue prefetched jobs this worker will not run (its server is stopping),
+    each fenced by its fetch token."""
+    given = 0
+    with transaction.atomic():
+        for job in Job.objects.select_for_update().filter(
+            pk__in=[job.pk for job in jobs], state=State.PROCESSING, worker_pid=os.getpid()
+        ):
+            if str(job.fetch_token) not in {str(held.fetch_token) for held in jobs if held.pk == job.pk}:
+                continue
+            states.apply_state(
+                job,
+                State.ENQUEUED,
+                "Back to its queue: prefetched by a worker whose server stopped",
+                fields={
+                    "fetch_token": None,
+                    "lease_until": None,
+                    "worker_pid": None,
+                    "attempt": max(job.attempt - 1, 0),
+                },
+            )
+            given += 1
+    return given
+
+
 def release_worker_claims(server_id: str | None, worker_pid: int, keep=None) -> int:
-    """Return to their queue the jobs claimed for this worker, but for `keep` (the job it runs).
+    """Return to their queue the jobs claimed for this worker, but for `keep` (the job it runs,
+    or a list of ids: the jobs whose outcome it is recording).
 
     A worker that claimed its next job in a statement whose answer it never got (the connection
     broke after the commit) would otherwise hold that job, its lease renewed, without running it.
@@ -135,7 +177,8 @@ def release_worker_claims(server_id: str | None, worker_pid: int, keep=None) -> 
         held = Job.objects.select_for_update().filter(
             server_id=server_id, worker_pid=worker_pid, state=State.PROCESSING
         )
-        for job in held.exclude(pk=keep):
+        kept = keep if isinstance(keep, list | tuple | set) else [keep] if keep is not None else []
+        for job in held.exclude(pk__in=kept):
             states.apply_state(
                 job,
                 State.ENQUEUED,

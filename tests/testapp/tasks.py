@@ -311,3 +311,9 @@ def kept_an_hour(context, key, fail=False):
 @task(tags=("billing", "society:{society_id}"), retry=Retry(attempts=0))
 def bill_society(society_id, invoice_id, note=""):
     return {"society": society_id, "invoice": invoice_id}
+
+
+@task(takes_context=True)
+def count_attempt(context, key):
+    """Records each run (not unique: a job that runs twice leaves two rows)."""
+    Attempt.objects.create(key=key, job_id=context.job_id, attempt=context.attempt)
