@@ -67,8 +67,10 @@ def _render(spec, transition: Transition, alias: str, row: str = "") -> str:
     if spec is Computed.CLOCK:
         return clock
     if spec is Computed.EXPIRY:
-        # The task's keep-time for the target state (jobs/retention.py); NULL keeps the job.
-        return f"{clock} + %(expiration)s::float8 * interval '1 second'"
+        # The task's keep-time for the target state (jobs/retention.py); NULL keeps the job. In a
+        # batch each row carries its own: the jobs may be of tasks with different policies.
+        keep = f"{row}.expiration" if row else "%(expiration)s::float8"
+        return f"{clock} + {keep} * interval '1 second'"
     if spec is Computed.NEW_TOKEN:
         return "gen_random_uuid()"
     if spec is Computed.NEXT_ATTEMPT:
@@ -288,8 +290,8 @@ SUCCEED_MANY_CTES = f"""
 outcome AS (
     SELECT * FROM unnest(%(ids)s::uuid[], %(tokens)s::uuid[], %(nows)s::timestamptz[], %(reasons)s::text[],
                          %(results)s::text[]::jsonb[], %(durations)s::float8[],
-                         %(starts)s::timestamptz[])
-        AS o(id, token, now, reason, result, duration, started)
+                         %(starts)s::timestamptz[], %(expirations)s::float8[])
+        AS o(id, token, now, reason, result, duration, started, expiration)
 ), done AS (
     UPDATE {JOB_TABLE} AS j SET {set_clause(SUCCEED, row="o")}, {column("started_at", "")} = o.started
     FROM outcome AS o
@@ -337,7 +339,10 @@ def succeed_many_parameters(outcomes) -> dict:
         "durations": [round(duration, 6) for _, _, _, duration, _ in outcomes],
         # When each run began: a prefetched job's claim came earlier (runner._run).
         "starts": [job.started_at for job, _, _, _, _ in outcomes],
-        "expiration": jobs_settings.EXPIRATION_SECONDS,
+        # Each job's keep-time as Succeeded, from its task's retention policy (None: kept).
+        "expirations": [
+            retention.keep_seconds(job.task_path, SUCCEED.target) for job, _, _, _, _ in outcomes
+        ],
     }
 
 

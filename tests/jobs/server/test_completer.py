@@ -178,3 +178,24 @@ def test_a_worker_that_dies_with_a_success_pending_runs_that_job_again(cluster_f
     first_claims = sorted(claims.values_list("created_at", flat=True))[:2]
     assert first_claims[0] == first_claims[1]
     assert job.finished_at - job.started_at < datetime.timedelta(seconds=30)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_job_of_a_batch_keeps_its_own_tasks_retention(server, settings):
+    """Two jobs of tasks with different retention policies succeed in one statement: each expires
+    by its own task's policy (tests.testapp.tasks.kept_an_hour: 1 hour) or the settings' (2 days),
+    and a policy that keeps Succeeded jobs leaves no expiry at all."""
+    settings.DHANMAN_JOBS = {**settings.DHANMAN_JOBS, "RETENTION_SUCCEEDED": 2 * 86400}
+    (plain,) = _claimed(1)
+    (own,) = _claimed(1, tasks.kept_an_hour, "kept")
+    done = _record([_success(plain), _success(own)])
+    assert set(done) == {plain.pk, own.pk}
+    for job, seconds in ((plain, 2 * 86400), (own, 3600)):
+        job.refresh_from_db()
+        assert job.state == State.SUCCEEDED
+        assert (job.expires_at - job.state_changed_at).total_seconds() == pytest.approx(seconds, abs=1)
+    settings.DHANMAN_JOBS = {**settings.DHANMAN_JOBS, "RETENTION_SUCCEEDED": None}
+    (kept,) = _claimed(1)
+    _record([_success(kept)])
+    kept.refresh_from_db()
+    assert kept.state == State.SUCCEEDED and kept.expires_at is None
