@@ -34,6 +34,13 @@ RUN_TABLES = (
     "jobs_durationestimate",
     "jobs_alert",
     "jobs_slamark",
+    # The servers' other roll-ups (jobs/performance.py, jobs/backlog.py) and flow control's pauses:
+    # a scenario that ran servers leaves their marks, and the console dataset must roll up anew.
+    "jobs_taskinterval",
+    "jobs_performancemark",
+    "jobs_queuedepth",
+    "jobs_queuepause",
+    "jobs_joboutput",
 )
 
 

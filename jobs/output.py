@@ -27,7 +27,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from jobs import redaction, sql
+from jobs import redaction
 from jobs.conf import jobs_settings
 from jobs.models import JobOutput
 
@@ -201,30 +201,9 @@ def capture(context):
 
 # --- The last lines, with the outcome --------------------------------------------------------
 # A job that prints a few lines in well under FLUSH_SECONDS has them all pending at its end. On
-# the fast success they are appended by the outcome's own statement (one more CTE, no round trip,
-# no commit of their own): that write was most of what printing cost a job (bench/OUTPUT.md).
-OUTPUT_CTE = """
-printed AS (
-    INSERT INTO jobs_joboutput (job_id, attempt, text, size, truncated, updated_at)
-    SELECT id, %(output_attempt)s, %(output_text)s, %(output_size)s, %(output_truncated)s, %(now)s FROM done
-    ON CONFLICT (job_id, attempt) DO UPDATE
-    SET text = jobs_joboutput.text || excluded.text, size = jobs_joboutput.size + excluded.size,
-        truncated = jobs_joboutput.truncated OR excluded.truncated, updated_at = excluded.updated_at
-)
-"""
-
-
-def _with_output(statement: str) -> str:
-    ctes = sql.SUCCEED_CTES
-    if ctes not in statement:
-        raise RuntimeError(
-            "jobs.sql's fast success no longer starts with SUCCEED_CTES: update jobs/output.py"
-        )
-    return statement.replace(ctes, f"{ctes}, {OUTPUT_CTE}", 1)
-
-
-SUCCEED_WITH_OUTPUT_SQL = _with_output(sql.SUCCEED_SQL)
-SUCCEED_AND_CLAIM_WITH_OUTPUT_SQL = _with_output(sql.SUCCEED_AND_CLAIM_SQL)
+# the fast success they are appended by the outcome's own statement (jobs.sql.SUCCEED_MANY_CTES'
+# `printed`: one more CTE, no round trip, no commit of their own; batched with the worker's other
+# successes): that write was most of what printing cost a job (bench/OUTPUT.md).
 
 
 def rest_parameters(output: Capture | None) -> dict | None:

@@ -286,19 +286,40 @@ FROM (SELECT 1) AS one LEFT JOIN done ON true LEFT JOIN claimed ON true
 # result, duration): each job is fenced exactly as by SUCCEED_SQL, and a job whose conditions no
 # longer hold (a continuation attached, a cancel request, a lost lease) is simply not in `done`
 # and takes the general path. The portable twin is `succeed_portable`, one job at a time.
+# The last lines a job printed (jobs/output.py), appended to its attempt's output row by the same
+# statement that records its success: a printing job keeps the batched path, no write of its own.
+def _printed_insert() -> str:
+    table = _q(JobOutput._meta.db_table)
+    job, attempt, text, size, truncated, updated = (
+        _q(_column_of(JobOutput, name))
+        for name in ("job", "attempt", "text", "size", "truncated", "updated_at")
+    )
+    return f"""INSERT INTO {table} ({job}, {attempt}, {text}, {size}, {truncated}, {updated})
+    SELECT {column("id", "")}, out_attempt, out_text, out_size, out_truncated, {column("state_changed_at", "")}
+    FROM done WHERE out_text IS NOT NULL
+    ON CONFLICT ({job}, {attempt}) DO UPDATE
+    SET {text} = {table}.{text} || excluded.{text}, {size} = {table}.{size} + excluded.{size},
+        {truncated} = {table}.{truncated} OR excluded.{truncated}, {updated} = excluded.{updated}"""
+
+
+_PRINTED_INSERT = _printed_insert()
 SUCCEED_MANY_CTES = f"""
 outcome AS (
     SELECT * FROM unnest(%(ids)s::uuid[], %(tokens)s::uuid[], %(nows)s::timestamptz[], %(reasons)s::text[],
                          %(results)s::text[]::jsonb[], %(durations)s::float8[],
-                         %(starts)s::timestamptz[], %(expirations)s::float8[])
-        AS o(id, token, now, reason, result, duration, started, expiration)
+                         %(starts)s::timestamptz[], %(expirations)s::float8[],
+                         %(output_attempts)s::int[], %(output_texts)s::text[], %(output_sizes)s::int[],
+                         %(output_truncated)s::bool[])
+        AS o(id, token, now, reason, result, duration, started, expiration,
+             out_attempt, out_text, out_size, out_truncated)
 ), done AS (
     UPDATE {JOB_TABLE} AS j SET {set_clause(SUCCEED, row="o")}, {column("started_at", "")} = o.started
     FROM outcome AS o
     WHERE j.id = o.id AND {column("fetch_token")} = o.token AND {column("state")} = {literal(SUCCEED.source)}
       AND NOT {column("cancel_requested")} AND NOT {column("has_continuations")} AND {column("batch")} IS NULL
     RETURNING {", ".join(column(name) for name in ("id", "attempt", "server", "state_changed_at", "expires_at"))},
-              o.reason AS outcome_reason, o.duration AS outcome_duration
+              o.reason AS outcome_reason, o.duration AS outcome_duration,
+              o.out_attempt, o.out_text, o.out_size, o.out_truncated
 ), history AS (
     INSERT INTO {HISTORY_TABLE} ({HISTORY_COLUMNS})
     SELECT {column("id", "")}, {literal(SUCCEED.target)}, outcome_reason,
@@ -308,12 +329,15 @@ outcome AS (
     FROM done
 )
 """
+# Added to SUCCEED_MANY_CTES only when a job of the batch printed (quiet batches pay nothing).
+PRINTED_CTE = f"printed AS ({_PRINTED_INSERT})"
 _DONE_ARRAYS = (
     f"SELECT array_agg({column('id', '')}) AS ids, array_agg({column('state_changed_at', '')}) AS changed, "
     f"array_agg({column('expires_at', '')}) AS expires FROM done"
 )
 # Answer: one row, (ids, state_changed_at, expires_at) arrays of the jobs that succeeded (NULL: none).
 SUCCEED_MANY_SQL = f"WITH {SUCCEED_MANY_CTES} {_DONE_ARRAYS}"
+SUCCEED_MANY_PRINTED_SQL = f"WITH {SUCCEED_MANY_CTES}, {PRINTED_CTE} {_DONE_ARRAYS}"
 # The same with this worker's next jobs claimed in it: one row per claimed job (or one row of
 # NULLs), each with the arrays; split by `split_succeed_many_and_claim`.
 SUCCEED_MANY_AND_CLAIM_SQL = f"""
@@ -323,13 +347,34 @@ FROM ({_DONE_ARRAYS}) AS d LEFT JOIN claimed ON true
 ORDER BY array_position(%(queues)s::text[], claimed.{_q(_column_of(Job, "queue"))}),
          claimed.{_q(_column_of(Job, "priority"))} DESC, claimed.{_q(_column_of(Job, "enqueued_at"))}
 """
+SUCCEED_MANY_PRINTED_AND_CLAIM_SQL = SUCCEED_MANY_AND_CLAIM_SQL.replace(
+    f"WITH {SUCCEED_MANY_CTES}, {CLAIM_CTES}", f"WITH {SUCCEED_MANY_CTES}, {PRINTED_CTE}, {CLAIM_CTES}", 1
+)
+if PRINTED_CTE not in SUCCEED_MANY_PRINTED_AND_CLAIM_SQL:  # the statement above changed its opening
+    raise RuntimeError("SUCCEED_MANY_AND_CLAIM_SQL no longer opens with its CTEs: update jobs/sql.py")
+
+
+def succeed_many_statement(*, claim: bool, printed: bool) -> str:
+    """The batched success, with this worker's next claim or not, with the printed lines' CTE or not."""
+    if claim:
+        return SUCCEED_MANY_PRINTED_AND_CLAIM_SQL if printed else SUCCEED_MANY_AND_CLAIM_SQL
+    return SUCCEED_MANY_PRINTED_SQL if printed else SUCCEED_MANY_SQL
+
+
 # The claimed rows come back in the order the worker runs them: the claim's own order (queues in
 # the server's order, then priority, then age); an UPDATE's RETURNING keeps no order.
 
 
-def succeed_many_parameters(outcomes) -> dict:
-    """The unnest's columns for `outcomes`: (job, token, stored result, duration, finish time)."""
+def succeed_many_parameters(outcomes, printed=None) -> dict:
+    """The unnest's columns for `outcomes`: (job, token, stored result, duration, finish time);
+    `printed`: for each, the parameters of its output's last lines (jobs.output.rest_parameters)
+    or None."""
+    rests = list(printed) if printed is not None else [None] * len(outcomes)
     return {
+        "output_attempts": [rest and rest["output_attempt"] for rest in rests],
+        "output_texts": [rest and rest["output_text"] for rest in rests],
+        "output_sizes": [rest and rest["output_size"] for rest in rests],
+        "output_truncated": [rest and rest["output_truncated"] for rest in rests],
         "ids": [job.pk for job, _, _, _, _ in outcomes],
         "tokens": [token for _, token, _, _, _ in outcomes],
         "nows": [now for _, _, _, _, now in outcomes],

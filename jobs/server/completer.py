@@ -43,6 +43,9 @@ class Success:
     duration: float
     finished: datetime
     task_result: Any = None  # django.tasks' TaskResult: task_finished is sent once it is recorded
+    # The attempt's output whose last lines are not written yet (jobs.output.Capture): they are
+    # written by the statement that records the success.
+    printed: Any = None
 
 
 class Completer:

@@ -363,35 +363,22 @@ def finish(
     claiming = worker.may_claim()
     claim = claim if claiming else 0
     if exception is None and connection.vendor == "postgresql" and job.batch_id is None:
-        if output.rest_parameters(printed) is None:
-            success = Success(job, token, result, duration, timezone.now(), task_result)
-            if prefetched and claiming:
-                _completer().defer(success)
-                return PENDING, []
-            successes = [*_completer().take(), success]
-            done, next_jobs = worker.with_claim_retry(
-                lambda: _record(successes, claim),
-                lambda: _record(successes, 0),
-                [s.job.pk for s in successes],
-                claim > 0,
-                "recording a job's outcome",
-                with_database_retry,
-            )
-            return _settle(successes, done)[job.pk], next_jobs
-        state, next_job = worker.with_claim_retry(
-            lambda: _succeed(job, token, result, duration, claim=claim > 0, printed=printed),
-            lambda: _succeed(job, token, result, duration, claim=False, printed=printed),
-            job,
+        # A job that printed keeps this path too: its last lines ride in the same statement.
+        success = Success(job, token, result, duration, timezone.now(), task_result, printed)
+        if prefetched and claiming:
+            _completer().defer(success)
+            return PENDING, []
+        successes = [*_completer().take(), success]
+        done, next_jobs = worker.with_claim_retry(
+            lambda: _record(successes, claim),
+            lambda: _record(successes, 0),
+            [s.job.pk for s in successes],
             claim > 0,
             "recording a job's outcome",
             with_database_retry,
         )
-        if state is not None:
-            if task_result is not None:
-                _send_finished(task_result, state, result, exception)
-            return state, [] if next_job is None else [next_job]
-    else:
-        next_job = None
+        return _settle(successes, done)[job.pk], next_jobs
+    next_job = None
     # The general path: failures, retries, cancellations, continuations, batches, SQLite.
     output.write_rest(printed)
     outcome = with_database_retry(
@@ -424,12 +411,14 @@ def _record(successes: list[Success], claim: int) -> tuple[dict, list[Job]]:
     in the same statement (sql.SUCCEED_MANY_AND_CLAIM_SQL). Returns the jobs that succeeded (id
     -> (state_changed_at, expires_at)) and the jobs claimed."""
     params = sql.succeed_many_parameters(
-        [(s.job, s.token, s.result, s.duration, s.finished) for s in successes]
+        [(s.job, s.token, s.result, s.duration, s.finished) for s in successes],
+        [output.rest_parameters(s.printed) for s in successes],
     )
     if claim:
         params.update(worker.claim_parameters(timezone.now(), claim))
     with connection.cursor() as cursor:
-        cursor.execute(sql.SUCCEED_MANY_AND_CLAIM_SQL if claim else sql.SUCCEED_MANY_SQL, params)
+        printed = any(text is not None for text in params["output_texts"])
+        cursor.execute(sql.succeed_many_statement(claim=bool(claim), printed=printed), params)
         rows = cursor.fetchall()
     if not claim:
         return sql.split_succeed_many(rows), []
@@ -458,9 +447,11 @@ def _settle(successes: list[Success], done: dict) -> dict:
             job.finished_at = changed
             job.fetch_token = job.lease_until = job.worker_pid = None
             job.result = success.result
+            output.rest_written(success.printed)
             states.succeeded(job, reason, changed)
             outcome = State.SUCCEEDED
         else:
+            output.write_rest(success.printed)
             outcome = with_database_retry(
                 lambda s=success: _finish(
                     s.job, s.token, result=s.result, exception=None, duration=s.duration, retry=True
@@ -472,49 +463,6 @@ def _settle(successes: list[Success], done: dict) -> dict:
             with redaction.bound(job):
                 _send_finished(success.task_result, outcome, success.result, None)
     return outcomes
-
-
-def _succeed(
-    job: Job, token: str, result, duration: float, *, claim: bool, printed: output.Capture | None = None
-) -> tuple[str | None, Job | None]:
-    """The fast success (sql.SUCCEED_SQL) — and, with `claim`, this worker's next job claimed in
-    the same statement (sql.SUCCEED_AND_CLAIM_SQL).
-
-    The state is None when the job needs the general path (a continuation attached, a cancel
-    request, a lost lease); a job claimed in the same statement is returned all the same.
-    """
-    stored = result  # JSON already (_json_result)
-    params = sql.succeed_parameters(job, token, stored, duration, timezone.now())
-    if claim:
-        params.update(worker.claim_parameters(params["now"]))
-    statement = sql.SUCCEED_AND_CLAIM_SQL if claim else sql.SUCCEED_SQL
-    rest = output.rest_parameters(printed)  # the output's last lines ride in the same statement
-    if rest is not None:
-        params.update(rest)
-        statement = output.SUCCEED_AND_CLAIM_WITH_OUTPUT_SQL if claim else output.SUCCEED_WITH_OUTPUT_SQL
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        row = cursor.fetchone()
-    if claim:
-        done, next_job = sql.split_succeed_and_claim(row)
-        if next_job is not None:
-            states.claimed([next_job.pk], params["claim_reason"])
-    else:
-        done, next_job = row, None
-    if done is None:
-        return None, next_job
-    output.rest_written(printed)
-    job.state, job.state_reason, job.state_changed_at, job.expires_at = (
-        State.SUCCEEDED,
-        params["reason"],
-        done[0],
-        done[1],
-    )
-    job.finished_at = done[0]
-    job.fetch_token = job.lease_until = job.worker_pid = None
-    job.result = stored
-    states.succeeded(job, params["reason"], done[0])
-    return State.SUCCEEDED, next_job
 
 
 def _snooze(locked: Job, snooze: Snooze, *, now, cleared: dict, data: dict) -> None:

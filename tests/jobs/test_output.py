@@ -160,7 +160,7 @@ def test_a_real_server_stores_the_output_of_its_jobs():
 
 
 def test_a_job_that_prints_makes_no_more_statements_than_one_that_does_not():
-    """The last lines ride in the fast success's own statement (jobs/output.py, OUTPUT_CTE)."""
+    """The last lines ride in the fast success's own statement (jobs.sql.SUCCEED_MANY_CTES, `printed`)."""
     tasks.add.enqueue(1, 2)
     with CaptureQueriesContext(connection) as quiet:
         run_next()

@@ -199,3 +199,37 @@ def test_each_job_of_a_batch_keeps_its_own_tasks_retention(server, settings):
     _record([_success(kept)])
     kept.refresh_from_db()
     assert kept.state == State.SUCCEEDED and kept.expires_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_last_lines_of_each_printing_job_ride_in_the_batched_success(server):
+    """Two jobs succeed in one statement: the one that printed gets its lines appended to its
+    attempt's output row (after lines written earlier in the attempt), the quiet one gets none."""
+    from jobs.models import JobOutput
+
+    quiet, chatty = _claimed(2)
+    JobOutput.objects.create(
+        job=chatty,
+        attempt=chatty.attempt,
+        text="line 1\n",
+        size=7,
+        truncated=False,
+        updated_at=timezone.now(),
+    )
+    rest = {
+        "output_attempt": chatty.attempt,
+        "output_text": "line 2\n",
+        "output_size": 7,
+        "output_truncated": True,
+    }
+    successes = [_success(quiet), _success(chatty)]
+    params = sql.succeed_many_parameters(
+        [(s.job, s.token, s.result, s.duration, s.finished) for s in successes], [None, rest]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql.succeed_many_statement(claim=False, printed=True), params)
+        done = sql.split_succeed_many(cursor.fetchall())
+    assert set(done) == {quiet.pk, chatty.pk}
+    row = JobOutput.objects.get(job=chatty)
+    assert (row.text, row.size, row.truncated) == ("line 1\nline 2\n", 14, True)
+    assert not JobOutput.objects.filter(job=quiet).exists()
