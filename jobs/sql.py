@@ -123,13 +123,19 @@ picked AS (
     SELECT {column("id", "")}, {literal(CLAIM.target)}, %(claim_reason)s,
            jsonb_strip_nulls(jsonb_build_object('server', %(server)s::text, 'queue', {column("queue", "")},
                                                 'worker', %(worker_pid)s::int)),
-           %(now)s
+           {column("state_changed_at", "")}
     FROM claimed
 )
 """
-CLAIM_SQL = f"WITH {CLAIM_CTES} SELECT id, fetch_token, timeout, task_path FROM claimed"
+# In the claim's own order (queues in the server's order, then priority, then age): an UPDATE's
+# RETURNING keeps none, and the pusher hands the jobs to its workers in this order.
+CLAIM_ORDER = (
+    f"ORDER BY array_position(%(queues)s::text[], {_q(_column_of(Job, 'queue'))}), "
+    f"{_q(_column_of(Job, 'priority'))} DESC, {_q(_column_of(Job, 'enqueued_at'))}"
+)
+CLAIM_SQL = f"WITH {CLAIM_CTES} SELECT id, fetch_token, timeout, task_path FROM claimed {CLAIM_ORDER}"
 # A worker claiming its next job for itself: the whole row, to run it without another query.
-WORKER_CLAIM_SQL = f"WITH {CLAIM_CTES} SELECT * FROM claimed"
+WORKER_CLAIM_SQL = f"WITH {CLAIM_CTES} SELECT * FROM claimed {CLAIM_ORDER}"
 
 
 def claim_parameters(
@@ -181,14 +187,14 @@ def claim_portable(params: dict) -> list[tuple]:
             for job_id in ids:
                 values = CLAIM.orm_values(params)
                 Job.objects.filter(pk=job_id, state=CLAIM.source).update(**values)
-                job = Job.objects.only("timeout", "task_path").get(pk=job_id)
+                job = Job.objects.only("timeout", "task_path", "state_changed_at").get(pk=job_id)
                 data = {"server": params["server"], "queue": queue, "worker": params["worker_pid"]}
                 JobState.objects.create(
                     job_id=job_id,
                     name=CLAIM.target,
                     reason=params["claim_reason"],
                     data={k: v for k, v in data.items() if v is not None},
-                    created_at=params["now"],
+                    created_at=job.state_changed_at,
                 )
                 rows.append((job_id, values["fetch_token"], job.timeout, job.task_path))
             if rows:

@@ -135,7 +135,9 @@ CLAIM = Transition(
     State.PROCESSING,
     {
         "state_reason": Param("claim_reason"),
-        "state_changed_at": Computed.NOW,
+        # Never before the job's last change: a claim whose `now` was taken just before the
+        # enqueue (or the reaper's requeue) committed must not sort ahead of it in the history.
+        "state_changed_at": Computed.CLOCK,
         "fetch_token": Computed.NEW_TOKEN,
         "lease_until": Param("lease_until"),
         "server_id": Param("server"),

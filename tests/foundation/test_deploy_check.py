@@ -19,9 +19,12 @@ from django.test import Client, override_settings
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_LINE = re.compile(r"^# PRODUCTION ([A-Z][A-Z0-9_]*)=(.*)$")
 # Variables of this shell that would change what the settings read (the tests' own database,
-# DEBUG, anything a developer exported): the check runs on .env.example's values alone.
+# DEBUG, anything a developer exported): the check runs on .env.example's values alone. Django's
+# own DJANGO_ALLOW_ASYNC_UNSAFE, which the browser tests set for Playwright's event loop in this
+# process (tests/browser/conftest.py), is not a production value either.
 OURS = re.compile(
-    r"^(DEBUG|SECRET_KEY|ALLOWED_HOSTS|CSRF_|DATABASE_|SESSION_|SECURE_|LOGIN_|TRUSTED_PROXY|CACHE_URL|JOBS_|DHANMAN_)"
+    r"^(DEBUG|SECRET_KEY|ALLOWED_HOSTS|CSRF_|DATABASE_|SESSION_|SECURE_|LOGIN_|TRUSTED_PROXY|CACHE_URL|JOBS_|DHANMAN_"
+    r"|DJANGO_ALLOW_ASYNC_UNSAFE$)"
 )
 
 
