@@ -100,7 +100,9 @@ def test_system_exit_and_exit_fail_their_task_and_the_worker_carries_on(cluster_
     # The same worker process ran everything: none died.
     tasks.record.enqueue("after")
     assert _worker_pid_of(server, "after") == pid
-    assert server.server().worker_pids == [pid]
+    # And the server's heartbeat says so (it is written every HEARTBEAT_INTERVAL: wait for one;
+    # a replaced worker would show another pid, never this one).
+    server.wait_for(lambda: server.server().worker_pids == [pid], 20)
 
 
 @pytest.mark.django_db(transaction=True)
