@@ -78,16 +78,25 @@ def apply_each(action: str, job_ids, *, user, reason: str = "") -> Outcome:
     was done and what was refused; not audited (the caller records the whole action)."""
     call = _api_call(action)
     outcome = Outcome(verb=JOB_ACTIONS[action]["done"])
+    extra = {"reason": _history_reason(action, user, reason)} if reason else {}
     for job_id in job_ids:
-        try:
-            call(job_id, by=user, **({"reason": _history_reason(action, user, reason)} if reason else {}))
-        except JobNotFound:
-            outcome.refused.append((job_id, "it no longer exists."))
-        except (InvalidOperation, InvalidTransition) as exc:
-            outcome.refused.append((job_id, str(exc)))
-        else:
+        refusal = apply_one(call, job_id, by=user, **extra)
+        if refusal is None:
             outcome.done.append(job_id)
+        else:
+            outcome.refused.append((job_id, refusal))
     return outcome
+
+
+def apply_one(call: Callable, job_id, **kwargs) -> str | None:
+    """One jobs.api call on one job: None when it was done, else why it was refused."""
+    try:
+        call(job_id, **kwargs)
+    except JobNotFound:
+        return "it no longer exists."
+    except (InvalidOperation, InvalidTransition) as exc:
+        return str(exc)
+    return None
 
 
 def run_job_action(action: str, job_ids, *, user, reason: str = "") -> Outcome:
@@ -353,14 +362,11 @@ def run_group_action(action: str, group, *, user, reason: str = "") -> GroupOutc
             if job_id not in still:
                 outcome.skipped.append((job_id, "no longer failed in this group"))
                 continue
-            try:
-                call(job_id, by=user, reason=history)
-            except JobNotFound:
-                outcome.skipped.append((job_id, "it no longer exists."))
-            except (InvalidOperation, InvalidTransition) as exc:
-                outcome.skipped.append((job_id, str(exc)))
-            else:
+            refusal = apply_one(call, job_id, by=user, reason=history)
+            if refusal is None:
                 outcome.done.append(job_id)
+            else:
+                outcome.skipped.append((job_id, refusal))
     audit.record(
         user,
         spec["audit"],
