@@ -136,6 +136,17 @@ CLAIM_ORDER = (
 CLAIM_SQL = f"WITH {CLAIM_CTES} SELECT id, fetch_token, timeout, task_path FROM claimed {CLAIM_ORDER}"
 # A worker claiming its next job for itself: the whole row, to run it without another query.
 WORKER_CLAIM_SQL = f"WITH {CLAIM_CTES} SELECT * FROM claimed {CLAIM_ORDER}"
+# The same claim, committed without waiting for its WAL flush: for a statement that is its own
+# transaction (set_config(…, true) holds for the current transaction only, so it is also safe
+# behind a transaction pooler). A claim lost in a crash leaves the job Enqueued; the outcome the
+# worker then commits, synchronously, is fenced by the lost token and changes nothing, and the
+# job runs again: at least once, and never Succeeded without a run. A later synchronous commit
+# flushes this claim's WAL with its own. It is an idle job's claim (runner.perform_next):
+# 0.45 ms of its latency (bench/findings.md).
+WORKER_CLAIM_ASYNC_COMMIT_SQL = (
+    f"WITH {CLAIM_CTES} SELECT claimed.* FROM claimed, "
+    f"(SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous {CLAIM_ORDER}"
+)
 
 
 def claim_parameters(

@@ -32,6 +32,9 @@ from jobs.wakeup import SCHEDULED_PAYLOAD
 logger = logging.getLogger("jobs.broker")
 
 PERFORM = "jobs.server.runner.perform"
+PERFORM_NEXT = "jobs.server.runner.perform_next"
+# While a woken worker's claim is on its way, the pusher looks again this often (capacity.py).
+WAKE_POLL_SECONDS = 0.002
 
 
 def serving_queues(names) -> list[str]:
@@ -87,6 +90,8 @@ class JobBroker(Broker):
         self.listener = None if mode == "poll" else Listener(self.options.LISTEN_DATABASE_URL)
         self._last_heartbeat = 0.0
         self.housekeeping = maintenance.Housekeeping()
+        # A NOTIFY announced a job in one of this server's queues since the last claim.
+        self._announced = False
 
     # django-q2 pickles the broker into its processes on some platforms: keep only what rebuilds.
     def __getstate__(self):
@@ -146,6 +151,15 @@ class JobBroker(Broker):
             self.housekeeping.run(self.server_id)
             if not capacity.acquire(timeout=0.5):
                 return None  # every worker busy; returning lets the pusher see a stop request
+            if self._announced:
+                # A job was just announced and a worker is free: it claims the job itself.
+                self._announced = False
+                capacity.wake_sent()
+                return [self._wake_up()]
+            if capacity.wake_pending():
+                capacity.release()
+                self._wait_for_work(WAKE_POLL_SECONDS)
+                return None
             # As many jobs as there are free workers, in one claim: never more, so nothing
             # fetched ahead can make a later critical job wait.
             permits = 1 + capacity.acquire_more(self.options.WORKER_COUNT - 1)
@@ -181,11 +195,30 @@ class JobBroker(Broker):
             "save": False,
         }
 
-    def _wait_for_work(self):
-        wait = min(self.options.POLL_INTERVAL, self.housekeeping.seconds_until_due(), 0.5)
+    def _wake_up(self) -> tuple[str, bytes]:
+        """The package that has a free worker claim its next job itself (capacity.py, the wake-up)."""
+        wake_id = f"wake-{uuid.uuid4().hex}"
+        package = {
+            "id": wake_id,
+            "name": "claim",
+            "func": PERFORM_NEXT,
+            "args": (),
+            "kwargs": {},
+            # The worker re-arms the guard with its job's own budget once it has claimed one.
+            "timeout": worker.guard_seconds(None),
+            "started": timezone.now(),
+            "save": False,
+        }
+        return wake_id, SignedPackage.dumps(package)
+
+    def _wait_for_work(self, most: float = 0.5):
+        wait = min(self.options.POLL_INTERVAL, self.housekeeping.seconds_until_due(), most)
         if self.listener is not None:
-            if SCHEDULED_PAYLOAD in self.listener.wait(wait):
+            payloads = self.listener.wait(wait)
+            if SCHEDULED_PAYLOAD in payloads:
                 self.housekeeping.job_added()
+            if not payloads.isdisjoint(self.queues):
+                self._announced = True
         elif wait > 0:
             time.sleep(wait)
 

@@ -14,18 +14,36 @@ The protocol, end to end (it crosses three processes):
 4. A worker that dies while busy cannot: the Sentinel gives its permit back for it
    (cluster.JobSentinel.reincarnate).
 
+The wake-up. When a NOTIFY has just announced a job and a worker is free, the pusher does not
+claim it: it hands that worker a wake-up (with the permit) and the worker claims the job for
+itself (runner.perform_next). One statement then claims and loads the job for the worker that
+runs it, where a pusher's claim costs that statement plus the worker's START (sql.start), which
+is most of an idle job's latency (bench/findings.md). Until the woken worker's claim has
+answered, the pusher does not claim (it is awake first and would take the same job, which would
+then go the slow way): `wake_sent` and `wake_answered` tell it, and WAKE_WINDOW bounds the wait
+should the worker die before its claim.
+
 Outside a server (tests, the web) nothing is installed and every call is a no-op.
 """
 
 import contextlib
 import multiprocessing
+import time
+
+# How long the pusher holds back its own claims for a woken worker that has not answered; its
+# claim takes milliseconds (past this, the worker is taken to be gone).
+WAKE_WINDOW = 0.05
 
 _permits = None
+# When the last wake-up was sent (time.monotonic()), 0.0 once its worker's claim answered.
+_wake_sent_at = None
 
 
 def install(workers: int) -> None:
-    global _permits
-    _permits = multiprocessing.get_context("fork").BoundedSemaphore(workers)
+    global _permits, _wake_sent_at
+    context = multiprocessing.get_context("fork")
+    _permits = context.BoundedSemaphore(workers)
+    _wake_sent_at = context.Value("d", 0.0, lock=False)
 
 
 def installed() -> bool:
@@ -54,3 +72,20 @@ def release() -> None:
     # ValueError: released more often than taken (a worker's job reaped and finished twice).
     with contextlib.suppress(ValueError):
         _permits.release()
+
+
+def wake_sent() -> None:
+    if _wake_sent_at is not None:
+        _wake_sent_at.value = time.monotonic()
+
+
+def wake_answered() -> None:
+    if _wake_sent_at is not None:
+        _wake_sent_at.value = 0.0
+
+
+def wake_pending() -> bool:
+    """True while a woken worker's claim is on its way (at most WAKE_WINDOW)."""
+    if _wake_sent_at is None or not _wake_sent_at.value:
+        return False
+    return time.monotonic() - _wake_sent_at.value < WAKE_WINDOW

@@ -83,34 +83,66 @@ def perform(job_id: str, token: str) -> str:
         started = _start(job_id, token)
         if started is None:
             return "stale"
-        # The jobs this worker holds and has not run yet: the next one, and while it runs at most
-        # one prefetched (worker.prefetch). A worker claims only once it holds none.
-        held: deque[Job] = deque([started])
-        claimed = 1
-        outcome = "stale"
-        while held:
-            job = held.popleft()
-            claim = 0 if held else max(0, min(worker.prefetch(), worker.chain_limit() - claimed))
-            try:
-                outcome, next_jobs = _run(job, claim=claim, prefetched=bool(held))
-            except (Exception, SystemExit) as exc:  # e.g. a filter's hook calling exit()
-                outcome, next_jobs = _fail_outside_task(job, exc), []
-                held.clear()  # given back by _fail_outside_task
-            if held and not worker.may_claim():
-                # The server began to stop while the job ran: its prefetched job goes back.
-                with_database_retry(lambda: worker.give_back(list(held)), "giving back a prefetched job")
-                held.clear()
-            held.extend(next_jobs)
-            claimed += len(next_jobs)
-            if held:
-                # django-q2 armed its alarm and guard for the package's first job: re-arm for this one.
-                signal.alarm(0)
-                worker.arm_guard(held[0].timeout)
-        # Nothing stays pending once the worker goes back to django-q2's queue.
-        with_database_retry(record_pending, "recording pending successes")
-        return outcome
+        return _perform_chain(started)
     finally:
         capacity.release()
+
+
+def perform_next() -> str:
+    """A wake-up from the pusher (capacity.py): claim this worker's job itself, then run it and
+    the jobs it claims after it, as `perform` does. Returns 'idle' when there was none left."""
+    try:
+        # As in _start: the claim is the first statement, retried on a new connection if need be.
+        connection.health_check_done = True  # type: ignore[attr-defined]  # Django sets it; not in the stubs
+        try:
+            job = worker.with_claim_retry(
+                lambda: worker.claim_next() if worker.may_claim() else None,
+                lambda: None,
+                [],
+                True,
+                "claiming a job",
+                with_database_retry,
+            )
+        finally:
+            capacity.wake_answered()
+        if job is None:
+            return "idle"
+        # django-q2 armed its alarm and guard for a package without a job: arm them for this one.
+        signal.alarm(0)
+        worker.arm_guard(job.timeout)
+        return _perform_chain(job)
+    finally:
+        capacity.release()
+
+
+def _perform_chain(started: Job) -> str:
+    """Run `started`, then the jobs this worker claims for itself while there is work."""
+    # The jobs this worker holds and has not run yet: the next one, and while it runs at most
+    # one prefetched (worker.prefetch). A worker claims only once it holds none.
+    held: deque[Job] = deque([started])
+    claimed = 1
+    outcome = "stale"
+    while held:
+        job = held.popleft()
+        claim = 0 if held else max(0, min(worker.prefetch(), worker.chain_limit() - claimed))
+        try:
+            outcome, next_jobs = _run(job, claim=claim, prefetched=bool(held))
+        except (Exception, SystemExit) as exc:  # e.g. a filter's hook calling exit()
+            outcome, next_jobs = _fail_outside_task(job, exc), []
+            held.clear()  # given back by _fail_outside_task
+        if held and not worker.may_claim():
+            # The server began to stop while the job ran: its prefetched job goes back.
+            with_database_retry(lambda: worker.give_back(list(held)), "giving back a prefetched job")
+            held.clear()
+        held.extend(next_jobs)
+        claimed += len(next_jobs)
+        if held:
+            # django-q2 armed its alarm and guard for the package's first job: re-arm for this one.
+            signal.alarm(0)
+            worker.arm_guard(held[0].timeout)
+    # Nothing stays pending once the worker goes back to django-q2's queue.
+    with_database_retry(record_pending, "recording pending successes")
+    return outcome
 
 
 def _fail_outside_task(job: Job, exc: BaseException) -> str:

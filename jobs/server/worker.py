@@ -28,7 +28,9 @@ queues:
 7. A server that begins to stop while a worker holds a prefetched job: the job goes back to its
    queue (`give_back`) once the running one's outcome is recorded.
 
-An idle server still gets its work from the pusher, which the NOTIFY at enqueue wakes.
+An idle server gets its work through the pusher, which the NOTIFY at enqueue wakes: it hands a
+free worker a wake-up and the worker claims the job itself (runner.perform_next; capacity.py
+says why), or, for work that no NOTIFY announced, the pusher claims and hands the job over.
 """
 
 import os
@@ -110,8 +112,11 @@ def claim_parameters(now, limit: int = 1) -> dict:
 def claim_next() -> Job | None:
     """Claim this worker's next job on its own (after an outcome that was not a fast success)."""
     params = claim_parameters(timezone.now())
+    # On its own, the claim need not wait for its WAL flush; inside a transaction, whose other
+    # writes may need theirs, it must.
+    statement = sql.WORKER_CLAIM_SQL if connection.in_atomic_block else sql.WORKER_CLAIM_ASYNC_COMMIT_SQL
     with connection.cursor() as cursor:
-        cursor.execute(sql.WORKER_CLAIM_SQL, params)
+        cursor.execute(statement, params)
         row = cursor.fetchone()
     if row is None:
         return None

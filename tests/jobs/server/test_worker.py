@@ -2,6 +2,7 @@
 
 import datetime
 import os
+import time
 
 import pytest
 from django.utils import timezone
@@ -9,9 +10,9 @@ from django.utils import timezone
 import jobs.api
 from jobs.models import Job, JobState, Server, State
 from jobs.server.worker import release_worker_claims
-from jobs.sql import CLAIM_SQL, claim_parameters
+from jobs.sql import CLAIM_SQL, WORKER_CLAIM_ASYNC_COMMIT_SQL, claim_parameters
 from tests.testapp import tasks
-from tests.testapp.models import Execution
+from tests.testapp.models import Attempt, Execution
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,3 +121,92 @@ def test_claims_cut_off_by_a_database_error_go_back_to_their_queue():
         released.history.last().reason
         == "Back to its queue: the worker's claim was cut off by a database error"
     )
+
+
+def _wait_until_idle(server, seconds=0.5):
+    """Past the server's first claims: what is enqueued next is announced by a NOTIFY."""
+    server.wait_until_ready()
+    time.sleep(seconds)
+
+
+def test_an_idle_server_wakes_a_worker_that_claims_the_new_job_itself(cluster_factory):
+    server = cluster_factory(workers=2)
+    _wait_until_idle(server)
+    for i in range(10):
+        job = tasks.record.enqueue(f"idle-{i}")
+        server.wait_for(lambda job=job: Job.objects.get(pk=job.id).state == State.SUCCEEDED, 10)
+        time.sleep(0.1)
+    assert Execution.objects.count() == 10
+    # Claimed by the worker that ran it (the wake-up). The pusher still takes the odd one that
+    # commits while it is claiming anyway (each wait of its loop ends in a claim).
+    by_worker, by_pusher = claims()
+    assert (by_worker + by_pusher, by_worker >= 7) == (10, True), (by_worker, by_pusher)
+    for row in JobState.objects.filter(name=State.PROCESSING, data__has_key="worker"):
+        assert row.data["worker"] == Execution.objects.get(job_id=str(row.job_id)).pid
+        assert list(Job.objects.get(pk=row.job_id).history.values_list("name", flat=True)) == [
+            "enqueued",
+            "processing",
+            "succeeded",
+        ]
+
+
+def test_a_woken_worker_that_finds_no_job_gives_its_permit_back(cluster_factory):
+    # Two servers of one worker each hear every NOTIFY; one of them gets the job, the other's
+    # worker claims nothing. A permit kept by that worker would leave its server unable to work.
+    first, second = cluster_factory(workers=1), cluster_factory(workers=1)
+    _wait_until_idle(first)
+    _wait_until_idle(second, 0)
+    for i in range(10):
+        job = tasks.record.enqueue(f"race-{i}")
+        first.wait_for(lambda job=job: Job.objects.get(pk=job.id).state == State.SUCCEEDED, 10)
+        time.sleep(0.1)
+    assert Execution.objects.count() == 10
+    # Both servers still take work: two slow jobs at once run side by side, one on each.
+    slow = [tasks.record_slowly.enqueue(f"slow-{i}", 1.5) for i in range(2)]
+    first.wait_for(lambda: Execution.objects.filter(key__startswith="slow").count() == 2, 20)
+    assert {Job.objects.get(pk=job.id).server_id for job in slow} == {first.server().pk, second.server().pk}
+    starts = Attempt.objects.filter(key__startswith="slow").values_list("at", flat=True)
+    ends = Execution.objects.filter(key__startswith="slow").values_list("at", flat=True)
+    assert max(starts) < min(ends)  # overlapping runs
+
+
+def test_a_claim_on_its_own_commits_asynchronously_and_inside_a_transaction_does_not():
+    from django.db import connection, transaction
+
+    from jobs.server import worker
+
+    now = timezone.now()
+    Server.objects.create(
+        pk="s1",
+        host="h",
+        pid=1,
+        queues=[],
+        worker_count=1,
+        worker_pids=[os.getpid()],
+        status="running",
+        heartbeat_at=now,
+        started_at=now,
+    )
+
+    def synchronous_commit():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    tasks.noop.enqueue()
+    with transaction.atomic():
+        # The asynchronous statement, as claim_next sends it on its own: off for its transaction only.
+        with connection.cursor() as cursor:
+            cursor.execute(WORKER_CLAIM_ASYNC_COMMIT_SQL, claim_parameters("s1", ["default"], 1, os.getpid()))
+            assert len(cursor.fetchall()) == 1
+        assert synchronous_commit() == "off"
+    assert synchronous_commit() == "on"
+
+    tasks.noop.enqueue()
+    worker._server_id = "s1"
+    try:
+        with transaction.atomic():
+            assert worker.claim_next() is not None
+            assert synchronous_commit() == "on"  # the transaction's other writes keep their flush
+    finally:
+        worker._server_id = None
