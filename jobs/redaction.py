@@ -142,11 +142,6 @@ def current() -> "Redactor":
     return Redactor((), global_keys()) if redactor is None else redactor
 
 
-def running_secrets() -> tuple[str, ...]:
-    redactor = _running.get()
-    return () if redactor is None else redactor.secrets
-
-
 @lru_cache(maxsize=64)
 def _key_pattern(keys: frozenset[str]):
     if not keys:
