@@ -25,7 +25,8 @@ MASK = "•••"
 # Shorter values are not masked inside free text (log lines): "1" or "ok" would mask half a line.
 MIN_SECRET_LENGTH = 4
 
-_running_secrets: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("jobs_secrets", default=())
+# The running job's Redactor (bound), resolved once per job rather than per logged record.
+_running: contextvars.ContextVar["Redactor | None"] = contextvars.ContextVar("jobs_redactor", default=None)
 
 
 def global_keys() -> frozenset[str]:
@@ -128,15 +129,17 @@ def secrets_of(job) -> list[str]:
 @contextmanager
 def bound(job):
     """While the job's task runs: its redacted values are masked in whatever is logged."""
-    token = _running_secrets.set(tuple(s for s in secrets_of(job) if len(s) >= MIN_SECRET_LENGTH))
+    token = _running.set(Redactor(secrets_of(job), global_keys()))
     try:
         yield
     finally:
-        _running_secrets.reset(token)
+        _running.reset(token)
 
 
-def running_secrets() -> tuple[str, ...]:
-    return _running_secrets.get()
+def current() -> "Redactor":
+    """What to mask now: the running job's Redactor, or (outside a job) JOBS_REDACT_KEYS alone."""
+    redactor = _running.get()
+    return Redactor((), global_keys()) if redactor is None else redactor
 
 
 @lru_cache(maxsize=64)
@@ -154,21 +157,66 @@ def scrub_keys(text: str) -> str:
     pattern = _key_pattern(global_keys())
     if pattern is None or not text:
         return text
-    return pattern.sub(lambda m: m.group("key") + MASK, text)
+    return pattern.sub(_masked_value, text)
+
+
+def _masked_value(match) -> str:
+    return match.group("key") + MASK
+
+
+class Redactor:
+    """What to mask in a log line while a job runs: its redacted values (longest first) and the
+    values of JOBS_REDACT_KEYS keys — `scrub_keys(scrub(text, secrets))`, with the settings and
+    the pattern resolved once (per job, in `bound`), not for every record: resolving them per
+    record was a good part of what a captured line cost (bench/findings.md)."""
+
+    __slots__ = ("secrets", "keys", "pattern")
+
+    def __init__(self, secrets=(), keys: frozenset[str] = frozenset()):
+        self.secrets = tuple(
+            sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+        )
+        self.keys = tuple(keys)
+        self.pattern = _key_pattern(frozenset(keys))
+
+    def __bool__(self) -> bool:
+        return bool(self.secrets) or self.pattern is not None
+
+    def _names_a_key(self, text: str) -> bool:
+        # The pattern only matches where a key's name is (case and all): a substring test per
+        # key is much cheaper than the pattern's search, and most lines name none.
+        return any(key in text for key in self.keys)
+
+    def finds(self, text: str) -> bool:
+        """Whether `clean` could change `text`. On lines joined with newlines it is one search
+        for the lot: a line that needs masking makes their join match too."""
+        for secret in self.secrets:
+            if secret in text:
+                return True
+        return self.pattern is not None and self._names_a_key(text) and self.pattern.search(text) is not None
+
+    def clean(self, text: str) -> str:
+        if not text:
+            return text
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        if self.pattern is None or not self._names_a_key(text):
+            return text
+        return self.pattern.sub(_masked_value, text)
 
 
 class RedactingFilter(logging.Filter):
     """On a handler: masks the running job's redacted values and JOBS_REDACT_KEYS values."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        secrets = running_secrets()
-        if not secrets and not global_keys():
+        redactor = current()
+        if not redactor:
             return True
         try:
             message = record.getMessage()
         except Exception:
             return True
-        cleaned = scrub_keys(scrub(message, secrets))
+        cleaned = redactor.clean(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True

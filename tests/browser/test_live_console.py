@@ -84,6 +84,11 @@ def test_a_processing_list_shows_a_job_while_it_runs_and_drops_it_without_a_relo
     expect(page.locator("[data-live-toggle]")).to_be_visible()
     expect(bar).to_have_attribute("data-updates", re.compile(r"^[1-9]"), timeout=20_000)
     page.evaluate("window.__sameDocument = true")
+    # The state tabs' counts follow the jobs too, not only the list's own count line.
+    processing_tab = page.locator('.sub-nav [data-state-count="processing"]')
+    succeeded_tab = page.locator('.sub-nav [data-state-count="succeeded"]')
+    expect(processing_tab).to_have_text("0")
+    succeeded_before = succeeded_tab.inner_text()
 
     job_id = str(tasks.chatty.enqueue(lines=8, pause=1.0).id)
     row = page.locator(f'tbody[data-live-rows] tr[data-job-id="{job_id}"]')
@@ -91,6 +96,7 @@ def test_a_processing_list_shows_a_job_while_it_runs_and_drops_it_without_a_relo
     expect(row.locator('[data-column="running-for"]')).not_to_have_text("")
     expect(page.locator("#live-status")).to_contain_text("1 job came", timeout=10_000)
     expect(page.locator("#list-count")).to_have_text("1 processing job, newest first.", timeout=10_000)
+    expect(processing_tab).to_have_text("1", timeout=10_000)
     # Its progress moves while it runs, in the same row.
     expect(row.locator("[data-progress-percent]")).to_have_text(re.compile(r"^[1-9]\d*%$"), timeout=20_000)
     # Focus inside the table holds the updates back: the focused Cancel button is not replaced.
@@ -105,6 +111,9 @@ def test_a_processing_list_shows_a_job_while_it_runs_and_drops_it_without_a_relo
     expect(row).to_have_count(0, timeout=15_000)
     expect(page.locator("#live-status")).to_contain_text("1 job left")
     expect(page.locator("#list-count")).to_have_text("0 processing jobs, newest first.", timeout=10_000)
+    expect(processing_tab).to_have_text("0", timeout=10_000)
+    # Another state's tab too: the job that left this list is counted where it went.
+    expect(succeeded_tab).not_to_have_text(succeeded_before, timeout=10_000)
     assert page.evaluate("window.__sameDocument") is True  # updated in place, never reloaded
     assert not errors, errors
 

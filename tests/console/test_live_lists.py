@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs.console.listing import keyset_page
+from jobs.console.views.jobs import STATE_ORDER
 from jobs.models import DurationEstimate, Job, State
 from tests.console import factories
 from tests.testapp import tasks
@@ -163,3 +164,37 @@ def test_the_live_json_carries_the_lists_count_line(client_for):
     tasks.add.using(queue_name="critical").enqueue(1, 1)
     assert live(viewer, "enqueued", "queue=critical").json()["count"] == "1 matching job, newest first."
     assert live(viewer, "scheduled").json()["count"] == "0 scheduled jobs, soonest due first."
+
+
+def test_the_live_json_carries_every_state_tabs_count_as_the_page_shows_it(client_for):
+    from django.core.cache import cache
+
+    viewer = client_for("viewer")
+    factories.succeeded()  # first: it claims the next job, which must be its own
+    first = factories.enqueued()
+    factories.enqueued()
+    cache.clear()  # the counters' snapshot (a few seconds old at most)
+    page = viewer.get(reverse("jobs_console:job_list", args=["processing"])).content.decode()
+    tabs = dict(re.findall(r'<span class="count" data-state-count="(\w+)">([^<]*)</span>', page))
+    states = live(viewer, "processing").json()["states"]
+    assert states == tabs  # the same text, for the same tabs
+    assert states["enqueued"] == "2" and states["succeeded"] == "1" and states["processing"] == "0"
+    assert set(states) == {key for key, _ in STATE_ORDER}
+    # They move with the jobs, like the rows.
+    Job.objects.filter(pk=first.pk).update(state=State.PROCESSING)
+    cache.clear()
+    moved = live(viewer, "processing").json()["states"]
+    assert moved["processing"] == "1" and moved["enqueued"] == "1"
+
+
+def test_a_tab_count_above_the_exact_cap_says_it_is_an_estimate(client_for, monkeypatch):
+    from django.core.cache import cache
+
+    from jobs.console import stats
+
+    def estimated():
+        return {"enqueued": 123_456}, ["enqueued"]
+
+    monkeypatch.setattr(stats, "count_by_state", estimated)
+    cache.clear()
+    assert live(client_for("viewer"), "enqueued").json()["states"]["enqueued"] == "≈ 123,456"

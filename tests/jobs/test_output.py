@@ -3,6 +3,8 @@ written in batches, capped, released after the attempt, and removed with the job
 
 import datetime
 import logging
+import re
+import threading
 
 import pytest
 from django.db import connection
@@ -10,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import maintenance, output
+from jobs import maintenance, output, redaction
 from jobs.models import Job, JobOutput, State
 from tests.console import factories
 from tests.jobs.helpers import run_all, run_next
@@ -94,13 +96,115 @@ def test_the_cap_counts_every_attempt_of_the_job(settings):
     assert sum(row.size for row in rows) <= 300
 
 
-def test_the_handler_is_released_after_the_attempt():
-    handlers = list(logging.getLogger().handlers)
+def test_one_handler_serves_every_attempt_and_an_attempt_is_released_after_it():
+    root = logging.getLogger()
+    tasks.chatty.enqueue(lines=2)
+    run_next()
+    handlers = list(root.handlers)
     tasks.chatty.enqueue(lines=2)
     job = run_next()
-    assert logging.getLogger().handlers == handlers
+    # No handler per job: the one router stays, and nothing else is added or left behind.
+    assert root.handlers == handlers
+    assert sum(isinstance(handler, output._Router) for handler in root.handlers) == 1
     tasks.task_logger.info("after the job")
     assert "after the job" not in JobOutput.objects.get(job=job).text
+
+
+def test_the_router_comes_back_when_logging_is_configured_anew():
+    """dictConfig replaces the root logger's handlers: the next attempt installs the router again."""
+    logging.getLogger().removeHandler(output._ROUTER)
+    tasks.chatty.enqueue(lines=2)
+    job = run_next()
+    assert "record 2 of 2" in JobOutput.objects.get(job=job).text
+
+
+class _Context:
+    """What capture() reads of a JobContext: the job's id and the attempt; it sets `output`."""
+
+    def __init__(self, job):
+        self.job, self.attempt, self.output = job, 1, None
+
+
+def _captured(body, job=None) -> str:
+    """The text an attempt running `body(printed)` leaves to be written with its outcome."""
+    job = job or factories.enqueued()
+    with output.capture(_Context(job)) as printed:
+        body(printed)
+    rest = output.rest_parameters(printed)
+    return rest["output_text"] if rest else ""
+
+
+def test_a_record_shows_its_arguments_as_they_were_when_it_was_logged():
+    """Lines are formatted at the write, their messages when they are logged."""
+
+    def body(printed):
+        items = ["first"]
+        tasks.task_logger.warning("items %s", items)
+        items.append("later")
+
+    text = _captured(body)
+    assert text.endswith(" WARNING tests.testapp.tasks: items ['first']\n"), text
+
+
+def test_a_records_traceback_is_in_the_output():
+    def body(printed):
+        try:
+            raise ValueError("the reason")
+        except ValueError:
+            tasks.task_logger.exception("it broke")
+
+    text = _captured(body)
+    assert " ERROR tests.testapp.tasks: it broke\nTraceback (most recent call last):" in text
+    assert text.rstrip("\n").endswith("ValueError: the reason")
+
+
+def test_records_of_other_threads_are_not_the_jobs():
+    def body(printed):
+        tasks.task_logger.warning("from the job's thread")
+        other = threading.Thread(target=tasks.task_logger.warning, args=("from another thread",))
+        other.start()
+        other.join()
+
+    text = _captured(body)
+    assert "from the job's thread" in text and "from another thread" not in text
+
+
+def test_lines_and_records_come_in_the_order_they_were_made_stamped():
+    def body(printed):
+        printed.line("one")
+        tasks.task_logger.warning("two")
+        printed.line("three\n")
+
+    lines = _captured(body).splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == ["one", "WARNING tests.testapp.tasks: two", "three"]
+    assert all(re.fullmatch(r"\d\d:\d\d:\d\d", line.split(" ", 1)[0]) for line in lines)
+
+
+def test_redact_keys_are_masked_in_lines_and_records_and_only_there():
+    def body(printed):
+        printed.line("nothing to hide here")
+        printed.line("login password=hunter22 ok")
+        tasks.task_logger.warning('sent {"token": "abc123xyz"} then otp: 5566')
+        tasks.task_logger.warning("a token-free line")
+
+    text = _captured(body)
+    assert "hunter22" not in text and "abc123xyz" not in text and "5566" not in text
+    assert "password=•••" in text and '"token": •••' in text and "otp: •••" in text
+    assert "nothing to hide here" in text and "a token-free line" in text
+
+
+def test_the_running_jobs_redacted_values_are_masked_in_lines_and_records():
+    job = factories.enqueued(tasks.charge_card, "4111111111111111", "10.00")
+
+    def body(printed):
+        printed.line("charging 4111111111111111")
+        tasks.task_logger.warning("card %s declined", "4111111111111111")
+        printed.line("done")
+
+    with redaction.bound(job):
+        text = _captured(body, job)
+    assert "4111111111111111" not in text
+    assert "charging •••" in text and "card ••• declined" in text and text.endswith(" done\n")
 
 
 def test_lines_are_flushed_when_enough_is_pending(monkeypatch):

@@ -170,6 +170,24 @@ def _is_live(request, state) -> bool:
     return state in LIVE_LISTS and not (request.GET.get("older") or request.GET.get("newer"))
 
 
+def state_tabs(snapshot, state) -> list[dict]:
+    """The lists' navigation: each state with its count as the tab shows it (count_text: the
+    page renders it, and a live list's live.json sends it again for live_list.js)."""
+    tabs = []
+    for key, label in STATE_ORDER:
+        approximate = key in snapshot.get("approximate", [])
+        tabs.append(
+            {
+                "key": key,
+                "label": label,
+                "count_text": f"{'≈ ' if approximate else ''}{snapshot['states'].get(key, 0):,}",
+                "url": reverse("jobs_console:job_list", args=[key]),
+                "active": key == state,
+            }
+        )
+    return tabs
+
+
 @console_page()
 def job_list(request, state):
     state = _state_or_404(state)
@@ -197,17 +215,7 @@ def job_list(request, state):
         section="jobs",
         context={
             "state": state,
-            "states": [
-                {
-                    "key": key,
-                    "label": label,
-                    "count": snapshot["states"].get(key, 0),
-                    "approximate": key in snapshot.get("approximate", []),
-                    "url": reverse("jobs_console:job_list", args=[key]),
-                    "active": key == state,
-                }
-                for key, label in STATE_ORDER
-            ],
+            "states": state_tabs(snapshot, state),
             "total": snapshot["states"].get(state, 0),
             "total_is_estimate": state in snapshot.get("approximate", []),
             "form": form,
@@ -230,7 +238,7 @@ def job_list(request, state):
 def job_list_live(request, state):
     """The first page's rows of a live list (Enqueued, Scheduled, Processing), as the page
     renders them, for live_list.js to put in place: {"rows": HTML, "count": HTML (the line that
-    says how many), "ids": [...], "now": ISO}.
+    says how many), "states": {state: its tab's count, as text}, "ids": [...], "now": ISO}.
     The query string is the page's own (its filters)."""
     state = _state_or_404(state)
     if state not in LIVE_LISTS:
@@ -275,6 +283,7 @@ def job_list_live(request, state):
             "ids": [str(job.pk) for job in page.items],
             "rows": rows,
             "count": count,
+            "states": {tab["key"]: tab["count_text"] for tab in state_tabs(snapshot, state)},
         }
     )
 

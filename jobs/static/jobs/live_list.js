@@ -1,7 +1,8 @@
 // Live lists (Enqueued, Scheduled, Processing): the first page's rows are fetched again from the
 // page's data-live-url every data-interval ms and put in place, without a reload.
 // - The rows come as HTML rendered by the server from the same template as the page (escaped
-//   there); nothing else from the response is used as markup.
+//   there); nothing else from the response is used as markup. The count line and the state
+//   tabs' counts (data-state-count) follow the same counters.
 // - Accessible: the status line (role=status) says when jobs came or went, not every poll; the
 //   table itself is not a live region. "Pause updates" stops the polling; no update happens
 //   while focus is inside the table (a row's button or checkbox keeps its focus), and ticked
@@ -37,9 +38,21 @@
     return n + " " + word + (n === 1 ? "" : "s");
   }
 
+  // The state tabs' counts, from the same counters as the count line. Plain text, set as text.
+  // Not announced: a count that moves at every poll would be read out at every poll; the
+  // status line says what changed in this list.
+  function showTabCounts(states) {
+    if (!states) return;
+    document.querySelectorAll("[data-state-count]").forEach((span) => {
+      const text = states[span.dataset.stateCount];
+      if (typeof text === "string" && span.textContent !== text) span.textContent = text;
+    });
+  }
+
   function show(data) {
     const count = document.getElementById("list-count");
     if (count && count.innerHTML !== data.count) count.innerHTML = data.count;  // (server-rendered)
+    showTabCounts(data.states);
     if (body.contains(document.activeElement)) return;  // never move focus from under the reader
     if (data.rows === lastRows) return;
     const before = idsOnPage();
