@@ -87,11 +87,11 @@ def test_a_job_claimed_by_a_worker_gets_its_own_timeout_and_guard(cluster_factor
     )
 
 
-def test_claims_cut_off_by_a_database_error_go_back_to_their_queue():
-    """release_worker_claims: what a worker holds besides its current job returns to its queue."""
+def _live_server(pk):
+    """A server row whose worker is this test process (the claim's server id must exist)."""
     now = timezone.now()
-    Server.objects.create(
-        pk="s1",
+    return Server.objects.create(
+        pk=pk,
         host="h",
         pid=1,
         queues=[],
@@ -101,6 +101,11 @@ def test_claims_cut_off_by_a_database_error_go_back_to_their_queue():
         heartbeat_at=now,
         started_at=now,
     )
+
+
+def test_claims_cut_off_by_a_database_error_go_back_to_their_queue():
+    """release_worker_claims: what a worker holds besides its current job returns to its queue."""
+    _live_server("s1")
     current, lost = tasks.noop.enqueue(), tasks.noop.enqueue()
     from django.db import connection
 
@@ -175,18 +180,7 @@ def test_a_claim_on_its_own_commits_asynchronously_and_inside_a_transaction_does
 
     from jobs.server import worker
 
-    now = timezone.now()
-    Server.objects.create(
-        pk="s1",
-        host="h",
-        pid=1,
-        queues=[],
-        worker_count=1,
-        worker_pids=[os.getpid()],
-        status="running",
-        heartbeat_at=now,
-        started_at=now,
-    )
+    _live_server("s1")
 
     def synchronous_commit():
         with connection.cursor() as cursor:
