@@ -113,23 +113,19 @@ def has_redacted(task_path: str, args, kwargs) -> bool:
     return masked_args != list(args or []) or masked_kwargs != dict(kwargs or {})
 
 
-def scrub(text: str, secrets) -> str:
-    """`text` with each secret (at least MIN_SECRET_LENGTH characters) replaced by the mask."""
-    if not text:
-        return text
-    for secret in sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
-
-
 def secrets_of(job) -> list[str]:
     return redact_call(job.task_path, job.args, job.kwargs)[2]
+
+
+def redactor_of(secrets) -> "Redactor":
+    """The Redactor for these redacted values and JOBS_REDACT_KEYS."""
+    return Redactor(secrets, global_keys())
 
 
 @contextmanager
 def bound(job):
     """While the job's task runs: its redacted values are masked in whatever is logged."""
-    token = _running.set(Redactor(secrets_of(job), global_keys()))
+    token = _running.set(redactor_of(secrets_of(job)))
     try:
         yield
     finally:
@@ -139,7 +135,7 @@ def bound(job):
 def current() -> "Redactor":
     """What to mask now: the running job's Redactor, or (outside a job) JOBS_REDACT_KEYS alone."""
     redactor = _running.get()
-    return Redactor((), global_keys()) if redactor is None else redactor
+    return redactor_of(()) if redactor is None else redactor
 
 
 @lru_cache(maxsize=64)
@@ -153,22 +149,15 @@ def _key_pattern(keys: frozenset[str]):
     )
 
 
-def scrub_keys(text: str) -> str:
-    pattern = _key_pattern(global_keys())
-    if pattern is None or not text:
-        return text
-    return pattern.sub(_masked_value, text)
-
-
 def _masked_value(match) -> str:
     return match.group("key") + MASK
 
 
 class Redactor:
-    """What to mask in a log line while a job runs: its redacted values (longest first) and the
-    values of JOBS_REDACT_KEYS keys — `scrub_keys(scrub(text, secrets))`, with the settings and
-    the pattern resolved once (per job, in `bound`), not for every record: resolving them per
-    record was a good part of what a captured line cost (bench/findings.md)."""
+    """What to mask in free text about a job (a log line, its error, its timeline): its redacted
+    values (longest first) and the values of JOBS_REDACT_KEYS keys. The running job's is built
+    once (in `bound`), not for every record: resolving the settings and the pattern per record
+    was a good part of what a captured line cost (bench/findings.md)."""
 
     __slots__ = ("secrets", "keys", "pattern")
 

@@ -80,6 +80,20 @@ def asynchronous_commit() -> None:
         _asynchronous_connection = connection.connection
 
 
+def _package(package_id: str, name: str, func: str, args: tuple, timeout: float | None) -> dict:
+    """A django-q2 task package for a worker: `func(*args)` under the guard of `timeout`."""
+    return {
+        "id": package_id,
+        "name": name,
+        "func": func,
+        "args": args,
+        "kwargs": {},
+        "timeout": worker.guard_seconds(timeout),
+        "started": timezone.now(),
+        "save": False,
+    }
+
+
 class JobBroker(Broker):
     def __init__(self, list_key: str | None = None):
         super().__init__(list_key)
@@ -184,32 +198,15 @@ class JobBroker(Broker):
 
     def _package(self, row) -> dict:
         job_id, token, timeout, task_path = row
-        return {
-            "id": str(job_id),
-            "name": task_path.rsplit(".", 1)[-1],
-            "func": PERFORM,
-            "args": (str(job_id), str(token)),
-            "kwargs": {},
-            "timeout": worker.guard_seconds(timeout),
-            "started": timezone.now(),
-            "save": False,
-        }
+        return _package(
+            str(job_id), task_path.rsplit(".", 1)[-1], PERFORM, (str(job_id), str(token)), timeout
+        )
 
     def _wake_up(self) -> tuple[str, bytes]:
         """The package that has a free worker claim its next job itself (capacity.py, the wake-up)."""
         wake_id = f"wake-{uuid.uuid4().hex}"
-        package = {
-            "id": wake_id,
-            "name": "claim",
-            "func": PERFORM_NEXT,
-            "args": (),
-            "kwargs": {},
-            # The worker re-arms the guard with its job's own budget once it has claimed one.
-            "timeout": worker.guard_seconds(None),
-            "started": timezone.now(),
-            "save": False,
-        }
-        return wake_id, SignedPackage.dumps(package)
+        # The worker re-arms the guard with its job's own budget once it has claimed one.
+        return wake_id, SignedPackage.dumps(_package(wake_id, "claim", PERFORM_NEXT, (), None))
 
     def _wait_for_work(self, most: float = 0.5):
         wait = min(self.options.POLL_INTERVAL, self.housekeeping.seconds_until_due(), most)

@@ -133,7 +133,7 @@ def masked_kwargs(row):
 @register.filter
 def scrub_for(text, job):
     """Free text about a job (its error) with the job's redacted values masked."""
-    return redaction.scrub_keys(redaction.scrub(text or "", redaction.secrets_of(job)))
+    return redaction.redactor_of(redaction.secrets_of(job)).clean(text or "")
 
 
 @register.filter

@@ -37,6 +37,7 @@ from jobs.models import ContinuationOn, Job, State
 from jobs.output import outputs_of
 from jobs.permissions import CANCEL_JOBS, DELETE_JOBS, RETRY_JOBS, VIEW_ARGUMENTS
 from jobs.selectors import job_waiting_reason
+from jobs.templatetags.jobs_console import thousands
 
 # What a list row shows; the heavy columns (traceback, result, retry policy) stay on disk.
 LIST_FIELDS = (
@@ -180,7 +181,7 @@ def state_tabs(snapshot, state) -> list[dict]:
             {
                 "key": key,
                 "label": label,
-                "count_text": f"{'≈ ' if approximate else ''}{snapshot['states'].get(key, 0):,}",
+                "count_text": f"{'≈ ' if approximate else ''}{thousands(snapshot['states'].get(key, 0))}",
                 "url": reverse("jobs_console:job_list", args=[key]),
                 "active": key == state,
             }
@@ -492,8 +493,10 @@ def mask_for_display(job: Job, history) -> None:
     redacted values by ••• in its arguments, result, error and timeline."""
     args, kwargs, secrets = redaction.redact_call(job.task_path, job.args, job.kwargs)
 
+    redactor = redaction.redactor_of(secrets)
+
     def text(value):
-        return redaction.scrub_keys(redaction.scrub(value or "", secrets))
+        return redactor.clean(value or "")
 
     def data(value):
         return json.loads(text(json.dumps(value, default=str))) if value is not None else None
